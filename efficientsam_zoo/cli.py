@@ -1,0 +1,132 @@
+"""``efficientsam-zoo`` command line.
+
+    efficientsam-zoo segment IMAGE (--point X Y [--label L] ... | --box X0 Y0 X1 Y1)
+                     (--checkpoint PATH | --model NAME) [--out mask.png] [--overlay overlay.png]
+    efficientsam-zoo quickstart [--out-dir DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+__all__ = ["main", "build_parser"]
+
+
+def _device(name: Optional[str]) -> str:
+    import torch
+
+    if name:
+        return name
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_model_from_args(model: Optional[str], checkpoint: Optional[str], device: Optional[str] = None):
+    """``--model`` / ``--checkpoint`` -> an EfficientSAM model in eval mode on ``device``.
+
+    With only ``--checkpoint`` the variant is read off the checkpoint; with only ``--model`` the
+    released weights are fetched from the Hub (or its local cache).
+    """
+    from .build import build_efficient_sam
+    from .checkpoints import CheckpointError, guess_efficientsam_variant, read_official_state_dict
+    from .registry import fetch_official_checkpoint
+
+    if checkpoint is None and model is None:
+        raise SystemExit("error: give --checkpoint PATH or --model NAME")
+    if checkpoint is None:
+        checkpoint = fetch_official_checkpoint(model)
+    if model is None:
+        model = guess_efficientsam_variant(read_official_state_dict(checkpoint))
+        if model is None:
+            raise CheckpointError(f"cannot tell the variant of {checkpoint!r}; pass --model efficientsam-ti|efficientsam-s")
+    return build_efficient_sam(model, checkpoint=checkpoint).to(_device(device))
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .predictor import EfficientSamPredictor
+    from .utils.io import load_image_rgb, save_png
+    from .visualize import overlay_masks
+
+    points = np.asarray(args.point, dtype=np.float32) if args.point else None
+    labels = None
+    if points is not None:
+        if args.label and len(args.label) != len(points):
+            raise SystemExit(f"error: {len(points)} --point but {len(args.label)} --label; give one label per point "
+                             "or none (all 1)")
+        labels = np.asarray(args.label if args.label else [1] * len(points), dtype=np.int64)
+    elif args.label:
+        raise SystemExit("error: --label needs --point")
+    box = np.asarray(args.box, dtype=np.float32) if args.box else None
+    if points is None and box is None:
+        raise SystemExit("error: give at least one --point X Y or a --box X0 Y0 X1 Y1")
+
+    image = load_image_rgb(args.image)
+    model = load_model_from_args(args.model, args.checkpoint, args.device)
+    predictor = EfficientSamPredictor(model)
+    predictor.set_image(image)
+    masks, scores, _ = predictor.predict(points, labels, box, multimask_output=not args.single_mask)
+    best = int(np.argmax(scores))
+    mask = masks[best]
+    save_png(mask.astype(np.uint8) * 255, args.out)
+    print(f"mask {best} of {len(scores)} (predicted IoU {scores[best]:.3f}, {int(mask.sum())} px) -> {args.out}")
+    if args.overlay:
+        save_png(overlay_masks(image, [mask], points=points, labels=labels, boxes=box), args.overlay)
+        print(f"overlay -> {args.overlay}")
+    return 0
+
+
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    from .quickstart import run_quickstart
+
+    report = run_quickstart(args.out_dir, model=args.model, checkpoint=args.checkpoint, device=_device(args.device),
+                            seed=args.seed)
+    print(f"report -> {report}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="efficientsam-zoo", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    seg = sub.add_parser("segment", help="segment one object of an image from points and/or a box")
+    seg.add_argument("image", help="image file (any format PIL reads)")
+    seg.add_argument("--point", nargs=2, type=float, action="append", metavar=("X", "Y"),
+                     help="a prompt point in pixels; repeat for more (at most 6, a box counts as 2)")
+    seg.add_argument("--label", type=int, action="append", choices=[0, 1],
+                     help="label of each --point in order: 1 foreground (default), 0 no label")
+    seg.add_argument("--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"), help="a box prompt in pixels")
+    src = seg.add_argument_group("weights (one of)")
+    src.add_argument("--checkpoint", help="official checkpoint file (efficient_sam_vit{t,s}.pt[.zip])")
+    src.add_argument("--model", choices=["efficientsam-ti", "efficientsam-s"],
+                     help="model name; without --checkpoint the released weights are downloaded")
+    seg.add_argument("--out", default="mask.png", help="mask PNG to write (default: mask.png)")
+    seg.add_argument("--overlay", help="also write the image with the mask and prompts drawn on it")
+    seg.add_argument("--single-mask", action="store_true", help="use the single-mask output instead of the best of 3")
+    seg.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    seg.set_defaults(func=cmd_segment)
+
+    qs = sub.add_parser("quickstart", help="offline end-to-end run on generated data; writes a report")
+    qs.add_argument("--out-dir", default="quickstart_out")
+    qs.add_argument("--model", default="efficientsam-ti", choices=["efficientsam-ti", "efficientsam-s"])
+    qs.add_argument("--checkpoint", help="official weights to use instead of random ones")
+    qs.add_argument("--seed", type=int, default=0)
+    qs.add_argument("--device")
+    qs.set_defaults(func=cmd_quickstart)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    from .checkpoints import CheckpointError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CheckpointError, ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""EfficientSAM: ViT image encoder + sparse prompt encoder + two-way mask decoder.
+
+The forward contract is the official release's:
+
+``forward(batched_images [B,3,H,W] in 0..1, batched_points [B,Q,N,2] (x, y) in the images' pixel frame,
+batched_point_labels [B,Q,N])`` -> ``(mask logits [B,Q,3,H,W], iou predictions [B,Q,3])``.
+
+Images are *stretched* (bilinear, no letterbox) to ``img_size`` x ``img_size`` and normalised with
+ImageNet mean/std; points are rescaled into that frame (negative coordinates mark padding and stay
+``-1``); each query is padded with label ``-1`` or truncated to ``decoder_max_num_input_points`` (6);
+low-resolution logits (``img_size / 4``) are upsampled bicubically to the requested output size.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .mask_decoder import MaskDecoder, TwoWayTransformer
+from .prompt_encoder import PromptEncoder
+from .vit import ViT
+
+__all__ = ["EfficientSamSpec", "EfficientSam"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class EfficientSamSpec:
+    """Every architecture number of an EfficientSAM model (defaults: the released ViT-Ti model)."""
+
+    img_size: int = 1024
+    patch_size: int = 16
+    embed_dim: int = 192
+    depth: int = 12
+    num_heads: int = 3
+    mlp_ratio: float = 4.0
+    pretrain_img_size: int = 224
+    neck_dim: int = 256
+    decoder_max_num_input_points: int = 6
+    decoder_depth: int = 2
+    decoder_mlp_dim: int = 2048
+    decoder_num_heads: int = 8
+    upscaling_layer_dims: Tuple[int, ...] = (64, 32)
+    num_multimask_outputs: int = 3
+    iou_head_depth: int = 3  # counted like the release's build (3 -> two hidden layers + fc)
+    iou_head_hidden_dim: int = 256
+    pixel_mean: Tuple[float, ...] = field(default=IMAGENET_MEAN)
+    pixel_std: Tuple[float, ...] = field(default=IMAGENET_STD)
+
+    def replace(self, **overrides) -> "EfficientSamSpec":
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise TypeError(f"unknown EfficientSAM option(s) {unknown}; known: {sorted(known)}")
+        return EfficientSamSpec(**{**asdict(self), **overrides})
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for k in ("upscaling_layer_dims", "pixel_mean", "pixel_std"):
+            d[k] = list(d[k])
+        return d
+
+
+class EfficientSam(nn.Module):
+    mask_threshold: float = 0.0
+    image_format: str = "RGB"
+
+    def __init__(self, image_encoder: ViT, prompt_encoder: PromptEncoder, mask_decoder: MaskDecoder,
+                 decoder_max_num_input_points: int = 6, pixel_mean: Sequence[float] = IMAGENET_MEAN,
+                 pixel_std: Sequence[float] = IMAGENET_STD) -> None:
+        super().__init__()
+        self.image_encoder = image_encoder
+        self.prompt_encoder = prompt_encoder
+        self.mask_decoder = mask_decoder
+        self.decoder_max_num_input_points = decoder_max_num_input_points
+        self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(1, 3, 1, 1), False)
+        self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(1, 3, 1, 1), False)
+        self.spec: Optional[EfficientSamSpec] = None
+
+    @classmethod
+    def from_spec(cls, spec: EfficientSamSpec) -> "EfficientSam":
+        encoder = ViT(img_size=spec.img_size, patch_size=spec.patch_size, embed_dim=spec.embed_dim,
+                      depth=spec.depth, num_heads=spec.num_heads, mlp_ratio=spec.mlp_ratio,
+                      pretrain_img_size=spec.pretrain_img_size, neck_dim=spec.neck_dim)
+        grid = spec.img_size // spec.patch_size
+        prompt_encoder = PromptEncoder(spec.neck_dim, (grid, grid), (spec.img_size, spec.img_size))
+        decoder = MaskDecoder(
+            transformer_dim=spec.neck_dim,
+            transformer=TwoWayTransformer(spec.decoder_depth, spec.neck_dim, spec.decoder_num_heads,
+                                          spec.decoder_mlp_dim),
+            num_multimask_outputs=spec.num_multimask_outputs,
+            iou_head_depth=spec.iou_head_depth - 1,
+            iou_head_hidden_dim=spec.iou_head_hidden_dim,
+            upscaling_layer_dims=spec.upscaling_layer_dims,
+        )
+        model = cls(encoder, prompt_encoder, decoder, spec.decoder_max_num_input_points,
+                    spec.pixel_mean, spec.pixel_std)
+        model.spec = spec
+        return model
+
+    @property
+    def img_size(self) -> int:
+        return self.image_encoder.img_size
+
+    # -- image side -------------------------------------------------------------------------------
+    def preprocess(self, x: torch.Tensor) -> torch.Tensor:
+        """Stretch to ``img_size`` x ``img_size`` (bilinear) and normalise; ``x`` is on a 0..1 scale."""
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected RGB images [B, 3, H, W] on a 0..1 scale, got shape {tuple(x.shape)}")
+        size = self.img_size
+        if x.shape[2] != size or x.shape[3] != size:
+            x = F.interpolate(x, (size, size), mode="bilinear")
+        return (x - self.pixel_mean.to(x.dtype)) / self.pixel_std.to(x.dtype)
+
+    def get_image_embeddings(self, batched_images: torch.Tensor) -> torch.Tensor:
+        """Images ``[B, 3, H, W]`` (0..1) -> embeddings ``[B, 256, img_size/16, img_size/16]``."""
+        return self.image_encoder(self.preprocess(batched_images))
+
+    # -- prompt side ------------------------------------------------------------------------------
+    def get_rescaled_pts(self, batched_points: torch.Tensor, input_h: int, input_w: int) -> torch.Tensor:
+        """Pixel coordinates of an ``input_h`` x ``input_w`` image -> the model frame; negatives -> -1."""
+        x, y = batched_points[..., 0], batched_points[..., 1]
+        pad = torch.full_like(x, -1.0)
+        x = torch.where(x >= 0, x * self.img_size / input_w, pad)
+        y = torch.where(y >= 0, y * self.img_size / input_h, pad)
+        return torch.stack([x, y], dim=-1)
+
+    def pad_prompts(self, points: torch.Tensor, labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Pad (point -1, label -1) or truncate the point axis to ``decoder_max_num_input_points``."""
+        n, limit = points.shape[2], self.decoder_max_num_input_points
+        if n > limit:
+            return points[:, :, :limit], labels[:, :, :limit]
+        if n < limit:
+            points = F.pad(points, (0, 0, 0, limit - n), value=-1.0)
+            labels = F.pad(labels, (0, limit - n), value=-1)
+        return points, labels
+
+    def predict_masks(self, image_embeddings: torch.Tensor, batched_points: torch.Tensor,
+                      batched_point_labels: torch.Tensor, multimask_output: bool, input_h: int, input_w: int,
+                      output_h: int = -1, output_w: int = -1) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Decoder only. Points ``[B,Q,N,2]`` in an ``input_h`` x ``input_w`` frame, labels ``[B,Q,N]``.
+
+        Returns logits ``[B,Q,M,output_h,output_w]`` (or the low-res ``img_size/4`` grid when no output
+        size is given) and IoU predictions ``[B,Q,M]``, with ``M`` = 3 (multimask) or 1.
+        """
+        _check_prompts(batched_points, batched_point_labels, image_embeddings.shape[0])
+        b, nq = batched_points.shape[:2]
+        points = self.get_rescaled_pts(batched_points, input_h, input_w)
+        points, labels = self.pad_prompts(points, batched_point_labels)
+        sparse = self.prompt_encoder(points.reshape(b * nq, -1, 2), labels.reshape(b * nq, -1))
+        sparse = sparse.reshape(b, nq, sparse.shape[1], sparse.shape[2]).to(image_embeddings.dtype)
+        dense_pe = self.prompt_encoder.get_dense_pe().to(image_embeddings.dtype)
+        low_res, iou = self.mask_decoder(image_embeddings, dense_pe, sparse, multimask_output)
+        m, lh, lw = low_res.shape[1:]
+        if output_h > 0 and output_w > 0:
+            low_res = F.interpolate(low_res, (output_h, output_w), mode="bicubic")
+            lh, lw = output_h, output_w
+        return low_res.reshape(b, nq, m, lh, lw), iou.reshape(b, nq, m)
+
+    def forward(self, batched_images: torch.Tensor, batched_points: torch.Tensor,
+                batched_point_labels: torch.Tensor, scale_to_original_image_size: bool = True
+                ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """End to end: images ``[B,3,H,W]`` (0..1), points ``[B,Q,N,2]``, labels ``[B,Q,N]``."""
+        if batched_images.ndim != 4:
+            raise ValueError(f"batched_images must be [B, 3, H, W], got shape {tuple(batched_images.shape)}")
+        _, _, h, w = batched_images.shape
+        embeddings = self.get_image_embeddings(batched_images)
+        out_h, out_w = (h, w) if scale_to_original_image_size else (-1, -1)
+        return self.predict_masks(embeddings, batched_points, batched_point_labels, multimask_output=True,
+                                  input_h=h, input_w=w, output_h=out_h, output_w=out_w)
+
+
+def _check_prompts(points: torch.Tensor, labels: torch.Tensor, batch: int) -> None:
+    if points.ndim != 4 or points.shape[-1] != 2:
+        raise ValueError(f"batched_points must be [B, Q, N, 2] (x, y), got shape {tuple(points.shape)}")
+    if labels.shape != points.shape[:3]:
+        raise ValueError(f"batched_point_labels must be [B, Q, N] = {tuple(points.shape[:3])}, "
+                         f"got {tuple(labels.shape)}")
+    if points.shape[0] != batch:
+        raise ValueError(f"prompts are for {points.shape[0]} images but there are {batch} image embeddings")
+    if points.shape[1] == 0 or points.shape[2] == 0:
+        raise ValueError(f"empty prompt: batched_points has shape {tuple(points.shape)}; give at least one point")

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Create .venv/ in the repository root and install the whole efficientsam-zoo stack into it.
+#
+#   bash scripts/setup_env.sh            # idempotent; re-running only fills what is missing
+#
+# What it installs and why (see README "Installation" for the facts behind each choice):
+#   * torch 2.13.0 + torchvision 0.28.0 from PyPI with pip's --isolated flag (the CUDA build; it
+#     runs on CPU and is the build torchvision's compiled ops match);
+#   * mmengine 0.10.7, mmcv 2.1.0 built from its sdist with CPU ops (the built wheel is cached in
+#     $ESZ_CACHE_DIR/wheels so later runs on the same machine skip the ~9 min build),
+#     mmdet 3.3.0, mmsegmentation 1.2.2 (+ ftfy, regex);
+#   * detectron2: the Apache-2.0 fork sal-detectron2 0.7.2 ships only a cp310 wheel; its pure-Python
+#     package is unpacked into site-packages without the compiled _C extension (ViTDet needs none);
+#   * transformers 5.x, huggingface_hub, safetensors, pycocotools, lvis, onnx, onnxruntime, timm;
+#   * this package, editable, with its [dev] extra.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${ESZ_VENV:-$ROOT/.venv}"
+CACHE="${ESZ_CACHE_DIR:-$HOME/.cache/efficientsam-zoo}"
+PYTHON="${PYTHON:-python3}"
+mkdir -p "$CACHE/wheels"
+
+log() { printf '\n[setup %(%H:%M:%S)T] %s\n' -1 "$*"; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating virtual environment at $VENV with $($PYTHON --version)"
+  "$PYTHON" -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+PIP=("$PY" -m pip --disable-pip-version-check)
+
+log "build tools (setuptools<81: mmcv's build and mmengine's Config need pkg_resources)"
+"${PIP[@]}" install -q --upgrade "pip>=24" "setuptools<81" wheel ninja
+
+have() { "$PY" - "$@" <<'PYEOF'
+import sys
+from importlib.metadata import version, PackageNotFoundError
+name, want = sys.argv[1], sys.argv[2]
+try:
+    sys.exit(0 if version(name) == want else 1)
+except PackageNotFoundError:
+    sys.exit(1)
+PYEOF
+}
+
+if have torch 2.13.0 && have torchvision 0.28.0; then
+  log "torch 2.13.0 / torchvision 0.28.0 already installed"
+else
+  log "torch 2.13.0 + torchvision 0.28.0 (PyPI build, --isolated skips any local CPU-only wheel)"
+  "${PIP[@]}" install -q --isolated "torch==2.13.0" "torchvision==0.28.0"
+fi
+
+log "common dependencies"
+"${PIP[@]}" install -q "numpy<2" "opencv-python<4.12" "mmengine==0.10.7" \
+  "transformers>=5,<6" "huggingface_hub>=1" "safetensors>=0.4" \
+  "pycocotools>=2.0.7" "lvis==0.5.3" "onnx>=1.16" "onnxruntime>=1.18" "timm>=1.0" \
+  "ftfy" "regex" "tqdm" "pillow" "scipy" "matplotlib" "pytest>=8" \
+  "fvcore" "iopath" "termcolor" "yacs" "tabulate" "cloudpickle" "omegaconf>=2.1,<2.4" "hydra-core>=1.1"
+
+if have mmcv 2.1.0; then
+  log "mmcv 2.1.0 already installed"
+else
+  wheel=$(ls "$CACHE"/wheels/mmcv-2.1.0-*.whl 2>/dev/null | head -n1 || true)
+  if [ -z "$wheel" ]; then
+    log "building mmcv 2.1.0 with CPU ops from its sdist (~9 min on 2 cores; cached afterwards)"
+    tmp=$(mktemp -d)
+    MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-2}" \
+      "${PIP[@]}" wheel --no-build-isolation --no-deps "mmcv==2.1.0" -w "$tmp"
+    mv "$tmp"/mmcv-2.1.0-*.whl "$CACHE/wheels/"   # move is atomic on one filesystem
+    rm -rf "$tmp"
+    wheel=$(ls "$CACHE"/wheels/mmcv-2.1.0-*.whl | head -n1)
+  else
+    log "using cached mmcv wheel $wheel"
+  fi
+  "${PIP[@]}" install -q --no-deps "$wheel"
+  "${PIP[@]}" install -q addict yapf packaging pyyaml  # mmcv's runtime needs (not torch)
+fi
+
+log "mmdet 3.3.0 + mmsegmentation 1.2.2"
+"${PIP[@]}" install -q "mmdet==3.3.0" "mmsegmentation==1.2.2"
+
+if "$PY" -c "import detectron2.modeling" 2>/dev/null; then
+  log "detectron2 already importable"
+else
+  log "detectron2 (sal-detectron2 0.7.2, pure-Python part of its cp310 wheel)"
+  d2whl=$(ls "$CACHE"/wheels/sal_detectron2-0.7.2-*.whl 2>/dev/null | head -n1 || true)
+  if [ -z "$d2whl" ]; then
+    tmp=$(mktemp -d)
+    "${PIP[@]}" download -q --no-deps --only-binary=:all: --python-version 3.10 \
+      --implementation cp "sal-detectron2==0.7.2" -d "$tmp"
+    mv "$tmp"/sal_detectron2-0.7.2-*.whl "$CACHE/wheels/"
+    rm -rf "$tmp"
+    d2whl=$(ls "$CACHE"/wheels/sal_detectron2-0.7.2-*.whl | head -n1)
+  fi
+  "$PY" - "$d2whl" <<'PYEOF'
+import os, shutil, sys, sysconfig, tempfile, zipfile
+whl = sys.argv[1]
+site = sysconfig.get_paths()["purelib"]
+dest = os.path.join(site, "detectron2")
+tmp = tempfile.mkdtemp(dir=site, prefix=".detectron2-")
+with zipfile.ZipFile(whl) as z:
+    for name in z.namelist():
+        if not name.startswith("detectron2/"):
+            continue
+        if os.path.basename(name).startswith("_C.") and name.endswith(".so"):
+            continue  # compiled for CPython 3.10; the ViTDet path does not need it
+        z.extract(name, tmp)
+shutil.rmtree(dest, ignore_errors=True)
+os.replace(os.path.join(tmp, "detectron2"), dest)
+shutil.rmtree(tmp, ignore_errors=True)
+print("unpacked detectron2 into", dest)
+PYEOF
+fi
+
+log "efficientsam-zoo (editable)"
+"${PIP[@]}" install -q --no-build-isolation --no-deps -e "$ROOT"
+
+log "installed versions"
+"$PY" - <<'PYEOF'
+import importlib, importlib.metadata as md
+rows = [("python", __import__("platform").python_version())]
+for dist in ["torch", "torchvision", "numpy", "mmengine", "mmcv", "mmdet", "mmsegmentation",
+             "transformers", "huggingface_hub", "safetensors", "pycocotools", "lvis", "onnx",
+             "onnxruntime", "timm", "setuptools", "efficientsam-zoo"]:
+    try:
+        rows.append((dist, md.version(dist)))
+    except md.PackageNotFoundError:
+        rows.append((dist, "MISSING"))
+try:
+    import detectron2
+    rows.append(("detectron2", detectron2.__version__ + " (sal-detectron2, no _C)"))
+except Exception as e:  # noqa: BLE001
+    rows.append(("detectron2", f"MISSING ({e})"))
+for k, v in rows:
+    print(f"  {k:<18} {v}")
+PYEOF
+log "done: activate with 'source $VENV/bin/activate'"

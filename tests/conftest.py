@@ -1,0 +1,52 @@
+"""Shared fixtures: tiny configs, random-weight models, official-layout checkpoints (all built, none stored)."""
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never touch the network from tests
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from efficientsam_zoo import build_efficient_sam  # noqa: E402
+from efficientsam_zoo.checkpoints import save_official_checkpoint  # noqa: E402
+from efficientsam_zoo.modeling import EfficientSamSpec  # noqa: E402
+
+TINY = dict(img_size=64, embed_dim=32, depth=2, num_heads=2, neck_dim=32, decoder_mlp_dim=64,
+            decoder_num_heads=2, iou_head_hidden_dim=32, upscaling_layer_dims=(16, 8))
+
+
+def randomize_(model: torch.nn.Module, seed: int = 0, scale: float = 0.2) -> torch.nn.Module:
+    """Give every parameter and buffer non-trivial random values (pos-embeds, norms and biases included)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in list(model.named_parameters()) + list(model.named_buffers()):
+            if name.endswith(("pixel_mean", "pixel_std")):
+                continue
+            noise = torch.randn(t.shape, generator=g) * scale
+            if "norm" in name and name.endswith("weight") or name.endswith(("neck.1.weight", "neck.3.weight")):
+                t.copy_(1.0 + noise)
+            elif name.endswith("positional_encoding_gaussian_matrix"):
+                t.copy_(noise / scale)
+            else:
+                t.copy_(noise)
+    return model
+
+
+@pytest.fixture
+def tiny_spec() -> EfficientSamSpec:
+    return EfficientSamSpec(**TINY)
+
+
+@pytest.fixture
+def tiny_model(tiny_spec):
+    return randomize_(build_efficient_sam(tiny_spec), seed=1)
+
+
+@pytest.fixture(scope="session")
+def official_ti_checkpoint(tmp_path_factory):
+    """A random-weight ViT-Ti checkpoint in the release layout ``{"model": state_dict}``."""
+    torch.manual_seed(0)
+    model = randomize_(build_efficient_sam("efficientsam-ti"), seed=2, scale=0.02)
+    path = tmp_path_factory.mktemp("ckpt") / "efficient_sam_vitt.pt"
+    save_official_checkpoint(model, str(path))
+    return str(path)
