@@ -51,7 +51,7 @@ def image_to_tensor(image: ImageLike, image_format: str = "RGB") -> torch.Tensor
             arr = arr[:, :, :3]
         if c == 3 and image_format == "BGR":
             arr = arr[:, :, ::-1]
-        tensor = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)
+        tensor = torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1)  # own, writable copy
     elif isinstance(image, torch.Tensor):
         tensor = image[0] if image.ndim == 4 and image.shape[0] == 1 else image
         if tensor.ndim != 3 or tensor.shape[0] not in (1, 3):

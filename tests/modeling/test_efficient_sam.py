@@ -15,6 +15,7 @@ def _prompts(b=1, q=2, n=3, h=48, w=80, seed=0):
     return pts, labels
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,expected", [("efficientsam-ti", 10_223_204), ("efficientsam-s", 26_413_028)])
 def test_parameter_counts_match_release(name, expected):
     model = build_efficient_sam(name)
@@ -22,6 +23,7 @@ def test_parameter_counts_match_release(name, expected):
     assert not model.training
 
 
+@pytest.mark.slow
 def test_release_key_names():
     keys = set(build_efficient_sam("efficientsam-ti").state_dict())
     for k in ["image_encoder.blocks.3.attn.qkv.weight", "image_encoder.pos_embed", "image_encoder.neck.3.bias",
@@ -34,6 +36,7 @@ def test_release_key_names():
     assert build_efficient_sam("efficientsam-ti").state_dict()["image_encoder.pos_embed"].shape == (1, 197, 192)
 
 
+@pytest.mark.slow
 def test_first_upscaling_norm_is_groupnorm_and_last_is_identity():
     dec = build_efficient_sam("efficientsam-ti").mask_decoder
     assert isinstance(dec.final_output_upscaling_layers[0][1], torch.nn.GroupNorm)
@@ -77,8 +80,8 @@ def test_prompt_embeddings_of_points_and_boxes(tiny_model, tiny_spec):
     torch.testing.assert_close(tiny_model.prompt_encoder.get_dense_pe(), ref.dense_pe(sd, 4))
 
 
-def test_rescaling_of_points_keeps_padding():
-    model = build_efficient_sam("efficientsam-ti")
+def test_rescaling_of_points_keeps_padding(tiny_spec):
+    model = build_efficient_sam(tiny_spec.replace(img_size=1024))
     pts = torch.tensor([[[[100.0, 50.0], [-1.0, -1.0], [0.0, 200.0]]]])
     out = model.get_rescaled_pts(pts, input_h=200, input_w=400)
     expected = torch.tensor([[[[100 * 1024 / 400, 50 * 1024 / 200], [-1.0, -1.0], [0.0, 1024.0]]]])
@@ -174,6 +177,7 @@ def test_bad_prompt_shapes_raise(tiny_model):
         tiny_model.get_image_embeddings(torch.rand(1, 2, 64, 64))
 
 
+@pytest.mark.slow
 def test_official_layout_roundtrip_full_size(official_ti_checkpoint):
     sd = read_official_state_dict(official_ti_checkpoint)
     model = build_efficient_sam("efficientsam-ti", checkpoint=official_ti_checkpoint)

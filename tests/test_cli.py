@@ -1,0 +1,69 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from efficientsam_zoo.cli import main
+from efficientsam_zoo.quickstart import make_scene, run_quickstart
+
+pytestmark = pytest.mark.slow  # real-size (1024 px) ViT-Ti checkpoints
+
+
+@pytest.fixture(scope="module")
+def scene_file(tmp_path_factory):
+    image, masks = make_scene(3, height=96, width=128)
+    path = tmp_path_factory.mktemp("img") / "scene.png"
+    Image.fromarray(image).save(path)
+    return str(path)
+
+
+def test_segment_writes_mask_and_overlay(scene_file, official_ti_checkpoint, tmp_path, capsys):
+    out, overlay = tmp_path / "mask.png", tmp_path / "overlay.png"
+    rc = main(["segment", scene_file, "--point", "40", "30", "--box", "10", "10", "90", "70",
+               "--checkpoint", official_ti_checkpoint, "--out", str(out), "--overlay", str(overlay), "--device", "cpu"])
+    assert rc == 0
+    mask = np.asarray(Image.open(out))
+    assert mask.shape == (96, 128) and set(np.unique(mask)) <= {0, 255}
+    pic = np.asarray(Image.open(overlay))
+    assert pic.shape == (96, 128, 3)
+    assert not np.array_equal(pic, np.asarray(Image.open(scene_file).convert("RGB")))  # something was drawn
+    assert "predicted IoU" in capsys.readouterr().out
+
+
+def test_segment_console_script_errors(scene_file, official_ti_checkpoint, tmp_path):
+    exe = [sys.executable, "-m", "efficientsam_zoo.cli"]
+    r = subprocess.run(exe + ["segment", scene_file, "--checkpoint", official_ti_checkpoint],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "--point X Y or a --box" in r.stderr
+    r = subprocess.run(exe + ["segment", scene_file, "--point", "1", "1", "--label", "1", "--label", "1",
+                              "--checkpoint", official_ti_checkpoint], capture_output=True, text=True)
+    assert r.returncode != 0 and "one label per point" in r.stderr
+
+
+def test_segment_point_outside_and_bad_checkpoint(scene_file, official_ti_checkpoint, tmp_path, capsys):
+    rc = main(["segment", scene_file, "--point", "500", "3", "--checkpoint", official_ti_checkpoint,
+               "--out", str(tmp_path / "m.png")])
+    assert rc == 2 and "outside the 128x96" in capsys.readouterr().err
+    assert not (tmp_path / "m.png").exists()
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    rc = main(["segment", scene_file, "--point", "5", "3", "--checkpoint", str(bad), "--out", str(tmp_path / "m.png")])
+    assert rc == 2 and "corrupt" in capsys.readouterr().err
+
+
+def test_model_download_offline_error(scene_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty_hf_home"))
+    rc = main(["segment", scene_file, "--point", "5", "3", "--model", "efficientsam-s"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "efficient_sam_vits.pt" in err and "--checkpoint PATH" in err
+
+
+def test_quickstart_report(tmp_path):
+    report = run_quickstart(str(tmp_path / "qs"), num_scenes=1)
+    text = open(report).read()
+    assert "Stage: segment" in text and text.count("| 0 | point |") >= 1 and text.count("| 0 | box |") >= 1
+    for name in ["scene0.png", "scene0_point_overlay.png", "scene0_box_overlay.png"]:
+        assert (tmp_path / "qs" / name).exists(), name
