@@ -40,7 +40,6 @@ setup(
     entry_points={"console_scripts": ["efficientsam-zoo=efficientsam_zoo.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
-        "License :: OSI Approved :: Apache Software License",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
     ],
 )

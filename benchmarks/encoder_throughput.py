@@ -68,11 +68,11 @@ def main() -> None:
     name = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or platform.machine()
     print(f"# {args.device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} threads")
     rows = [bench(m, d, args.device, args.batch, args.warmup, args.repeats) for m in args.models for d in args.dtypes]
-    print(f"| {'model':<16} | dtype | batch | images/s | median s | peak MiB |")
-    print(f"|{'-' * 18}|-------|-------|----------|----------|----------|")
+    print(f"| {'model':<16} | dtype | batch | images/s | median s | peak MiB (CUDA) |")
+    print(f"|{'-' * 18}|-------|-------|----------|----------|----------------|")
     for r in rows:
         print(f"| {r['model']:<16} | {r['dtype']:<5} | {r['batch']:>5} | {r['images_per_s']:>8.2f} | "
-              f"{r['median_s']:>8.3f} | {r['peak_mem_mb']:>8.0f} |")
+              f"{r['median_s']:>8.3f} | {'-' if r['peak_mem_mb'] != r['peak_mem_mb'] else round(r['peak_mem_mb']):>14} |")
     if args.json:
         from efficientsam_zoo.utils.io import atomic_path
 
