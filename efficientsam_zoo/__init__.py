@@ -1,4 +1,10 @@
-"""efficientsam-zoo: EfficientSAM and SAMI pretraining (Xiong et al., 2023) for the frameworks you train with."""
+"""efficientsam-zoo: EfficientSAM and SAMI pretraining (Xiong et al., 2023) for the frameworks you train with.
+
+When ``transformers`` is installed, importing this package registers ``efficientsam`` / ``sami_vit`` with
+its Auto classes and exposes the HF classes here (``EfficientSamModel``, ``SamiViTModel``, ...).
+"""
+from importlib.util import find_spec as _find_spec
+
 from .build import build_efficient_sam, efficient_sam_model_registry
 from .checkpoints import CheckpointError
 from .modeling import EfficientSam, EfficientSamSpec, ViT
@@ -7,3 +13,13 @@ from .version import __version__
 
 __all__ = ["build_efficient_sam", "efficient_sam_model_registry", "EfficientSam", "EfficientSamSpec", "ViT",
            "EfficientSamPredictor", "CheckpointError", "__version__"]
+
+_HF_NAMES = ("EfficientSamConfig", "SamiVisionConfig", "EfficientSamModel", "SamiViTModel",
+             "SamiViTForImageClassification", "EfficientSamImageProcessor")
+
+if _find_spec("transformers") is not None:
+    from .integrations.transformers import (EfficientSamConfig, EfficientSamImageProcessor,  # noqa: F401
+                                            EfficientSamModel, SamiViTForImageClassification, SamiViTModel,
+                                            SamiVisionConfig)
+
+    __all__ += list(_HF_NAMES)

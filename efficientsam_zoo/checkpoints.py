@@ -6,6 +6,8 @@ Layouts understood here:
   archive ``*.pt.zip`` that wraps one of them): ``{"model": state_dict}`` whose keys are exactly
   the module names of :class:`efficientsam_zoo.modeling.EfficientSam` (``image_encoder.*``,
   ``prompt_encoder.*``, ``mask_decoder.*``). No translation is needed; loading is strict.
+* **Hugging Face** ``EfficientSamModel`` directories (``model.safetensors``): the official keys under
+  the prefix ``efficientsam.`` (:func:`official_to_hf_efficientsam` / :func:`hf_to_official_efficientsam`).
 
 Every load reports missing / unexpected / mis-shaped keys and refuses a partial load.
 """
@@ -28,7 +30,12 @@ __all__ = [
     "guess_efficientsam_variant",
     "save_official_checkpoint",
     "atomic_torch_save",
+    "official_to_hf_efficientsam",
+    "hf_to_official_efficientsam",
+    "HF_EFFICIENTSAM_PREFIX",
 ]
+
+HF_EFFICIENTSAM_PREFIX = "efficientsam."
 
 _SHOW = 8  # how many offending keys an error message lists
 
@@ -141,3 +148,17 @@ def atomic_torch_save(obj, path: str) -> None:
 def save_official_checkpoint(model: nn.Module, path: str) -> None:
     """Write ``model`` in the release layout ``{"model": state_dict}`` (atomically)."""
     atomic_torch_save({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}}, path)
+
+
+def official_to_hf_efficientsam(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Official release keys -> ``EfficientSamModel`` (transformers) keys."""
+    return {HF_EFFICIENTSAM_PREFIX + k: v for k, v in state_dict.items()}
+
+
+def hf_to_official_efficientsam(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """``EfficientSamModel`` keys -> official release keys (refuses keys without the prefix)."""
+    stray = [k for k in state_dict if not k.startswith(HF_EFFICIENTSAM_PREFIX)]
+    if stray:
+        raise CheckpointError(f"not an EfficientSamModel state dict: keys without {HF_EFFICIENTSAM_PREFIX!r}: "
+                              f"{stray[:_SHOW]}")
+    return {k[len(HF_EFFICIENTSAM_PREFIX):]: v for k, v in state_dict.items()}

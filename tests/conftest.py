@@ -50,3 +50,35 @@ def official_ti_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "efficient_sam_vitt.pt"
     save_official_checkpoint(model, str(path))
     return str(path)
+
+
+@pytest.fixture
+def fake_hf_cache(tmp_path, monkeypatch):
+    """An empty Hugging Face hub cache; ``add(repo_id, filename, source_path_or_bytes)`` puts a file in it.
+
+    The cache layout is huggingface_hub's (``models--org--name/refs/main`` -> ``snapshots/<sha>/...``), so
+    ``hf_hub_download`` in offline mode finds the files exactly as it finds really downloaded ones.
+    """
+    import shutil
+
+    import huggingface_hub.constants as hf_constants
+
+    cache = tmp_path / "hf_hub_cache"
+    cache.mkdir()
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(cache))
+    sha = "0123456789abcdef0123456789abcdef01234567"
+
+    def add(repo_id: str, filename: str, source) -> str:
+        repo_dir = cache / ("models--" + repo_id.replace("/", "--"))
+        (repo_dir / "refs").mkdir(parents=True, exist_ok=True)
+        (repo_dir / "refs" / "main").write_text(sha)
+        target = repo_dir / "snapshots" / sha / filename
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(source, bytes):
+            target.write_bytes(source)
+        else:
+            shutil.copy(source, target)
+        return str(target)
+
+    add.cache = cache
+    return add

@@ -329,13 +329,17 @@ class ViT(nn.Module):
             tokens = blk(tokens)
         return self.norm(tokens)
 
-    def forward_features(self, x: torch.Tensor) -> list:
-        """Outputs of the blocks in ``out_indices``, each ``[B, C, H/p, W/p]`` (final norm on the last)."""
+    def forward_features(self, x: torch.Tensor, out_indices: Optional[Sequence[int]] = None) -> list:
+        """Outputs of the blocks in ``out_indices`` (default: the constructor's), each ``[B, C, H/p, W/p]``.
+
+        The final norm (if any) is applied to the last block's output only.
+        """
+        wanted = set(self.out_indices if out_indices is None else out_indices)
         x = self.embed(x)
         outs = []
         for i, blk in enumerate(self.blocks):
             x = blk(x)
-            if i in self.out_indices:
+            if i in wanted:
                 y = self.norm(x) if i == self.depth - 1 else x
                 outs.append(y.permute(0, 3, 1, 2).contiguous())
         return outs

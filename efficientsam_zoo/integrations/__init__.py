@@ -1,0 +1,1 @@
+"""Thin framework adapters. Each imports its framework; none imports another adapter."""
