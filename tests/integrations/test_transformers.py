@@ -119,6 +119,8 @@ def test_hf_model_equals_native(tiny_model):
     assert out.pred_masks.shape == (2, 2, 3, 16, 16)
     torch.testing.assert_close(out.iou_scores, native_iou, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(torch.stack(logits), native_logits, atol=1e-4, rtol=1e-4)
+    with torch.no_grad():
+        torch.testing.assert_close(hf(**inputs).pred_masks, out.pred_masks)  # the README's one-liner
     masks = proc.post_process_masks(out.pred_masks, inputs["original_sizes"])
     assert masks[0].dtype == torch.bool and masks[0].shape == (2, 3, 40, 56)
 
