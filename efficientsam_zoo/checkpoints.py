@@ -8,13 +8,30 @@ Layouts understood here:
   ``prompt_encoder.*``, ``mask_decoder.*``). No translation is needed; loading is strict.
 * **Hugging Face** ``EfficientSamModel`` directories (``model.safetensors``): the official keys under
   the prefix ``efficientsam.`` (:func:`official_to_hf_efficientsam` / :func:`hf_to_official_efficientsam`).
+* **SAMI backbone export** (``*.safetensors`` written by ``efficientsam-zoo export-backbone``): the plain
+  :class:`~efficientsam_zoo.modeling.ViT` keys, no prefix and no neck::
+
+      patch_embed.proj.{weight,bias}   pos_embed [1, 197, C] (224-px grid + cls slot)
+      blocks.{i}.norm1.{weight,bias}   blocks.{i}.attn.qkv.{weight,bias}   blocks.{i}.attn.proj.{weight,bias}
+      blocks.{i}.norm2.{weight,bias}   blocks.{i}.mlp.fc1.{weight,bias}    blocks.{i}.mlp.fc2.{weight,bias}
+
+  with safetensors metadata ``format = "sami-backbone"`` and ``vit`` = the JSON of the ViT's size
+  (``embed_dim``, ``depth``, ``num_heads``, ``patch_size``, ``mlp_ratio``, ``pretrain_img_size``). The
+  same keys are ``image_encoder.*`` in an official EfficientSAM checkpoint and ``vit.*`` in an HF
+  ``SamiViTModel``; :func:`backbone_state_dict` reads any of these and returns the plain layout.
+* **segment-anything** image encoders (``sam_vit_h_4b8939.pth`` ...): ``image_encoder.*`` with
+  ``mlp.lin1`` / ``mlp.lin2`` for our ``mlp.fc1`` / ``mlp.fc2`` and ``pos_embed`` stored as ``[1, 64, 64, C]``
+  (1024-px grid, no cls slot); :func:`segment_anything_to_vit`. Hugging Face ``SamVisionModel`` keys map
+  onto that layout with :func:`hf_sam_vision_to_segment_anything`.
 
 Every load reports missing / unexpected / mis-shaped keys and refuses a partial load.
 """
 from __future__ import annotations
 
 import io
+import json
 import os
+import re
 import zipfile
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
@@ -33,6 +50,13 @@ __all__ = [
     "official_to_hf_efficientsam",
     "hf_to_official_efficientsam",
     "HF_EFFICIENTSAM_PREFIX",
+    "segment_anything_to_vit",
+    "hf_sam_vision_to_segment_anything",
+    "backbone_state_dict",
+    "save_sami_backbone",
+    "read_sami_backbone",
+    "SAMI_BACKBONE_FORMAT",
+    "read_trainer_checkpoint",
 ]
 
 HF_EFFICIENTSAM_PREFIX = "efficientsam."
@@ -162,3 +186,142 @@ def hf_to_official_efficientsam(state_dict: Mapping[str, torch.Tensor]) -> Dict[
         raise CheckpointError(f"not an EfficientSamModel state dict: keys without {HF_EFFICIENTSAM_PREFIX!r}: "
                               f"{stray[:_SHOW]}")
     return {k[len(HF_EFFICIENTSAM_PREFIX):]: v for k, v in state_dict.items()}
+
+
+# -- segment-anything / HF SAM image encoders ---------------------------------------------------------------
+def segment_anything_to_vit(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """segment-anything image-encoder keys (with or without ``image_encoder.``) -> :class:`ViT` keys.
+
+    Prompt-encoder / mask-decoder keys of a full SAM checkpoint are dropped.
+    """
+    has_prefix = any(k.startswith("image_encoder.") for k in state_dict)
+    out: Dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        if has_prefix:
+            if not key.startswith("image_encoder."):
+                continue
+            key = key[len("image_encoder."):]
+        key = key.replace(".mlp.lin1.", ".mlp.fc1.").replace(".mlp.lin2.", ".mlp.fc2.")
+        if key == "pos_embed" and value.ndim == 4:  # [1, H, W, C] -> [1, H*W, C]
+            value = value.reshape(1, -1, value.shape[-1])
+        out[key] = value
+    return out
+
+
+_HF_SAM_RULES = [
+    (r"^patch_embed\.projection\.", "patch_embed.proj."),
+    (r"^layers\.(\d+)\.layer_norm1\.", r"blocks.\1.norm1."),
+    (r"^layers\.(\d+)\.layer_norm2\.", r"blocks.\1.norm2."),
+    (r"^layers\.(\d+)\.", r"blocks.\1."),
+    (r"^neck\.conv1\.", "neck.0."),
+    (r"^neck\.layer_norm1\.", "neck.1."),
+    (r"^neck\.conv2\.", "neck.2."),
+    (r"^neck\.layer_norm2\.", "neck.3."),
+]
+
+
+def hf_sam_vision_to_segment_anything(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """transformers ``SamVisionModel`` / ``SamModel`` vision keys -> segment-anything ``image_encoder.*`` keys."""
+    out: Dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        for prefix in ("vision_encoder.", "model.vision_encoder."):
+            if key.startswith(prefix):
+                key = key[len(prefix):]
+        if not key.startswith(("patch_embed.", "pos_embed", "layers.", "neck.")):
+            continue
+        for pattern, repl in _HF_SAM_RULES:
+            new = re.sub(pattern, repl, key)
+            if new != key:
+                key = new
+                break
+        out["image_encoder." + key] = value
+    return out
+
+
+# -- SAMI backbones -----------------------------------------------------------------------------------------
+SAMI_BACKBONE_FORMAT = "sami-backbone"
+_BACKBONE_PREFIXES = ("image_encoder.", "vit.", "sami_vit.vit.", "sami.encoder.", "encoder.", "backbone.")
+
+
+def backbone_state_dict(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Plain ViT backbone keys from a SAMI export, an official EfficientSAM checkpoint (``image_encoder.``,
+    neck dropped), an HF ``SamiViTModel`` (``vit.``) or a SAMI training checkpoint (``sami.encoder.``)."""
+    keys = list(state_dict)
+    if any(k.startswith("patch_embed.") for k in keys):
+        chosen = ""
+    else:
+        found = [p for p in _BACKBONE_PREFIXES if any(k.startswith(p + "patch_embed.") for k in keys)]
+        if not found:
+            raise CheckpointError("no ViT backbone found: expected keys like 'patch_embed.proj.weight' (SAMI export), "
+                                  "'image_encoder.patch_embed...' (official EfficientSAM) or 'vit.patch_embed...' "
+                                  f"(HF SamiViTModel); first keys: {keys[:_SHOW]}")
+        chosen = found[0]
+    out = {k[len(chosen):]: v for k, v in state_dict.items() if k.startswith(chosen)}
+    return {k: v for k, v in out.items() if not k.startswith("neck.")}
+
+
+def save_sami_backbone(state_dict: Mapping[str, torch.Tensor], path: str, vit_args: Mapping) -> None:
+    """Write a backbone in the SAMI export layout as safetensors (atomically)."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in backbone_state_dict(state_dict).items()}
+    meta = {"format": SAMI_BACKBONE_FORMAT, "vit": json.dumps(dict(vit_args), sort_keys=True)}
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def read_sami_backbone(path: str) -> Tuple[Dict[str, torch.Tensor], Dict]:
+    """``(state_dict, vit_args)`` of a SAMI backbone export (``vit_args`` empty for non-export files).
+
+    Also accepts an official EfficientSAM ``.pt`` or any ``.pth`` holding a backbone (read with
+    ``weights_only=True``) and an HF ``SamiViTModel`` directory.
+    """
+    if os.path.isdir(path):
+        st = os.path.join(path, "model.safetensors")
+        if not os.path.isfile(st):
+            raise CheckpointError(f"{path!r} is a directory without model.safetensors (not an HF model directory)")
+        path = st
+    if path.endswith(".safetensors"):
+        from safetensors import safe_open
+
+        if not os.path.isfile(path):
+            raise CheckpointError(f"checkpoint {path!r} does not exist (or is not a file)")
+        try:
+            with safe_open(path, framework="pt") as f:
+                meta = f.metadata() or {}
+                sd = {k: f.get_tensor(k) for k in f.keys()}
+        except Exception as exc:  # noqa: BLE001
+            raise CheckpointError(f"could not read {path!r} as safetensors ({exc})") from exc
+        vit_args = json.loads(meta["vit"]) if meta.get("format") == SAMI_BACKBONE_FORMAT else {}
+        return backbone_state_dict(sd), vit_args
+    obj = read_checkpoint(path)
+    for key in ("model", "state_dict"):
+        if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
+            obj = obj[key]
+    return backbone_state_dict(obj), {}
+
+
+def read_trainer_checkpoint(path: str) -> Dict[str, torch.Tensor]:
+    """Model state dict of a checkpoint written by an mmengine Runner run of this package.
+
+    Such files also hold the optimiser and the run's message hub (Python objects), which
+    ``weights_only=True`` cannot read, so this one reader uses ``weights_only=False``: pass it only files
+    your own training wrote. Released or downloaded weights go through :func:`read_checkpoint`.
+    """
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint {path!r} does not exist (or is not a file)")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001
+        raise CheckpointError(f"could not read training checkpoint {path!r} ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(obj, Mapping) or not isinstance(obj.get("state_dict"), Mapping):
+        raise CheckpointError(f"{path!r} is not an mmengine checkpoint (no 'state_dict'); for released weights "
+                              "use the official-checkpoint or backbone loaders")
+    return dict(obj["state_dict"])

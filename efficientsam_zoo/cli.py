@@ -3,6 +3,9 @@
     efficientsam-zoo segment IMAGE (--point X Y [--label L] ... | --box X0 Y0 X1 Y1)
                      (--checkpoint PATH | --model NAME) [--out mask.png] [--overlay overlay.png]
     efficientsam-zoo quickstart [--out-dir DIR]
+    efficientsam-zoo pretrain CONFIG [tools.train options]      (SAMI pretraining with mmengine's Runner)
+    efficientsam-zoo train CONFIG [tools.train options]         (any mm_configs/ config)
+    efficientsam-zoo export-backbone CKPT --out FILE [--hf-out DIR]
 """
 from __future__ import annotations
 
@@ -86,6 +89,18 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .tools.train import main as train_main
+
+    return train_main([args.config] + args.rest)
+
+
+def cmd_export_backbone(args: argparse.Namespace) -> int:
+    from .tools.export_backbone import main as export_main
+
+    return export_main([args.checkpoint] + args.rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="efficientsam-zoo", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -114,6 +129,19 @@ def build_parser() -> argparse.ArgumentParser:
     qs.add_argument("--seed", type=int, default=0)
     qs.add_argument("--device")
     qs.set_defaults(func=cmd_quickstart)
+
+    for name, text in (("pretrain", "SAMI pretraining from an mm_configs/sami_pretrain_*.py config"),
+                       ("train", "train any mm_configs/ config with mmengine's Runner")):
+        tr = sub.add_parser(name, help=text, add_help=False,
+                            description="Options as python -m efficientsam_zoo.tools.train --help lists them.")
+        tr.add_argument("config")
+        tr.add_argument("rest", nargs=argparse.REMAINDER)
+        tr.set_defaults(func=cmd_train)
+    ex = sub.add_parser("export-backbone", help="SAMI training checkpoint -> plain backbone (.safetensors)",
+                        add_help=False)
+    ex.add_argument("checkpoint")
+    ex.add_argument("rest", nargs=argparse.REMAINDER)
+    ex.set_defaults(func=cmd_export_backbone)
     return parser
 
 

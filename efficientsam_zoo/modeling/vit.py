@@ -200,7 +200,8 @@ class Attention(nn.Module):
         if self.use_rel_pos:
             if hw is None:
                 raise ValueError("relative position bias needs the token grid (hw)")
-            bias = self._rel_pos_bias((q * self.scale).reshape(b * self.num_heads, n, self.head_dim), hw)
+            # SAM / ViTDet add the bias computed from the *unscaled* queries to the scaled logits
+            bias = self._rel_pos_bias(q.reshape(b * self.num_heads, n, self.head_dim), hw)
             bias = bias.view(b, self.num_heads, n, n).to(q.dtype)
         if self.fused:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)

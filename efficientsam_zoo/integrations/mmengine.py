@@ -1,0 +1,182 @@
+"""mmengine adapter: SAMI pretraining as an mmengine model, an image-folder dataset and its transforms.
+
+Everything is registered in child registries of mmengine's root registries under the scope
+``efficientsam_zoo``; configs set ``default_scope = "efficientsam_zoo"`` and import this module with
+``custom_imports``. Optimisers, schedulers, hooks and ``ImgDataPreprocessor`` come from the parents.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import mmcv
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+from mmengine.dataset import BaseDataset
+from mmengine.model import BaseModel
+from mmengine import registry as _mm
+from mmengine.registry import Registry
+
+from ..modeling.sami import SAMI
+from ..modeling.vit import VIT_SIZES, ViT
+from ..teachers import build_teacher
+
+__all__ = ["MODELS", "DATASETS", "TRANSFORMS", "SAMIPretrainer", "ImageFolderDataset", "LoadImageRGB",
+           "RandomResizedCrop", "PackImageInputs", "build_student"]
+
+_LOC = ["efficientsam_zoo.integrations.mmengine"]
+
+
+def _child(parent: Registry) -> Registry:
+    """A registry of scope ``efficientsam_zoo`` below one of mmengine's root registries."""
+    return Registry(parent.name, parent=parent, scope="efficientsam_zoo", locations=_LOC)
+
+
+MODELS = _child(_mm.MODELS)
+DATASETS = _child(_mm.DATASETS)
+TRANSFORMS = _child(_mm.TRANSFORMS)
+# the rest exist so that configs with default_scope="efficientsam_zoo" resolve every type without warnings
+RUNNERS, RUNNER_CONSTRUCTORS, LOOPS, HOOKS, DATA_SAMPLERS, OPTIMIZERS, OPTIM_WRAPPERS = (
+    _child(r) for r in (_mm.RUNNERS, _mm.RUNNER_CONSTRUCTORS, _mm.LOOPS, _mm.HOOKS, _mm.DATA_SAMPLERS,
+                        _mm.OPTIMIZERS, _mm.OPTIM_WRAPPERS))
+OPTIM_WRAPPER_CONSTRUCTORS, PARAM_SCHEDULERS, METRICS, EVALUATOR, VISUALIZERS, VISBACKENDS, LOG_PROCESSORS = (
+    _child(r) for r in (_mm.OPTIM_WRAPPER_CONSTRUCTORS, _mm.PARAM_SCHEDULERS, _mm.METRICS, _mm.EVALUATOR,
+                        _mm.VISUALIZERS, _mm.VISBACKENDS, _mm.LOG_PROCESSORS))
+WEIGHT_INITIALIZERS, FUNCTIONS, TASK_UTILS, INFERENCERS, STRATEGIES = (
+    _child(r) for r in (_mm.WEIGHT_INITIALIZERS, _mm.FUNCTIONS, _mm.TASK_UTILS, _mm.INFERENCERS, _mm.STRATEGIES))
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+# -- data -------------------------------------------------------------------------------------------------
+@DATASETS.register_module()
+class ImageFolderDataset(BaseDataset):
+    """Images under ``data_root``: ImageNet's ``<class>/<image>`` layout or a flat folder (labels unused)."""
+
+    def __init__(self, data_root: str, pipeline: Sequence = (), extensions: Sequence[str] = IMAGE_EXTENSIONS,
+                 **kwargs) -> None:
+        self.extensions = tuple(e.lower() for e in extensions)
+        super().__init__(data_root=data_root, pipeline=list(pipeline), serialize_data=False, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        root = self.data_root
+        if not os.path.isdir(root):
+            raise FileNotFoundError(f"image folder {root!r} does not exist; set train_dataloader.dataset.data_root")
+        items = []
+        classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+        label_of = {c: i for i, c in enumerate(classes)}
+        for dirpath, _, files in sorted(os.walk(root)):
+            for f in sorted(files):
+                if f.lower().endswith(self.extensions):
+                    top = os.path.relpath(dirpath, root).split(os.sep)[0]
+                    items.append(dict(img_path=os.path.join(dirpath, f), gt_label=label_of.get(top, -1)))
+        if not items:
+            raise ValueError(f"no images ({', '.join(self.extensions)}) under {root!r}")
+        return items
+
+
+@TRANSFORMS.register_module()
+class LoadImageRGB(BaseTransform):
+    """``img_path`` -> ``img`` (HxWx3 uint8 RGB)."""
+
+    def transform(self, results: dict) -> dict:
+        from ..utils.io import load_image_rgb
+
+        img = load_image_rgb(results["img_path"])
+        results.update(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2])
+        return results
+
+
+@TRANSFORMS.register_module()
+class RandomResizedCrop(BaseTransform):
+    """torchvision's RandomResizedCrop on numpy images: a crop of random area share ``scale`` and aspect
+    ``ratio`` resized to ``size`` (MAE / SAMI: scale (0.2, 1.0), bicubic)."""
+
+    def __init__(self, size: int = 224, scale: Tuple[float, float] = (0.2, 1.0),
+                 ratio: Tuple[float, float] = (3 / 4, 4 / 3), interpolation: str = "bicubic") -> None:
+        self.size, self.scale, self.ratio, self.interpolation = size, scale, ratio, interpolation
+
+    def _params(self, h: int, w: int) -> Tuple[int, int, int, int]:
+        area = h * w
+        log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
+        for _ in range(10):
+            target = area * random.uniform(*self.scale)
+            aspect = math.exp(random.uniform(*log_ratio))
+            cw, ch = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
+            if 0 < cw <= w and 0 < ch <= h:
+                return random.randint(0, h - ch), random.randint(0, w - cw), ch, cw
+        in_ratio = w / h  # fallback: central crop within the ratio limits
+        if in_ratio < self.ratio[0]:
+            cw, ch = w, int(round(w / self.ratio[0]))
+        elif in_ratio > self.ratio[1]:
+            ch, cw = h, int(round(h * self.ratio[1]))
+        else:
+            cw, ch = w, h
+        return (h - ch) // 2, (w - cw) // 2, ch, cw
+
+    def transform(self, results: dict) -> dict:
+        img = results["img"]
+        top, left, ch, cw = self._params(*img.shape[:2])
+        crop = img[top:top + ch, left:left + cw]
+        results["img"] = mmcv.imresize(crop, (self.size, self.size), interpolation=self.interpolation)
+        results["img_shape"] = results["img"].shape[:2]
+        return results
+
+
+@TRANSFORMS.register_module()
+class PackImageInputs(BaseTransform):
+    """``img`` -> ``inputs`` (CHW uint8 tensor) for ``ImgDataPreprocessor``."""
+
+    def transform(self, results: dict) -> dict:
+        img = np.ascontiguousarray(results["img"])
+        return {"inputs": torch.from_numpy(img).permute(2, 0, 1).contiguous()}
+
+
+# -- model ------------------------------------------------------------------------------------------------
+def build_student(arch: str = "vit-ti", img_size: int = 224, **overrides) -> ViT:
+    """A plain ViT (no neck) of one of the paper's sizes, for SAMI pretraining."""
+    if arch not in VIT_SIZES:
+        raise ValueError(f"unknown student arch {arch!r}; choose one of {sorted(VIT_SIZES)}")
+    return ViT(img_size=img_size, neck_dim=None, **{**VIT_SIZES[arch], **overrides})
+
+
+@MODELS.register_module()
+class SAMIPretrainer(BaseModel):
+    """SAMI as an mmengine model: ``mode="loss"`` runs the frozen teacher and returns ``{"loss": mse}``.
+
+    The teacher is held outside the module tree: it is moved with the model (``.to`` / ``.cuda``) but is not
+    part of ``state_dict`` (checkpoints stay student-sized) nor of the optimiser's parameters.
+    """
+
+    def __init__(self, student: dict, teacher: dict, mask_ratio: float = 0.75, decoder: Optional[dict] = None,
+                 target_resize: str = "area", data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        teacher_module = build_teacher(teacher)
+        decoder = dict(decoder or {})
+        self.sami = SAMI(build_student(**student), teacher_dim=teacher_module.out_channels, mask_ratio=mask_ratio,
+                         decoder_dim=decoder.get("dim", 512), decoder_depth=decoder.get("depth", 8),
+                         decoder_heads=decoder.get("num_heads", 16), target_resize=target_resize)
+        self._teacher = [teacher_module]
+
+    @property
+    def teacher(self):
+        return self._teacher[0]
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        self._teacher[0]._apply(fn, *args, **kwargs)
+        return self
+
+    def forward(self, inputs: torch.Tensor, data_samples=None, mode: str = "tensor"):
+        if mode == "loss":
+            with torch.no_grad():
+                target = self.teacher(inputs)
+            return {"loss": self.sami(inputs, target)["loss"]}
+        out = self.sami.forward_features(inputs)
+        if mode == "predict":
+            return [dict(pred=p, mask=m) for p, m in zip(out["pred"], out["mask"])]
+        return out["pred"]

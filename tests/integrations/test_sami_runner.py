@@ -1,0 +1,92 @@
+"""SAMI pretraining through mmengine's Runner from the shipped smoke config: loss falls, checkpoints,
+resume, and the exported backbone loads strictly into transformers' SamiViTModel."""
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from PIL import Image
+
+from efficientsam_zoo.checkpoints import read_sami_backbone, read_trainer_checkpoint
+from efficientsam_zoo.quickstart import make_scene
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SMOKE = os.path.join(ROOT, "mm_configs", "sami_pretrain_vit-ti_smoke.py")
+
+
+def _run(*args):
+    r = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=ROOT,
+                       env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r.stdout + r.stderr
+
+
+def _scalars(work_dir):
+    files = glob.glob(os.path.join(work_dir, "*", "vis_data", "scalars.json"))
+    assert len(files) == 1, files
+    return [json.loads(line) for line in open(files[0])]
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("imagenet_like")
+    for i in range(16):
+        img, _ = make_scene(i, 96, 128)
+        (root / f"class{i % 2}").mkdir(exist_ok=True)
+        Image.fromarray(img).save(root / f"class{i % 2}" / f"{i}.png")
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def trained(image_folder, tmp_path_factory):
+    wd = str(tmp_path_factory.mktemp("sami_wd"))
+    _run("efficientsam_zoo.tools.train", SMOKE, "--work-dir", wd,
+         "--cfg-options", f"train_dataloader.dataset.data_root={image_folder}")
+    return wd
+
+
+def test_loss_falls_and_checkpoints_are_written(trained):
+    rows = [r for r in _scalars(trained) if "loss" in r]
+    assert [r["iter"] for r in rows][-1] == 50
+    first = sum(r["loss"] for r in rows[:2]) / 2
+    last = sum(r["loss"] for r in rows[-2:]) / 2
+    assert last < 0.5 * first, (first, last)
+    assert os.path.isfile(os.path.join(trained, "iter_25.pth")) and os.path.isfile(os.path.join(trained, "iter_50.pth"))
+    sd = read_trainer_checkpoint(os.path.join(trained, "iter_50.pth"))
+    assert any(k.startswith("sami.encoder.blocks.11.") for k in sd)
+    assert not any("teacher" in k for k in sd)  # the frozen teacher is not saved
+
+
+def test_resume_continues_to_the_same_iteration_count(trained, image_folder, tmp_path):
+    out = _run("efficientsam_zoo.tools.train", SMOKE, "--work-dir", str(tmp_path),
+               "--resume", os.path.join(trained, "iter_25.pth"),
+               "--cfg-options", f"train_dataloader.dataset.data_root={image_folder}")
+    assert "resumed epoch: 0, iter: 25" in out
+    iters = [r["iter"] for r in _scalars(str(tmp_path)) if "loss" in r]
+    assert iters[0] > 25 and iters[-1] == 50
+    ckpt = torch.load(os.path.join(tmp_path, "iter_50.pth"), map_location="cpu", weights_only=False)
+    assert ckpt["meta"]["iter"] == 50
+
+
+def test_export_loads_strictly_into_hf(trained, tmp_path):
+    from efficientsam_zoo.integrations.transformers import SamiViTModel
+    from efficientsam_zoo.modeling.vit import ViT
+
+    out_file, out_dir = str(tmp_path / "sami_vit-ti.safetensors"), str(tmp_path / "hf")
+    log = _run("efficientsam_zoo.cli", "export-backbone", os.path.join(trained, "iter_50.pth"), "--out", out_file,
+               "--hf-out", out_dir)
+    assert "12 blocks, 192-d, 3 heads" in log
+    sd, vit_args = read_sami_backbone(out_file)
+    assert vit_args["embed_dim"] == 192 and vit_args["pretrain_img_size"] == 224 and vit_args["pretrain_use_cls_token"]
+    assert sd["pos_embed"].shape == (1, 197, 192) and not any(k.startswith(("neck", "decoder", "head")) for k in sd)
+    model, info = SamiViTModel.from_pretrained(out_dir, output_loading_info=True)
+    assert info["missing_keys"] == set() or not info["missing_keys"]
+    assert not info["unexpected_keys"] and not info["mismatched_keys"]
+    native = ViT(img_size=224, embed_dim=192, depth=12, num_heads=3, neck_dim=None).eval()
+    native.load_state_dict(sd, strict=True)
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x).last_hidden_state, native(x).flatten(2).transpose(1, 2))
