@@ -24,8 +24,8 @@ from ..modeling.sami import SAMI
 from ..modeling.vit import VIT_SIZES, ViT
 from ..teachers import build_teacher
 
-__all__ = ["MODELS", "DATASETS", "TRANSFORMS", "SAMIPretrainer", "ImageFolderDataset", "LoadImageRGB",
-           "RandomResizedCrop", "PackImageInputs", "build_student"]
+__all__ = ["MODELS", "DATASETS", "TRANSFORMS", "SAMIPretrainer", "ImageFolderDataset", "PrecomputedFeatureDataset",
+           "LoadImageRGB", "RandomResizedCrop", "ResizeCenterCrop", "PackImageInputs", "build_student"]
 
 _LOC = ["efficientsam_zoo.integrations.mmengine"]
 
@@ -127,12 +127,75 @@ class RandomResizedCrop(BaseTransform):
 
 
 @TRANSFORMS.register_module()
+class ResizeCenterCrop(BaseTransform):
+    """Resize the shorter side to ``size / crop_pct`` and take the central ``size`` x ``size`` crop (the fixed
+    crop of precomputed teacher features, and the usual evaluation crop)."""
+
+    def __init__(self, size: int = 224, crop_pct: float = 0.875, interpolation: str = "bicubic") -> None:
+        self.size, self.crop_pct, self.interpolation = size, crop_pct, interpolation
+
+    def transform(self, results: dict) -> dict:
+        img = results["img"]
+        h, w = img.shape[:2]
+        short = int(round(self.size / self.crop_pct))
+        nh, nw = (short, max(short, round(w * short / h))) if h <= w else (max(short, round(h * short / w)), short)
+        img = mmcv.imresize(img, (nw, nh), interpolation=self.interpolation)
+        top, left = (nh - self.size) // 2, (nw - self.size) // 2
+        results["img"] = img[top:top + self.size, left:left + self.size]
+        results["img_shape"] = results["img"].shape[:2]
+        return results
+
+
+@TRANSFORMS.register_module()
 class PackImageInputs(BaseTransform):
-    """``img`` -> ``inputs`` (CHW uint8 tensor) for ``ImgDataPreprocessor``."""
+    """``img`` -> ``inputs`` (CHW uint8 tensor) for ``ImgDataPreprocessor``; precomputed
+    ``teacher_features`` travel in ``data_samples``."""
 
     def transform(self, results: dict) -> dict:
         img = np.ascontiguousarray(results["img"])
-        return {"inputs": torch.from_numpy(img).permute(2, 0, 1).contiguous()}
+        packed = {"inputs": torch.from_numpy(img).permute(2, 0, 1).contiguous()}
+        if "teacher_features" in results:
+            packed["data_samples"] = {"teacher_features": torch.from_numpy(np.asarray(results["teacher_features"],
+                                                                                        dtype=np.float32))}
+        return packed
+
+
+@DATASETS.register_module()
+class PrecomputedFeatureDataset(BaseDataset):
+    """Images plus teacher targets written by ``python -m efficientsam_zoo.tools.precompute_teacher``.
+
+    ``feature_dir`` holds ``index.json`` (image paths, crop), ``features.npy`` (float16 ``[N, H*W, C]``, read
+    memory-mapped) and ``progress.json``. Use a pipeline with the same fixed crop (``ResizeCenterCrop``) and
+    no flips: the targets belong to that exact crop.
+    """
+
+    def __init__(self, feature_dir: str, pipeline: Sequence = (), **kwargs) -> None:
+        self.feature_dir = feature_dir
+        self._features = None
+        super().__init__(data_root=feature_dir, pipeline=list(pipeline), serialize_data=False, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        import json
+
+        index_path = os.path.join(self.feature_dir, "index.json")
+        progress_path = os.path.join(self.feature_dir, "progress.json")
+        if not os.path.isfile(index_path):
+            raise FileNotFoundError(f"{self.feature_dir!r} has no index.json: run "
+                                    "python -m efficientsam_zoo.tools.precompute_teacher first")
+        index = json.load(open(index_path))
+        done = json.load(open(progress_path))["done"] if os.path.isfile(progress_path) else 0
+        if done < len(index["images"]):
+            raise RuntimeError(f"teacher features in {self.feature_dir!r} are incomplete ({done}/{len(index['images'])});"
+                               " run precompute_teacher again to finish them")
+        self.index = index
+        return [dict(img_path=p, feature_row=i) for i, p in enumerate(index["images"])]
+
+    def get_data_info(self, idx: int) -> dict:
+        info = super().get_data_info(idx)
+        if self._features is None:  # opened lazily, once per worker process
+            self._features = np.load(os.path.join(self.feature_dir, "features.npy"), mmap_mode="r")
+        info["teacher_features"] = self._features[info["feature_row"]]
+        return info
 
 
 # -- model ------------------------------------------------------------------------------------------------
@@ -155,9 +218,13 @@ class SAMIPretrainer(BaseModel):
                  target_resize: str = "area", data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        teacher_module = build_teacher(teacher)
+        if teacher.get("type") == "precomputed":  # targets come with the data (PrecomputedFeatureDataset)
+            teacher_module, teacher_dim = None, int(teacher["out_channels"])
+        else:
+            teacher_module = build_teacher(teacher)
+            teacher_dim = teacher_module.out_channels
         decoder = dict(decoder or {})
-        self.sami = SAMI(build_student(**student), teacher_dim=teacher_module.out_channels, mask_ratio=mask_ratio,
+        self.sami = SAMI(build_student(**student), teacher_dim=teacher_dim, mask_ratio=mask_ratio,
                          decoder_dim=decoder.get("dim", 512), decoder_depth=decoder.get("depth", 8),
                          decoder_heads=decoder.get("num_heads", 16), target_resize=target_resize)
         self._teacher = [teacher_module]
@@ -168,13 +235,21 @@ class SAMIPretrainer(BaseModel):
 
     def _apply(self, fn, *args, **kwargs):
         super()._apply(fn, *args, **kwargs)
-        self._teacher[0]._apply(fn, *args, **kwargs)
+        if self._teacher[0] is not None:
+            self._teacher[0]._apply(fn, *args, **kwargs)
         return self
 
     def forward(self, inputs: torch.Tensor, data_samples=None, mode: str = "tensor"):
         if mode == "loss":
-            with torch.no_grad():
-                target = self.teacher(inputs)
+            if self.teacher is None:
+                if not isinstance(data_samples, dict) or "teacher_features" not in data_samples:
+                    raise ValueError("teacher type 'precomputed' needs a PrecomputedFeatureDataset")
+                tokens = data_samples["teacher_features"]  # [B, H*W, C] on the student grid
+                h, w = self.sami.encoder.grid_size
+                target = tokens.transpose(1, 2).reshape(tokens.shape[0], -1, h, w)
+            else:
+                with torch.no_grad():
+                    target = self.teacher(inputs)
             return {"loss": self.sami(inputs, target)["loss"]}
         out = self.sami.forward_features(inputs)
         if mode == "predict":

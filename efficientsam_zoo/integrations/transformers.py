@@ -490,6 +490,9 @@ class HFSamTeacher(Teacher):
         if pretrained is not None:
             model = SamVisionModel.from_pretrained(pretrained)
         else:
+            # SamVisionConfig's default initializer_range (1e-10) gives a teacher whose features are ~0;
+            # a random teacher is only useful with weights of ordinary scale.
+            config = {"initializer_range": 0.02, **config}
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)  # every rank / resumed run gets the same random teacher
                 model = SamVisionModel(SamVisionConfig(**config))

@@ -90,3 +90,29 @@ def test_export_loads_strictly_into_hf(trained, tmp_path):
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         torch.testing.assert_close(model(x).last_hidden_state, native(x).flatten(2).transpose(1, 2))
+
+
+def test_precomputed_teacher_features_resume_and_train(image_folder, tmp_path):
+    import numpy as np
+
+    from efficientsam_zoo.integrations.mmengine import PrecomputedFeatureDataset
+
+    tool = "efficientsam_zoo.tools.precompute_teacher"
+    part, whole = str(tmp_path / "part"), str(tmp_path / "whole")
+    _run(tool, SMOKE, "--data-root", image_folder, "--out", part, "--batch-size", "4", "--limit", "6")
+    assert json.load(open(os.path.join(part, "progress.json"))) == {"done": 6, "total": 16}
+    with pytest.raises(RuntimeError, match="incomplete"):
+        PrecomputedFeatureDataset(part)
+    _run(tool, SMOKE, "--data-root", image_folder, "--out", part, "--batch-size", "4")  # resumes at 6
+    _run(tool, SMOKE, "--data-root", image_folder, "--out", whole, "--batch-size", "16")
+    a, b = np.load(os.path.join(part, "features.npy")), np.load(os.path.join(whole, "features.npy"))
+    assert a.shape == (16, 196, 32) and a.dtype == np.float16
+    np.testing.assert_allclose(a.astype(np.float32), b.astype(np.float32), atol=2e-3)
+    assert np.abs(a).sum() > 0
+
+    wd = str(tmp_path / "wd")
+    _run("efficientsam_zoo.tools.train", os.path.join(ROOT, "mm_configs", "sami_pretrain_vit-ti_precomputed_smoke.py"),
+         "--work-dir", wd, "--cfg-options", f"train_dataloader.dataset.feature_dir={part}")
+    rows = [r for r in _scalars(wd) if "loss" in r]
+    assert rows[-1]["iter"] == 50
+    assert sum(r["loss"] for r in rows[-2:]) < 0.5 * sum(r["loss"] for r in rows[:2])
