@@ -21,7 +21,7 @@ EXTRAS = {
     "mmseg": ["mmengine==0.10.7", "mmcv>=2.0.0rc4,<2.2.0", "mmsegmentation==1.2.2", "ftfy", "regex"],
     "d2": ["detectron2", "fvcore", "iopath"],
     "eval": ["pycocotools>=2.0.7", "lvis"],
-    "onnx": ["onnx>=1.16", "onnxruntime>=1.18"],
+    "onnx": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript"],
     "dev": ["pytest>=8", "pycocotools>=2.0.7"],
 }
 EXTRAS["all"] = sorted({req for name, reqs in EXTRAS.items() for req in reqs if name != "d2"})

@@ -6,6 +6,7 @@
     efficientsam-zoo pretrain CONFIG [tools.train options]      (SAMI pretraining with mmengine's Runner)
     efficientsam-zoo train CONFIG [tools.train options]         (any mm_configs/ config)
     efficientsam-zoo export-backbone CKPT --out FILE [--hf-out DIR]
+    efficientsam-zoo export-onnx (--model NAME | --checkpoint PATH) --out-dir DIR [--opset 18]
 """
 from __future__ import annotations
 
@@ -101,6 +102,16 @@ def cmd_export_backbone(args: argparse.Namespace) -> int:
     return export_main([args.checkpoint] + args.rest)
 
 
+def cmd_export_onnx(args: argparse.Namespace) -> int:
+    from .export_onnx import export_and_verify
+
+    model = load_model_from_args(args.model, args.checkpoint, "cpu")
+    diffs = export_and_verify(model, args.out_dir, opset=args.opset)
+    print(f"wrote {args.out_dir}/encoder.onnx and decoder.onnx (opset {args.opset}); onnxruntime vs PyTorch "
+          f"max |diff|: embeddings {diffs['embeddings']:.2e}, logits {diffs['logits']:.2e}, iou {diffs['iou']:.2e}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="efficientsam-zoo", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -142,6 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("checkpoint")
     ex.add_argument("rest", nargs=argparse.REMAINDER)
     ex.set_defaults(func=cmd_export_backbone)
+
+    ox = sub.add_parser("export-onnx", help="write encoder.onnx + decoder.onnx and check them with onnxruntime")
+    src = ox.add_argument_group("weights (one of)")
+    src.add_argument("--checkpoint", help="official checkpoint file (efficient_sam_vit{t,s}.pt[.zip])")
+    src.add_argument("--model", choices=["efficientsam-ti", "efficientsam-s"],
+                     help="model name; without --checkpoint the released weights are downloaded")
+    ox.add_argument("--out-dir", required=True)
+    ox.add_argument("--opset", type=int, default=18)
+    ox.set_defaults(func=cmd_export_onnx)
     return parser
 
 

@@ -23,7 +23,7 @@ from .mask_decoder import MaskDecoder, TwoWayTransformer
 from .prompt_encoder import PromptEncoder
 from .vit import ViT
 
-__all__ = ["EfficientSamSpec", "EfficientSam"]
+__all__ = ["EfficientSamSpec", "EfficientSam", "use_reference_arithmetic"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -131,14 +131,12 @@ class EfficientSam(nn.Module):
         return torch.stack([x, y], dim=-1)
 
     def pad_prompts(self, points: torch.Tensor, labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Pad (point -1, label -1) or truncate the point axis to ``decoder_max_num_input_points``."""
-        n, limit = points.shape[2], self.decoder_max_num_input_points
-        if n > limit:
-            return points[:, :, :limit], labels[:, :, :limit]
-        if n < limit:
-            points = F.pad(points, (0, 0, 0, limit - n), value=-1.0)
-            labels = F.pad(labels, (0, limit - n), value=-1)
-        return points, labels
+        """Pad (point -1, label -1) or truncate the point axis to ``decoder_max_num_input_points``.
+
+        One branch-free ``F.pad``: a negative pad truncates, so exported graphs keep a dynamic point axis.
+        """
+        extra = self.decoder_max_num_input_points - points.shape[2]
+        return F.pad(points, (0, 0, 0, extra), value=-1.0), F.pad(labels, (0, extra), value=-1)
 
     def predict_masks(self, image_embeddings: torch.Tensor, batched_points: torch.Tensor,
                       batched_point_labels: torch.Tensor, multimask_output: bool, input_h: int, input_w: int,
@@ -185,3 +183,18 @@ def _check_prompts(points: torch.Tensor, labels: torch.Tensor, batch: int) -> No
         raise ValueError(f"prompts are for {points.shape[0]} images but there are {batch} image embeddings")
     if points.shape[1] == 0 or points.shape[2] == 0:
         raise ValueError(f"empty prompt: batched_points has shape {tuple(points.shape)}; give at least one point")
+
+
+def use_reference_arithmetic(model: nn.Module, enabled: bool = True) -> nn.Module:
+    """Switch ``model`` to the release's arithmetic (``enabled=True``) or back to the fast path.
+
+    Reference: attention written out as matmul-softmax-matmul and the image embedding copied once per
+    query before the decoder. Fast (default): fused scaled-dot-product attention and one shared copy of
+    the image tokens. Both compute the same function; the benchmarks time one against the other.
+    """
+    for module in model.modules():
+        if hasattr(module, "fused"):
+            module.fused = not enabled
+        if isinstance(module, TwoWayTransformer):
+            module.tile_per_query = enabled
+    return model

@@ -138,6 +138,9 @@ class TwoWayTransformer(nn.Module):
         )
         self.final_attn_token_to_image = TwoWayAttention(embedding_dim, num_heads, attention_downsample_rate)
         self.norm_final_attn = nn.LayerNorm(embedding_dim)
+        # True: copy the image tokens once per query up front, as the release does (the reference path of
+        # the benchmarks); False: share one copy until the image->token attention makes them differ.
+        self.tile_per_query = False
 
     def forward(self, image_embedding: torch.Tensor, image_pe: torch.Tensor,
                 point_embedding: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -152,6 +155,8 @@ class TwoWayTransformer(nn.Module):
         b, c = image_embedding.shape[:2]
         nq, t = point_embedding.shape[1:3]
         keys = image_embedding.flatten(2).transpose(1, 2).unsqueeze(1)  # [B, 1, HW, C]
+        if self.tile_per_query:
+            keys = keys.repeat(1, nq, 1, 1)
         key_pe = image_pe.flatten(2).transpose(1, 2).unsqueeze(1)  # [1, 1, HW, C]
         queries = point_embedding
         for layer in self.layers:

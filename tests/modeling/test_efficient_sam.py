@@ -152,15 +152,19 @@ def test_single_mask_output_is_the_first_token(tiny_model, tiny_spec):
     torch.testing.assert_close(m_iou[0], all_iou[:, 1:], atol=1e-5, rtol=1e-4)
 
 
-def test_fused_and_unfused_attention_agree(tiny_model):
+def test_fast_path_and_reference_arithmetic_agree(tiny_model):
+    from efficientsam_zoo.modeling.efficient_sam import use_reference_arithmetic
+
     images = torch.rand(1, 3, 64, 64)
-    pts, labels = _prompts(q=2, n=2, h=64, w=64)
+    pts, labels = _prompts(q=3, n=2, h=64, w=64)
     with torch.no_grad():
         fused = tiny_model(images, pts, labels)
-        for m in tiny_model.modules():
-            if hasattr(m, "fused"):
-                m.fused = False
+        use_reference_arithmetic(tiny_model)
+        assert tiny_model.mask_decoder.transformer.tile_per_query
+        assert not tiny_model.image_encoder.blocks[0].attn.fused
         plain = tiny_model(images, pts, labels)
+        use_reference_arithmetic(tiny_model, False)
+        torch.testing.assert_close(tiny_model(images, pts, labels)[0], fused[0])
     torch.testing.assert_close(fused[0], plain[0], atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(fused[1], plain[1], atol=1e-5, rtol=1e-4)
 

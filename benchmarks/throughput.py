@@ -1,0 +1,152 @@
+"""EfficientSAM throughput, side by side: images/s at 1024x1024 with one box prompt (paper Table 8 setting).
+
+    python benchmarks/throughput.py [--models efficientsam-ti efficientsam-s] [--paths fast reference]
+        [--dtypes fp32 bf16 fp16] [--batches 1 8] [--compile] [--device cpu|cuda] [--repeats 5]
+        [--official-repo PATH] [--json rows.json]
+
+Paths, timed in one run on the same inputs:
+  fast       this package: fused SDPA attention, one shared copy of the image tokens in the decoder,
+             optional autocast (bf16 / fp16) and torch.compile (--compile adds compiled rows);
+  reference  the release's arithmetic in this package: eager fp32, attention as matmul-softmax-matmul,
+             the image embedding copied once per query;
+  official   the official EfficientSAM code from a local clone (--official-repo), eager fp32.
+Each row is one end-to-end forward (stretch + normalise, encoder, prompt encoder, decoder, bicubic
+upsampling). Random weights. Median of --repeats timed runs after --warmup; CUDA runs synchronise before
+reading the clock; peak memory is CUDA's max_memory_allocated. The last table gives fast / reference.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from typing import Callable, Dict, List, Optional
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from efficientsam_zoo import build_efficient_sam  # noqa: E402
+from efficientsam_zoo.modeling.efficient_sam import use_reference_arithmetic  # noqa: E402
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+OFFICIAL_DIMS = {"efficientsam-ti": (192, 3), "efficientsam-s": (384, 6)}
+
+
+def _official_model(repo: str, name: str):
+    sys.path.insert(0, repo)
+    try:
+        from efficient_sam.efficient_sam import build_efficient_sam as official_build
+    except ImportError as exc:
+        raise SystemExit(f"--official-repo {repo!r}: cannot import efficient_sam.efficient_sam ({exc}); "
+                         "pass the root of a clone of the official EfficientSAM repository") from exc
+    dim, heads = OFFICIAL_DIMS[name]
+    return official_build(encoder_patch_embed_dim=dim, encoder_num_heads=heads, checkpoint=None).eval()
+
+
+def _inputs(batch: int, device: str):
+    images = torch.rand(batch, 3, 1024, 1024, device=device)
+    points = torch.tensor([[[[200.0, 300.0], [700.0, 800.0]]]], device=device).expand(batch, 1, 2, 2).contiguous()
+    labels = torch.tensor([[[2, 3]]], device=device).expand(batch, 1, 2).contiguous()
+    return images, points, labels
+
+
+def _time(step: Callable[[], None], device: str, warmup: int, repeats: int) -> float:
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    for _ in range(warmup):
+        step()
+    sync()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def run_row(model, name: str, path: str, dtype: str, batch: int, device: str, compiled: bool, warmup: int,
+            repeats: int) -> Dict:
+    images, points, labels = _inputs(batch, device)
+    fn = torch.compile(model) if compiled else model
+    autocast = torch.autocast(device_type=torch.device(device).type, dtype=DTYPES[dtype], enabled=dtype != "fp32")
+
+    def step():
+        with torch.inference_mode(), autocast:
+            fn(images, points, labels)
+
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    med = _time(step, device, warmup + (1 if compiled else 0), repeats)
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
+    return dict(model=name, path=path + ("+compile" if compiled else ""), device=device, dtype=dtype, batch=batch,
+                images_per_s=batch / med, median_s=med, peak_mem_mb=peak, repeats=repeats)
+
+
+def main(argv: Optional[List[str]] = None) -> List[Dict]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", nargs="+", default=["efficientsam-ti", "efficientsam-s"], choices=sorted(OFFICIAL_DIMS))
+    ap.add_argument("--paths", nargs="+", default=["fast", "reference"], choices=["fast", "reference", "official"])
+    ap.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=sorted(DTYPES))
+    ap.add_argument("--batches", nargs="+", type=int, default=[1])
+    ap.add_argument("--compile", action="store_true", help="also time torch.compile'd fast-path rows")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--official-repo", help="root of a clone of the official EfficientSAM code")
+    ap.add_argument("--json", help="write the rows as a JSON list")
+    args = ap.parse_args(argv)
+    if "official" in args.paths and not args.official_repo:
+        ap.error("--paths official needs --official-repo PATH")
+    if args.official_repo and "official" not in args.paths:
+        args.paths.append("official")
+    dev_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else (platform.processor() or
+                                                                                     platform.machine())
+    print(f"# {args.device} ({dev_name}), torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    rows = []
+    for name in args.models:
+        for path in args.paths:
+            if path == "official":
+                model = _official_model(args.official_repo, name).to(args.device)
+            else:
+                model = build_efficient_sam(name).to(args.device)
+                use_reference_arithmetic(model, path == "reference")
+            dtypes = args.dtypes if path == "fast" else ["fp32"]
+            for dtype in dtypes:
+                if dtype == "fp16" and not args.device.startswith("cuda"):
+                    continue
+                for batch in args.batches:
+                    modes = [False, True] if (args.compile and path == "fast") else [False]
+                    for compiled in modes:
+                        row = run_row(model, name, path, dtype, batch, args.device, compiled, args.warmup,
+                                      args.repeats)
+                        rows.append(row)
+                        print(f"  {name} {row['path']} {dtype} b{batch}: {row['images_per_s']:.2f} img/s", flush=True)
+            del model
+    print(f"\n| model | path | dtype | batch | images/s | median s | peak MiB |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        peak = f"{r['peak_mem_mb']:.0f}" if r["peak_mem_mb"] is not None else "-"
+        print(f"| {r['model']} | {r['path']} | {r['dtype']} | {r['batch']} | {r['images_per_s']:.2f} | "
+              f"{r['median_s']:.3f} | {peak} |")
+    refs = {(r["model"], r["batch"]): r["images_per_s"] for r in rows if r["path"] == "reference"}
+    if refs:
+        print("\n| model | path | dtype | batch | x reference (eager fp32) |")
+        print("|---|---|---|---|---|")
+        for r in rows:
+            if r["path"] != "reference" and (r["model"], r["batch"]) in refs:
+                print(f"| {r['model']} | {r['path']} | {r['dtype']} | {r['batch']} | "
+                      f"{r['images_per_s'] / refs[(r['model'], r['batch'])]:.2f} |")
+    if args.json:
+        from efficientsam_zoo.utils.io import atomic_path
+
+        with atomic_path(args.json) as tmp, open(tmp, "w") as f:
+            json.dump(rows, f, indent=2)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""ONNX export: an image-encoder graph and a prompt-decoder graph.
+
+``encoder.onnx``
+    ``batched_images`` float ``[B, 3, H, W]`` on a 0..1 scale (any ``H``, ``W``; stretched to 1024 inside)
+    -> ``image_embeddings`` ``[B, 256, 64, 64]``.
+``decoder.onnx``
+    ``image_embeddings`` ``[B, 256, 64, 64]``, ``batched_point_coords`` float ``[B, Q, N, 2]`` (x, y pixels of
+    the original image), ``batched_point_labels`` int64 ``[B, Q, N]`` (1 point, 2 / 3 box corners, -1 padding),
+    ``orig_im_size`` float ``[2]`` (H, W) -> ``low_res_logits`` ``[B, Q, 3, 256, 256]`` and
+    ``iou_predictions`` ``[B, Q, 3]``. Upsample the logits bicubically to ``(H, W)`` and threshold at 0,
+    as :meth:`EfficientSam.predict_masks` does.
+
+``B``, ``Q`` and ``N`` are dynamic (``N`` is padded / truncated to 6 inside the graph). Exported with
+``torch.onnx.export(..., dynamo=True)``, opset 18 by default, then checked with ``onnx.checker`` and
+compared with PyTorch through onnxruntime (:func:`verify_onnx`).
+"""
+from __future__ import annotations
+
+import os
+from typing import Dict, Optional
+
+import torch
+from torch import nn
+
+from .modeling.efficient_sam import EfficientSam
+
+__all__ = ["EncoderGraph", "DecoderGraph", "export_onnx", "verify_onnx"]
+
+
+class EncoderGraph(nn.Module):
+    def __init__(self, model: EfficientSam) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batched_images: torch.Tensor) -> torch.Tensor:
+        return self.model.get_image_embeddings(batched_images)
+
+
+class DecoderGraph(nn.Module):
+    def __init__(self, model: EfficientSam) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image_embeddings, batched_point_coords, batched_point_labels, orig_im_size):
+        return self.model.predict_masks(image_embeddings, batched_point_coords, batched_point_labels, True,
+                                        input_h=orig_im_size[0], input_w=orig_im_size[1])
+
+
+def _example_inputs(model: EfficientSam, b: int = 2, q: int = 3, n: int = 4):
+    g = torch.Generator().manual_seed(0)
+    size = model.img_size
+    images = torch.rand(b, 3, 96, 128, generator=g)
+    emb = torch.randn(b, model.prompt_encoder.embed_dim, size // 16, size // 16, generator=g)
+    coords = torch.rand(b, q, n, 2, generator=g) * torch.tensor([128.0, 96.0])
+    labels = torch.randint(1, 4, (b, q, n), generator=g)
+    return images, (emb, coords, labels, torch.tensor([96.0, 128.0]))
+
+
+def export_onnx(model: EfficientSam, out_dir: str, opset: int = 18) -> Dict[str, str]:
+    """Write ``encoder.onnx`` and ``decoder.onnx`` for ``model`` into ``out_dir`` (atomically, each file)."""
+    import onnx
+
+    from .utils.io import atomic_path
+
+    model = model.eval()
+    os.makedirs(out_dir, exist_ok=True)
+    images, dec_args = _example_inputs(model)
+    batch, queries, points = torch.export.Dim("batch"), torch.export.Dim("queries"), torch.export.Dim("points")
+    height, width = torch.export.Dim("height", min=16), torch.export.Dim("width", min=16)
+    jobs = {
+        "encoder.onnx": (EncoderGraph(model), (images,), dict(
+            input_names=["batched_images"], output_names=["image_embeddings"],
+            dynamic_shapes={"batched_images": {0: batch, 2: height, 3: width}})),
+        "decoder.onnx": (DecoderGraph(model), dec_args, dict(
+            input_names=["image_embeddings", "batched_point_coords", "batched_point_labels", "orig_im_size"],
+            output_names=["low_res_logits", "iou_predictions"],
+            dynamic_shapes={"image_embeddings": {0: batch}, "batched_point_coords": {0: batch, 1: queries, 2: points},
+                            "batched_point_labels": {0: batch, 1: queries, 2: points}, "orig_im_size": None})),
+    }
+    paths = {}
+    with torch.no_grad():
+        for name, (module, args, kw) in jobs.items():
+            program = torch.onnx.export(module, args, dynamo=True, opset_version=opset, external_data=False, **kw)
+            path = os.path.join(out_dir, name)
+            with atomic_path(path) as tmp:
+                program.save(tmp)
+                onnx.checker.check_model(tmp, full_check=True)
+            paths[name.split(".")[0]] = path
+    return paths
+
+
+def verify_onnx(model: EfficientSam, paths: Dict[str, str], b: int = 1, q: int = 2, n: int = 3,
+                h: int = 80, w: int = 120, seed: int = 1) -> Dict[str, float]:
+    """Max |difference| between onnxruntime and PyTorch on fresh random inputs (other sizes than export's)."""
+    import onnxruntime as ort
+
+    g = torch.Generator().manual_seed(seed)
+    images = torch.rand(b, 3, h, w, generator=g)
+    coords = torch.rand(b, q, n, 2, generator=g) * torch.tensor([float(w), float(h)])
+    labels = torch.randint(1, 4, (b, q, n), generator=g)
+    size = torch.tensor([float(h), float(w)])
+    with torch.no_grad():
+        emb = model.get_image_embeddings(images)
+        logits, iou = model.predict_masks(emb, coords, labels, True, h, w)
+    enc = ort.InferenceSession(paths["encoder"], providers=["CPUExecutionProvider"])
+    dec = ort.InferenceSession(paths["decoder"], providers=["CPUExecutionProvider"])
+    (emb_ort,) = enc.run(None, {"batched_images": images.numpy()})
+    logits_ort, iou_ort = dec.run(None, {"image_embeddings": emb.numpy(), "batched_point_coords": coords.numpy(),
+                                         "batched_point_labels": labels.numpy(), "orig_im_size": size.numpy()})
+    return {"embeddings": float((torch.from_numpy(emb_ort) - emb).abs().max()),
+            "logits": float((torch.from_numpy(logits_ort) - logits).abs().max()),
+            "iou": float((torch.from_numpy(iou_ort) - iou).abs().max())}
+
+
+def export_and_verify(model: EfficientSam, out_dir: str, opset: int = 18, tolerance: float = 1e-3,
+                      verify_kwargs: Optional[dict] = None) -> Dict[str, float]:
+    paths = export_onnx(model, out_dir, opset)
+    diffs = verify_onnx(model, paths, **(verify_kwargs or {}))
+    worst = max(diffs.values())
+    if not worst <= tolerance:
+        raise RuntimeError(f"ONNX outputs differ from PyTorch by {worst:.3g} (> {tolerance}): {diffs}")
+    return diffs

@@ -1,0 +1,53 @@
+"""ONNX export: encoder + prompt-decoder graphs, onnx.checker, onnxruntime vs PyTorch (max |diff| <= 1e-3)."""
+import os
+
+import onnx
+import pytest
+import torch
+
+from conftest import TINY, randomize_
+from efficientsam_zoo import EfficientSamSpec, build_efficient_sam
+from efficientsam_zoo.export_onnx import export_onnx, verify_onnx
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    model = randomize_(build_efficient_sam(EfficientSamSpec(**TINY)), seed=4)
+    out = tmp_path_factory.mktemp("onnx")
+    return model, export_onnx(model, str(out))
+
+
+def test_graphs_pass_the_checker_with_dynamic_axes(exported):
+    model, paths = exported
+    assert sorted(paths) == ["decoder", "encoder"]
+    for path in paths.values():
+        m = onnx.load(path)
+        onnx.checker.check_model(m)
+        assert max(op.version for op in m.opset_import if op.domain in ("", "ai.onnx")) >= 17
+    dec = onnx.load(paths["decoder"])
+    coords = next(i for i in dec.graph.input if i.name == "batched_point_coords")
+    dims = coords.type.tensor_type.shape.dim
+    assert all(d.dim_param for d in dims[:3])  # batch, queries, points are symbolic
+
+
+@pytest.mark.parametrize("b,q,n,h,w", [(1, 1, 1, 64, 64), (2, 3, 4, 80, 120), (1, 2, 8, 50, 30)])
+def test_onnxruntime_matches_pytorch(exported, b, q, n, h, w):
+    model, paths = exported
+    diffs = verify_onnx(model, paths, b=b, q=q, n=n, h=h, w=w)
+    assert max(diffs.values()) <= 1e-3, diffs
+
+
+@pytest.mark.slow
+def test_cli_export_real_size(official_ti_checkpoint, tmp_path, capsys):
+    import re
+
+    from efficientsam_zoo.cli import main
+
+    assert main(["export-onnx", "--checkpoint", official_ti_checkpoint, "--out-dir", str(tmp_path)]) == 0
+    model = build_efficient_sam("efficientsam-ti")
+    enc_bytes = 4 * sum(p.numel() for p in model.image_encoder.parameters())
+    dec_bytes = 4 * sum(p.numel() for n, p in model.named_parameters() if not n.startswith("image_encoder."))
+    assert 0.95 * enc_bytes < os.path.getsize(tmp_path / "encoder.onnx") < 1.2 * enc_bytes  # weights inside
+    assert 0.95 * dec_bytes < os.path.getsize(tmp_path / "decoder.onnx") < 1.3 * dec_bytes
+    diffs = [float(x) for x in re.findall(r"(?:embeddings|logits|iou) ([0-9.e+-]+)", capsys.readouterr().out)]
+    assert len(diffs) == 3 and max(diffs) <= 1e-3
