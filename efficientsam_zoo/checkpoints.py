@@ -57,6 +57,7 @@ __all__ = [
     "read_sami_backbone",
     "SAMI_BACKBONE_FORMAT",
     "read_trainer_checkpoint",
+    "load_pretrained_backbone",
 ]
 
 HF_EFFICIENTSAM_PREFIX = "efficientsam."
@@ -325,3 +326,26 @@ def read_trainer_checkpoint(path: str) -> Dict[str, torch.Tensor]:
         raise CheckpointError(f"{path!r} is not an mmengine checkpoint (no 'state_dict'); for released weights "
                               "use the official-checkpoint or backbone loaders")
     return dict(obj["state_dict"])
+
+
+def load_pretrained_backbone(vit: torch.nn.Module, path: str, allow_missing: Iterable[str] = ("rel_pos_",)) -> None:
+    """Load a backbone checkpoint (SAMI export, official EfficientSAM, HF SamiViTModel dir, ...) into ``vit``.
+
+    Strict, except for parameters the downstream architecture adds (ViTDet's relative-position tables).
+    Loudly refuses a load where nothing matched or shapes differ.
+    """
+    sd, _ = read_sami_backbone(path)
+    own = vit.state_dict()
+    matched = [k for k in sd if k in own]
+    if not matched:
+        raise CheckpointError(f"nothing in {path!r} matches the backbone: checkpoint keys {list(sd)[:_SHOW]}, "
+                              f"backbone keys {list(own)[:_SHOW]}")
+    missing, unexpected, misshaped = check_state_dict(vit, sd)
+    missing = [k for k in missing if not any(a in k for a in allow_missing)]
+    if missing or unexpected or misshaped:
+        lines = [f"backbone checkpoint {path!r} does not fit:"]
+        for title, keys in (("mis-shaped", misshaped), ("missing", missing), ("unexpected", unexpected)):
+            if keys:
+                lines.append(_listing(title, keys))
+        raise CheckpointError("\n".join(lines))
+    vit.load_state_dict(sd, strict=False)

@@ -1,0 +1,204 @@
+"""MMDetection (ViTDet Mask R-CNN) and MMSegmentation (Mask2Former) with the SAMI backbone, built from the
+shipped configs with the real registries and trained by mmengine's Runner on generated data."""
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from efficientsam_zoo.checkpoints import CheckpointError, save_sami_backbone
+from efficientsam_zoo.modeling.vit import VIT_SIZES, ViT
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CFG = os.path.join(ROOT, "mm_configs")
+DIMS = {"ti": 192, "s": 384, "b": 768}
+
+
+def _det_registry():
+    import efficientsam_zoo.integrations.mmdet  # noqa: F401
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+
+    register_all_modules(init_default_scope=False)
+    init_default_scope("mmdet")
+    return MODELS
+
+
+def _seg_registry():
+    import mmdet.models  # noqa: F401  (Mask2Former's pixel decoder / losses live in mmdet)
+    import efficientsam_zoo.integrations.mmseg  # noqa: F401
+    from mmseg.registry import MODELS
+    from mmseg.utils import register_all_modules
+
+    register_all_modules(init_default_scope=False)
+    init_default_scope("mmseg")
+    return MODELS
+
+
+def _small(cfg, size=128):
+    cfg.model.backbone.update(img_size=size, window_size=4, init_cfg=None)
+    return cfg
+
+
+@pytest.mark.parametrize("size", ["ti", "s", "b"])
+def test_vitdet_configs_build_and_give_the_pyramid(size):
+    cfg = Config.fromfile(os.path.join(CFG, f"vitdet_sami_{size}.py"))
+    assert cfg.optim_wrapper.optimizer.lr == 2e-4 and cfg.optim_wrapper.optimizer.weight_decay == 0.1
+    assert cfg.optim_wrapper.optimizer.betas == (0.9, 0.999) and cfg.optim_wrapper.paramwise_cfg.decay_rate == 0.7
+    assert cfg.optim_wrapper.type == "AmpOptimWrapper" and cfg.auto_scale_lr.base_batch_size == 64
+    assert cfg.train_cfg.max_iters == 184375 and cfg.param_scheduler[0].end == 18437
+    assert cfg.param_scheduler[1].type == "CosineAnnealingLR" and cfg.param_scheduler[1].eta_min == 0.0
+    assert cfg.model.backbone.drop_path_rate == 0.1 and tuple(cfg.model.backbone.global_attn_indexes) == (2, 5, 8, 11)
+    model = _det_registry().build(_small(cfg).model).eval()
+    with torch.no_grad():
+        backbone_out = model.backbone(torch.rand(1, 3, 128, 128))
+        feats = model.extract_feat(torch.rand(1, 3, 128, 128))
+    assert backbone_out[0].shape == (1, DIMS[size], 8, 8)  # stride 16
+    assert [tuple(f.shape[1:]) for f in feats] == [(256, 32, 32), (256, 16, 16), (256, 8, 8), (256, 4, 4), (256, 2, 2)]
+    assert model.neck.strides == [4, 8, 16, 32, 64]
+
+
+@pytest.mark.parametrize("size", ["ti", "s", "b"])
+def test_mask2former_configs_build_and_give_strides_4_to_32(size):
+    cfg = Config.fromfile(os.path.join(CFG, f"mask2former_sami_{size}_8xb2-160k_ade20k-512x512.py"))
+    assert cfg.optim_wrapper.optimizer.lr == 2e-4 and cfg.optim_wrapper.optimizer.weight_decay == 0.05
+    assert cfg.optim_wrapper.paramwise_cfg.custom_keys.backbone.lr_mult == 0.1
+    assert cfg.param_scheduler[0].type == "PolyLR" and cfg.train_cfg.max_iters == 160000
+    assert cfg.train_dataloader.batch_size * 8 == 16
+    model = _seg_registry().build(_small(cfg).model).eval()
+    with torch.no_grad():
+        feats = model.extract_feat(torch.rand(1, 3, 128, 128))
+    assert [tuple(f.shape[1:]) for f in feats] == [(256, 32, 32), (256, 16, 16), (256, 8, 8), (256, 4, 4)]
+
+
+def _backbone_cfg(checkpoint):
+    return dict(type="SAMIViT", arch="vit-ti", img_size=64, window_size=2, init_cfg=dict(type="Pretrained",
+                                                                                           checkpoint=checkpoint))
+
+
+@pytest.fixture
+def sami_export(tmp_path):
+    torch.manual_seed(3)
+    vit = ViT(img_size=224, neck_dim=None, **VIT_SIZES["vit-ti"])
+    with torch.no_grad():
+        vit.pos_embed.normal_()
+    path = str(tmp_path / "sami_vit-ti.safetensors")
+    save_sami_backbone(vit.state_dict(), path, dict(embed_dim=192, depth=12, num_heads=3))
+    return path, vit.state_dict()
+
+
+@pytest.mark.parametrize("registry", ["mmdet", "mmseg"])
+def test_pretrained_checkpoint_changes_the_backbone(registry, sami_export, tmp_path):
+    models = _det_registry() if registry == "mmdet" else _seg_registry()
+    path, sd = sami_export
+    backbone = models.build(_backbone_cfg(path))
+    before = backbone.vit.blocks[0].attn.qkv.weight.clone()
+    backbone.init_weights()
+    assert not torch.equal(before, backbone.vit.blocks[0].attn.qkv.weight)
+    for k, v in sd.items():
+        assert torch.equal(backbone.vit.state_dict()[k], v), k
+    assert torch.count_nonzero(backbone.vit.blocks[0].attn.rel_pos_h) == 0  # new ViTDet tables start at zero
+
+    # an official EfficientSAM checkpoint (image_encoder.*, SAM neck dropped) and an HF SamiViTModel dir load too
+    official = tmp_path / "efficient_sam_vitt.pt"
+    torch.save({"model": {**{"image_encoder." + k: v for k, v in sd.items()},
+                          "image_encoder.neck.0.weight": torch.zeros(256, 192, 1, 1),
+                          "mask_decoder.iou_token.weight": torch.zeros(1, 256)}}, official)
+    b2 = models.build(_backbone_cfg(str(official)))
+    b2.init_weights()
+    assert torch.equal(b2.vit.pos_embed, sd["pos_embed"])
+    from efficientsam_zoo.integrations.transformers import SamiViTModel, SamiVisionConfig
+
+    hf = SamiViTModel(SamiVisionConfig())
+    hf.vit.load_state_dict(sd)
+    hf.save_pretrained(tmp_path / "hf")
+    b3 = models.build(_backbone_cfg(str(tmp_path / "hf")))
+    b3.init_weights()
+    assert torch.equal(b3.vit.blocks[5].mlp.fc2.weight, sd["blocks.5.mlp.fc2.weight"])
+
+
+def test_mismatched_checkpoints_raise(sami_export, tmp_path):
+    models = _det_registry()
+    small = ViT(img_size=224, neck_dim=None, **VIT_SIZES["vit-s"])
+    path = str(tmp_path / "sami_vit-s.safetensors")
+    save_sami_backbone(small.state_dict(), path, dict(embed_dim=384, depth=12, num_heads=6))
+    with pytest.raises(CheckpointError, match="mis-shaped"):
+        models.build(_backbone_cfg(path)).init_weights()
+    other = tmp_path / "resnet.pth"
+    torch.save({"state_dict": {"conv1.weight": torch.zeros(64, 3, 7, 7)}}, other)
+    with pytest.raises(CheckpointError, match="no ViT backbone found"):
+        models.build(_backbone_cfg(str(other))).init_weights()
+
+
+def test_layer_decay_groups_match_a_hand_computation():
+    from mmengine.optim import build_optim_wrapper
+
+    cfg = Config.fromfile(os.path.join(CFG, "vitdet_sami_ti_smoke.py"))
+    model = _det_registry().build(cfg.model)
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    lr, wd, rate = cfg.optim_wrapper.optimizer.lr, cfg.optim_wrapper.optimizer.weight_decay, 0.7
+    named = dict(model.named_parameters())
+
+    def group_of(name):
+        p = named[name]
+        (g,) = [g for g in wrapper.optimizer.param_groups if any(q is p for q in g["params"])]
+        return g
+
+    expect = {
+        "backbone.vit.pos_embed": (lr * rate ** 13, 0.0),
+        "backbone.vit.patch_embed.proj.weight": (lr * rate ** 13, wd),
+        "backbone.vit.blocks.0.attn.qkv.weight": (lr * rate ** 12, wd),
+        "backbone.vit.blocks.3.attn.qkv.weight": (lr * rate ** 9, wd),
+        "backbone.vit.blocks.3.norm1.weight": (lr * rate ** 9, 0.0),
+        "backbone.vit.blocks.11.mlp.fc2.bias": (lr * rate ** 1, 0.0),
+        "backbone.vit.blocks.2.attn.rel_pos_h": (lr * rate ** 10, 0.0),
+        "neck.fpn.stages.0.4.weight": (lr, wd),
+        "roi_head.bbox_head.fc_cls.weight": (lr, wd),
+    }
+    for name, (want_lr, want_wd) in expect.items():
+        g = group_of(name)
+        assert g["lr"] == pytest.approx(want_lr, rel=1e-9), name
+        assert g["weight_decay"] == pytest.approx(want_wd), name
+    assert sum(len(g["params"]) for g in wrapper.optimizer.param_groups) == len(named)
+
+
+def _run_train(config, *options, work_dir):
+    r = subprocess.run([sys.executable, "-m", "efficientsam_zoo.tools.train", config, "--work-dir", work_dir,
+                        "--cfg-options", *options], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    (scalars,) = glob.glob(os.path.join(work_dir, "*", "vis_data", "scalars.json"))
+    return [json.loads(line) for line in open(scalars)]
+
+
+def test_vitdet_smoke_trains_and_evaluates_with_coco_metric(tmp_path):
+    from efficientsam_zoo.data.synthetic import make_coco_instances
+
+    root = str(tmp_path / "coco") + "/"
+    ann = make_coco_instances(root, {"train": 6, "val": 2}, size=(160, 120))
+    rows = _run_train(os.path.join(CFG, "vitdet_sami_ti_smoke.py"), f"train_dataloader.dataset.data_root={root}",
+                      f"val_dataloader.dataset.data_root={root}", f"test_dataloader.dataset.data_root={root}",
+                      f"val_evaluator.ann_file={ann['val']}", work_dir=str(tmp_path / "wd"))
+    train = [r for r in rows if "loss" in r]
+    assert len(train) == 4 and train[-1]["loss"] < train[0]["loss"]
+    assert all(k in train[0] for k in ("loss_rpn_cls", "loss_cls", "loss_bbox", "loss_mask"))
+    (val,) = [r for r in rows if "coco/bbox_mAP" in r]
+    assert 0.0 <= val["coco/bbox_mAP"] <= 1.0 and 0.0 <= val["coco/segm_mAP"] <= 1.0
+    assert os.path.isfile(tmp_path / "wd" / "iter_4.pth")
+
+
+def test_mask2former_smoke_trains_and_evaluates_with_iou_metric(tmp_path):
+    from efficientsam_zoo.data.synthetic import make_ade20k
+
+    root = make_ade20k(str(tmp_path / "ade"))
+    rows = _run_train(os.path.join(CFG, "mask2former_sami_ti_smoke.py"), f"train_dataloader.dataset.data_root={root}",
+                      f"val_dataloader.dataset.data_root={root}", f"test_dataloader.dataset.data_root={root}",
+                      work_dir=str(tmp_path / "wd"))
+    train = [r for r in rows if "loss" in r]
+    assert len(train) == 4 and all("decode.loss_mask" in r and "decode.loss_dice" in r for r in train)
+    (val,) = [r for r in rows if "mIoU" in r]
+    assert 0.0 <= val["mIoU"] <= 100.0 and "aAcc" in val
