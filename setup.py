@@ -19,7 +19,7 @@ EXTRAS = {
     "hf": ["transformers>=5,<6", "huggingface_hub>=1"],
     "mmdet": ["mmengine==0.10.7", "mmcv>=2.0.0rc4,<2.2.0", "mmdet==3.3.0"],
     "mmseg": ["mmengine==0.10.7", "mmcv>=2.0.0rc4,<2.2.0", "mmsegmentation==1.2.2", "ftfy", "regex"],
-    "d2": ["detectron2", "fvcore", "iopath"],
+    "d2": ["detectron2", "fvcore", "iopath", "tensorboard"],
     "eval": ["pycocotools>=2.0.7", "lvis"],
     "onnx": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript"],
     "dev": ["pytest>=8", "pycocotools>=2.0.7"],

@@ -56,7 +56,7 @@ log "common dependencies"
   "transformers>=5,<6" "huggingface_hub>=1" "safetensors>=0.4" \
   "pycocotools>=2.0.7" "lvis==0.5.3" "onnx>=1.16" "onnxruntime>=1.18" "onnxscript" "timm>=1.0" \
   "ftfy" "regex" "tqdm" "pillow" "scipy" "matplotlib" "pytest>=8" \
-  "fvcore" "iopath" "termcolor" "yacs" "tabulate" "cloudpickle" "omegaconf>=2.1,<2.4" "hydra-core>=1.1"
+  "fvcore" "iopath" "tensorboard" "termcolor" "yacs" "tabulate" "cloudpickle" "omegaconf>=2.1,<2.4" "hydra-core>=1.1"
 
 if have mmcv 2.1.0; then
   log "mmcv 2.1.0 already installed"

@@ -1,0 +1,116 @@
+"""detectron2: SAMI backbone in ViTDet LazyConfigs, real detectron2 code (SimpleFeaturePyramid, Mask R-CNN,
+SimpleTrainer, COCOEvaluator) on generated COCO-format data."""
+import importlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from detectron2.config import LazyConfig, instantiate
+
+from efficientsam_zoo.checkpoints import CheckpointError, save_sami_backbone
+from efficientsam_zoo.integrations import detectron2 as d2_adapter
+from efficientsam_zoo.modeling.vit import VIT_SIZES, ViT
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+D2 = os.path.join(ROOT, "d2_configs", "COCO")
+DIMS = {"ti": 192, "s": 384, "b": 768}
+
+
+@pytest.mark.parametrize("size", ["ti", "s", "b"])
+def test_lazyconfigs_instantiate_and_match_output_shape(size):
+    cfg = LazyConfig.load(os.path.join(D2, f"mask_rcnn_vitdet_sami_{size}_100ep.py"))
+    assert cfg.optimizer.lr == 2e-4 and cfg.optimizer.weight_decay == 0.1 and tuple(cfg.optimizer.betas) == (0.9, 0.999)
+    assert cfg.train.amp.enabled and cfg.train.max_iter == 184375 and cfg.lr_multiplier.warmup_length == 0.1
+    assert cfg.optimizer.params.lr_factor_func("backbone.net.vit.blocks.3.attn.qkv.weight") == pytest.approx(0.7 ** 9)
+    assert cfg.optimizer.params.lr_factor_func("roi_heads.box_predictor.cls_score.weight") == 1.0
+    assert cfg.dataloader.train.total_batch_size == 64 and cfg.dataloader.evaluator.use_fast_impl is False
+    cfg.model.backbone.net.update(img_size=128, window_size=4)
+    cfg.model.backbone.square_pad = 128
+    backbone = instantiate(cfg.model.backbone).eval()
+    assert backbone.net.output_shape()["last_feat"].channels == DIMS[size]
+    with torch.no_grad():
+        out = backbone(torch.rand(1, 3, 128, 128))
+    shapes = backbone.output_shape()
+    assert sorted(out) == sorted(shapes) == ["p2", "p3", "p4", "p5", "p6"]
+    for name, spec in shapes.items():
+        assert out[name].shape[1] == spec.channels == 256
+        assert out[name].shape[-1] == 128 // spec.stride
+
+
+def test_registry_entry_is_idempotent_and_builds():
+    from detectron2.config import CfgNode, get_cfg
+    from detectron2.layers import ShapeSpec
+    from detectron2.modeling import BACKBONE_REGISTRY
+
+    importlib.reload(d2_adapter)  # re-import must not raise
+    cfg = get_cfg()
+    cfg.MODEL.SAMI = CfgNode(dict(ARCH="vit-ti", IMG_SIZE=64, WINDOW_SIZE=2))
+    backbone = BACKBONE_REGISTRY.get("build_sami_vit_fpn_backbone")(cfg, ShapeSpec(channels=3))
+    assert backbone.output_shape()["p6"].stride == 64
+
+
+@pytest.fixture
+def exports(tmp_path):
+    torch.manual_seed(0)
+    paths = {}
+    for arch in ("vit-ti", "vit-s"):
+        vit = ViT(img_size=224, neck_dim=None, **VIT_SIZES[arch])
+        paths[arch] = str(tmp_path / f"{arch}.safetensors")
+        save_sami_backbone(vit.state_dict(), paths[arch], dict(VIT_SIZES[arch], depth=12))
+        paths[arch + "-sd"] = vit.state_dict()
+    return paths
+
+
+def test_pretrained_changes_weights_and_mismatch_raises(exports, tmp_path):
+    fresh = d2_adapter.SAMIViTNet(arch="vit-ti", img_size=64, window_size=2)
+    loaded = d2_adapter.SAMIViTNet(arch="vit-ti", img_size=64, window_size=2, pretrained=exports["vit-ti"])
+    sd = exports["vit-ti-sd"]
+    assert not torch.equal(fresh.vit.blocks[0].attn.qkv.weight, sd["blocks.0.attn.qkv.weight"])
+    assert all(torch.equal(loaded.vit.state_dict()[k], v) for k, v in sd.items())
+    with pytest.raises(CheckpointError, match="mis-shaped"):
+        d2_adapter.SAMIViTNet(arch="vit-ti", img_size=64, window_size=2, pretrained=exports["vit-s"])
+    # train.init_checkpoint: backbone files through our loader, a whole-model detectron2 file through d2's
+    cfg = LazyConfig.load(os.path.join(D2, "mask_rcnn_vitdet_sami_ti_smoke.py"))
+    model = instantiate(cfg.model)
+    assert d2_adapter.load_init_checkpoint(model, exports["vit-ti"]) == "backbone"
+    assert torch.equal(model.backbone.net.vit.blocks[2].mlp.fc1.weight, sd["blocks.2.mlp.fc1.weight"])
+    torch.save({"model": model.state_dict()}, tmp_path / "model_final.pth")
+    other = instantiate(cfg.model)
+    assert d2_adapter.load_init_checkpoint(other, str(tmp_path / "model_final.pth")) == "detectron2"
+    assert torch.equal(other.roi_heads.box_predictor.cls_score.weight, model.roi_heads.box_predictor.cls_score.weight)
+    with pytest.raises(CheckpointError, match="mis-shaped"):
+        d2_adapter.load_init_checkpoint(instantiate(cfg.model), exports["vit-s"])
+
+
+def _train(tmp_path, out, *opts):
+    from efficientsam_zoo.data.synthetic import make_coco_instances
+
+    root = tmp_path / "coco"
+    if not root.exists():
+        make_coco_instances(str(root), {"train": 6, "val": 2}, size=(160, 120))
+    cmd = [sys.executable, "-m", "efficientsam_zoo.tools.d2_train", "--config-file",
+           os.path.join(D2, "mask_rcnn_vitdet_sami_ti_smoke.py"),
+           "--register-coco", "syn_train", str(root / "annotations/instances_train2017.json"), str(root / "train2017"),
+           "--register-coco", "syn_val", str(root / "annotations/instances_val2017.json"), str(root / "val2017"),
+           *opts, "dataloader.train.dataset.names=syn_train", "dataloader.test.dataset.names=syn_val",
+           f"train.output_dir={out}"]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return [json.loads(line) for line in open(os.path.join(out, "metrics.json"))], r.stdout + r.stderr
+
+
+def test_simple_trainer_and_coco_evaluator_then_resume(tmp_path):
+    out = str(tmp_path / "out")
+    rows, _ = _train(tmp_path, out)
+    train = [r for r in rows if "total_loss" in r]
+    assert [r["iteration"] for r in train] == [0, 1, 2, 3]
+    assert all(k in train[0] for k in ("loss_cls", "loss_box_reg", "loss_mask", "loss_rpn_cls"))
+    (ev,) = [r for r in rows if "bbox/AP" in r]
+    assert 0.0 <= ev["bbox/AP"] <= 100.0 and 0.0 <= ev["segm/AP"] <= 100.0
+    assert os.path.isfile(os.path.join(out, "model_final.pth"))
+    rows, log = _train(tmp_path, out, "--resume", "train.max_iter=6", "train.eval_period=100")
+    resumed = [r["iteration"] for r in rows if "total_loss" in r]
+    assert resumed[-2:] == [4, 5] and "Starting training from iteration 4" in log
