@@ -16,7 +16,7 @@ def _version() -> str:
 # torch / torchvision are deliberately not pinned to a build here: see README "Installation".
 CORE = ["torch>=2.4", "torchvision>=0.19", "numpy", "pillow", "tqdm", "safetensors>=0.4"]
 EXTRAS = {
-    "hf": ["transformers>=5,<6", "huggingface_hub>=1"],
+    "hf": ["transformers>=5,<6", "huggingface_hub>=1", "accelerate>=1.1", "timm>=1.0", "pyyaml"],
     "mmdet": ["mmengine==0.10.7", "mmcv>=2.0.0rc4,<2.2.0", "mmdet==3.3.0"],
     "mmseg": ["mmengine==0.10.7", "mmcv>=2.0.0rc4,<2.2.0", "mmsegmentation==1.2.2", "ftfy", "regex"],
     "d2": ["detectron2", "fvcore", "iopath", "tensorboard"],

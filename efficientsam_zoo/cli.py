@@ -7,6 +7,7 @@
     efficientsam-zoo train CONFIG [tools.train options]         (any mm_configs/ config)
     efficientsam-zoo export-backbone CKPT --out FILE [--hf-out DIR]
     efficientsam-zoo export-onnx (--model NAME | --checkpoint PATH) --out-dir DIR [--opset 18]
+    efficientsam-zoo finetune-cls --recipe hf/recipes/vit-s_in1k.yaml --model DIR --train-dir ... (HF Trainer)
 """
 from __future__ import annotations
 
@@ -96,6 +97,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     return train_main([args.config] + args.rest)
 
 
+def cmd_finetune_cls(args: argparse.Namespace) -> int:
+    from .tools.train_cls import main as cls_main
+
+    return cls_main(args.rest)
+
+
 def cmd_export_backbone(args: argparse.Namespace) -> int:
     from .tools.export_backbone import main as export_main
 
@@ -148,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
         tr.add_argument("config")
         tr.add_argument("rest", nargs=argparse.REMAINDER)
         tr.set_defaults(func=cmd_train)
+    fc = sub.add_parser("finetune-cls", help="ImageNet-style classification finetuning with the HF Trainer",
+                        add_help=False, description="Options as python -m efficientsam_zoo.tools.train_cls --help.")
+    fc.add_argument("rest", nargs=argparse.REMAINDER)
+    fc.set_defaults(func=cmd_finetune_cls)
     ex = sub.add_parser("export-backbone", help="SAMI training checkpoint -> plain backbone (.safetensors)",
                         add_help=False)
     ex.add_argument("checkpoint")

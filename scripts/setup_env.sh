@@ -53,7 +53,7 @@ fi
 
 log "common dependencies"
 "${PIP[@]}" install -q "numpy<2" "opencv-python<4.12" "mmengine==0.10.7" \
-  "transformers>=5,<6" "huggingface_hub>=1" "safetensors>=0.4" \
+  "transformers>=5,<6" "huggingface_hub>=1" "safetensors>=0.4" "accelerate>=1.1" \
   "pycocotools>=2.0.7" "lvis==0.5.3" "onnx>=1.16" "onnxruntime>=1.18" "onnxscript" "timm>=1.0" \
   "ftfy" "regex" "tqdm" "pillow" "scipy" "matplotlib" "pytest>=8" \
   "fvcore" "iopath" "tensorboard" "termcolor" "yacs" "tabulate" "cloudpickle" "omegaconf>=2.1,<2.4" "hydra-core>=1.1"

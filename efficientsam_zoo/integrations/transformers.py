@@ -301,6 +301,14 @@ class SamiViTForImageClassification(_PreTrained):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels) if config.num_labels > 0 else nn.Identity()
         self.post_init()
 
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """timm's layer grouping (``timm.optim.param_groups_layer_decay``): embeddings, each block, then head."""
+        return dict(stem=r"^sami_vit\.vit\.(?:pos_embed|patch_embed)",
+                    blocks=[(r"^sami_vit\.vit\.blocks\.(\d+)", None), (r"^sami_vit\.vit\.norm|^fc_norm", (99999,))])
+
+    def no_weight_decay(self) -> set:
+        return {"sami_vit.vit.pos_embed"}
+
     def forward(self, pixel_values: torch.Tensor, labels: Optional[torch.Tensor] = None,
                 output_hidden_states: Optional[bool] = None, return_dict: Optional[bool] = None,
                 **kwargs) -> Union[ImageClassifierOutput, Tuple]:

@@ -1,0 +1,223 @@
+"""ImageNet classification finetuning of SAMI backbones with the Hugging Face ``Trainer``.
+
+    python -m efficientsam_zoo.tools.train_cls --recipe hf/recipes/vit-s_in1k.yaml --model sami-vit-s-hf \
+        --train-dir data/imagenet/train --val-dir data/imagenet/val --output-dir work_dirs/cls_vit-s \
+        [--resume [CHECKPOINT]] [--set key=value ...]
+    torchrun --nproc_per_node 8 -m efficientsam_zoo.tools.train_cls ...      # multi-GPU, as Trainer supports
+
+``--model``: an HF ``SamiViTModel`` / ``SamiViTForImageClassification`` directory or alias, a SAMI backbone
+export (``.safetensors``), or ``scratch``. The recipe (paper section 4.1, MAE's finetuning otherwise):
+AdamW (0.9, 0.999), weight decay 0.05, lr 1e-3 at batch 1024 scaled linearly with the real batch, 5 warm-up
+epochs then cosine to 0, layer-wise lr decay (timm's ``param_groups_layer_decay``) 0.75 for S / B and none for
+Ti, RandAugment + random erasing (timm ``create_transform``), mixup 0.8 / cutmix 1.0 with label smoothing 0.1
+(timm ``Mixup``), drop path 0.1. Evaluation: top-1 / top-5 on the 224 centre crop of a 256 resize.
+Checkpoints are HF directories (``checkpoint-N/``) that ``AutoModelForImageClassification`` loads.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+import yaml
+
+__all__ = ["load_recipe", "build_model", "build_datasets", "ClsTrainer", "topk_accuracy", "main"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def load_recipe(path: str, overrides: Optional[List[str]] = None) -> Dict:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"recipe {path!r} does not exist (see hf/recipes/)")
+    with open(path) as f:
+        recipe = yaml.safe_load(f)
+    for item in overrides or []:
+        if "=" not in item:
+            raise ValueError(f"--set takes key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        if key not in recipe:
+            raise ValueError(f"unknown recipe key {key!r}; known: {sorted(recipe)}")
+        recipe[key] = yaml.safe_load(value)
+    return recipe
+
+
+def build_model(name_or_path: str, num_labels: int, recipe: Dict, id2label: Optional[Dict[int, str]] = None):
+    """A ``SamiViTForImageClassification`` with a fresh ``num_labels``-way head on the given backbone."""
+    from ..checkpoints import read_sami_backbone
+    from ..integrations.transformers import SamiViTForImageClassification, SamiVisionConfig
+
+    kw = dict(num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in (id2label or {}).items()} or None)
+    if name_or_path == "scratch":
+        cfg = SamiVisionConfig.from_size(recipe["size"], image_size=recipe["image_size"],
+                                         drop_path_rate=recipe["drop_path"], **kw)
+        return SamiViTForImageClassification(cfg)
+    if name_or_path.endswith(".safetensors"):
+        sd, vit = read_sami_backbone(name_or_path)
+        if not vit:
+            raise ValueError(f"{name_or_path!r} is not a SAMI backbone export (no ViT size in its metadata)")
+        cfg = SamiVisionConfig(hidden_size=vit["embed_dim"], num_hidden_layers=vit["depth"],
+                               num_attention_heads=vit["num_heads"], patch_size=vit["patch_size"],
+                               mlp_ratio=vit["mlp_ratio"], pretrain_image_size=vit["pretrain_img_size"],
+                               image_size=recipe["image_size"], use_final_norm=vit.get("final_norm", False),
+                               drop_path_rate=recipe["drop_path"], **kw)
+        model = SamiViTForImageClassification(cfg)
+        model.sami_vit.vit.load_state_dict(sd, strict=True)
+        return model
+    return SamiViTForImageClassification.from_pretrained(
+        name_or_path, drop_path_rate=recipe["drop_path"], image_size=recipe["image_size"],
+        ignore_mismatched_sizes=True, **kw)
+
+
+class _FolderDataset(torch.utils.data.Dataset):
+    def __init__(self, root: str, transform) -> None:
+        from torchvision.datasets import ImageFolder
+
+        if not os.path.isdir(root):
+            raise FileNotFoundError(f"image folder {root!r} does not exist (expected <root>/<class>/<image>)")
+        self.folder = ImageFolder(root, transform=transform)
+        self.classes = self.folder.classes
+
+    def __len__(self) -> int:
+        return len(self.folder)
+
+    def __getitem__(self, i: int) -> Dict:
+        x, y = self.folder[i]
+        return {"pixel_values": x, "labels": y}
+
+
+def build_datasets(recipe: Dict, train_dir: str, val_dir: Optional[str]):
+    from timm.data import create_transform
+
+    size = recipe["image_size"]
+    train_tf = create_transform(input_size=size, is_training=True, auto_augment=recipe.get("auto_augment"),
+                                re_prob=recipe.get("reprob", 0.0), re_mode="pixel", re_count=1,
+                                interpolation="bicubic", mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    eval_tf = create_transform(input_size=size, is_training=False, interpolation="bicubic",
+                               crop_pct=size / recipe.get("eval_resize", round(size / 0.875)),
+                               mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    train = _FolderDataset(train_dir, train_tf)
+    val = _FolderDataset(val_dir, eval_tf) if val_dir else None
+    if val is not None and val.classes != train.classes:
+        raise ValueError(f"train and val folders have different classes ({len(train.classes)} vs {len(val.classes)})")
+    return train, val
+
+
+def topk_accuracy(logits: np.ndarray, labels: np.ndarray, ks=(1, 5)) -> Dict[str, float]:
+    order = np.argsort(-logits, axis=1)
+    out = {}
+    for k in ks:
+        k_eff = min(k, logits.shape[1])
+        out[f"top{k}"] = float(np.mean([labels[i] in order[i, :k_eff] for i in range(len(labels))]) * 100.0)
+    return out
+
+
+def _trainer_class():
+    from transformers import Trainer
+
+    class ClsTrainer(Trainer):
+        """``Trainer`` with timm's layer-decay parameter groups and timm's mixup / cutmix / label smoothing."""
+
+        def __init__(self, *args, recipe: Dict, num_labels: int, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            from timm.data import Mixup
+
+            self.recipe = recipe
+            active = recipe.get("mixup", 0) > 0 or recipe.get("cutmix", 0) > 0
+            self.mixup = Mixup(mixup_alpha=recipe.get("mixup", 0.0), cutmix_alpha=recipe.get("cutmix", 0.0),
+                               switch_prob=recipe.get("mixup_switch_prob", 0.5), prob=1.0 if active else 0.0,
+                               label_smoothing=recipe.get("label_smoothing", 0.0), num_classes=num_labels)
+
+        def create_optimizer(self, model=None):
+            from timm.optim import param_groups_layer_decay
+
+            if self.optimizer is None:
+                model = model if model is not None else self.model
+                groups = param_groups_layer_decay(model, weight_decay=self.args.weight_decay,
+                                                  no_weight_decay_list=model.no_weight_decay(),
+                                                  layer_decay=self.recipe.get("layer_decay", 1.0))
+                for g in groups:
+                    g["lr"] = self.args.learning_rate * g.get("lr_scale", 1.0)
+                self.optimizer = torch.optim.AdamW(groups, lr=self.args.learning_rate,
+                                                   betas=tuple(self.recipe.get("betas", (0.9, 0.999))))
+            return self.optimizer
+
+        def compute_loss(self, model, inputs, return_outputs=False, **kwargs):
+            if model.training:
+                x, y = inputs["pixel_values"], inputs["labels"]
+                if x.shape[0] % 2 == 0:  # timm's Mixup needs an even batch; also applies label smoothing
+                    x, y = self.mixup(x, y)
+                inputs = {**inputs, "pixel_values": x, "labels": y}
+            outputs = model(**inputs)
+            return (outputs.loss, outputs) if return_outputs else outputs.loss
+
+    return ClsTrainer
+
+
+def __getattr__(name):  # ClsTrainer is built lazily so that importing this module does not import transformers
+    if name == "ClsTrainer":
+        return _trainer_class()
+    raise AttributeError(name)
+
+
+def build_trainer(recipe: Dict, model, train, val, output_dir: str, world_size: int = 1, **overrides):
+    from transformers import TrainingArguments
+
+    per_device = int(recipe["per_device_batch_size"])
+    accumulation = max(1, int(recipe["batch_size"]) // (per_device * world_size)) if recipe.get("accumulate") else 1
+    total_batch = per_device * world_size * accumulation
+    lr = float(recipe["lr"]) * total_batch / float(recipe["batch_size"])  # linear scaling
+    steps_per_epoch = math.ceil(len(train) / (per_device * world_size * accumulation))
+    args = TrainingArguments(
+        output_dir=output_dir, per_device_train_batch_size=per_device, per_device_eval_batch_size=per_device,
+        gradient_accumulation_steps=accumulation, num_train_epochs=recipe["epochs"], learning_rate=lr,
+        weight_decay=recipe["weight_decay"], lr_scheduler_type="cosine",  # warm-up, then cosine to 0
+        warmup_steps=int(recipe["warmup_epochs"] * steps_per_epoch), adam_beta1=recipe["betas"][0],
+        adam_beta2=recipe["betas"][1], eval_strategy="epoch" if val is not None else "no", save_strategy="epoch",
+        logging_steps=max(1, steps_per_epoch // 10), remove_unused_columns=False, report_to=[],
+        dataloader_num_workers=int(recipe.get("num_workers", 4)), seed=int(recipe.get("seed", 0)),
+        save_total_limit=int(recipe.get("keep_checkpoints", 3)), **overrides)
+
+    def metrics(eval_pred):
+        return topk_accuracy(np.asarray(eval_pred.predictions), np.asarray(eval_pred.label_ids))
+
+    trainer_cls = _trainer_class()
+    return trainer_cls(model=model, args=args, train_dataset=train, eval_dataset=val, compute_metrics=metrics,
+                       recipe=recipe, num_labels=model.config.num_labels)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--recipe", required=True, help="hf/recipes/vit-{ti,s,b}_in1k.yaml")
+    ap.add_argument("--model", required=True, help="HF directory / alias, SAMI export .safetensors, or 'scratch'")
+    ap.add_argument("--train-dir", required=True)
+    ap.add_argument("--val-dir")
+    ap.add_argument("--output-dir", required=True)
+    ap.add_argument("--resume", nargs="?", const="auto", help="continue from the last (or this) checkpoint")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override recipe values")
+    ap.add_argument("--max-steps", type=int, default=-1, help="stop after this many optimiser steps (smoke runs)")
+    args = ap.parse_args(argv)
+
+    recipe = load_recipe(args.recipe, args.set)
+    train, val = build_datasets(recipe, args.train_dir, args.val_dir)
+    id2label = dict(enumerate(train.classes))
+    model = build_model(args.model, len(train.classes), recipe, id2label)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    trainer = build_trainer(recipe, model, train, val, args.output_dir, world_size=world, max_steps=args.max_steps)
+    resume = None
+    if args.resume == "auto":
+        resume = True
+    elif args.resume:
+        resume = args.resume
+    trainer.train(resume_from_checkpoint=resume)
+    if val is not None:
+        print(trainer.evaluate())
+    trainer.save_model(os.path.join(args.output_dir, "final"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
