@@ -126,7 +126,7 @@ def main(argv: Optional[List[str]] = None) -> List[Dict]:
                         rows.append(row)
                         print(f"  {name} {row['path']} {dtype} b{batch}: {row['images_per_s']:.2f} img/s", flush=True)
             del model
-    print(f"\n| model | path | dtype | batch | images/s | median s | peak MiB |")
+    print("\n| model | path | dtype | batch | images/s | median s | peak MiB |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         peak = f"{r['peak_mem_mb']:.0f}" if r["peak_mem_mb"] is not None else "-"

@@ -8,6 +8,9 @@
     efficientsam-zoo export-backbone CKPT --out FILE [--hf-out DIR]
     efficientsam-zoo export-onnx (--model NAME | --checkpoint PATH) --out-dir DIR [--opset 18]
     efficientsam-zoo finetune-cls --recipe hf/recipes/vit-s_in1k.yaml --model DIR --train-dir ... (HF Trainer)
+    efficientsam-zoo eval-points --ann-file ANN.json --img-dir DIR (--model NAME | --checkpoint PATH) --out R.json
+    efficientsam-zoo eval-instances --ann-file ANN.json --img-dir DIR --detections DETS.json ... --out R.json
+    efficientsam-zoo segment-everything IMAGE (--model NAME | --checkpoint PATH) --out masks.json [--overlay P]
 """
 from __future__ import annotations
 
@@ -119,6 +122,107 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_json(obj, path: str) -> None:
+    import json
+
+    from .utils.io import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        json.dump(obj, f, indent=1)
+
+
+def _write_tables(rows, columns, stem: str) -> None:
+    """``stem.md`` (markdown) and ``stem.csv`` with the same rows."""
+    import csv
+
+    from .utils.io import atomic_path
+
+    with atomic_path(stem + ".md") as tmp, open(tmp, "w") as f:
+        f.write("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n")
+        for r in rows:
+            f.write("| " + " | ".join(f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c]) for c in columns)
+                    + " |\n")
+    with atomic_path(stem + ".csv") as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows([{c: r[c] for c in columns} for r in rows])
+
+
+def cmd_eval_points(args: argparse.Namespace) -> int:
+    import os
+
+    from .evaluation.common import predictor_segment_fn
+    from .evaluation.point_eval import evaluate_points
+    from .predictor import EfficientSamPredictor
+
+    model = load_model_from_args(args.model, args.checkpoint, args.device)
+    out = evaluate_points(predictor_segment_fn(EfficientSamPredictor(model)), args.ann_file, args.img_dir,
+                          prompt_types=args.prompts, num_instances=args.num_instances, seed=args.seed,
+                          iterative_clicks=args.iterative)
+    out["config"] = {k: v for k, v in vars(args).items() if k != "func"}
+    _write_json(out, args.out)
+    rows = [dict(prompt=p, n=v["n"], all=v["all"], small=v.get("small", float("nan")),
+                 medium=v.get("medium", float("nan")), large=v.get("large", float("nan")))
+            for p, v in out["summary"].items()]
+    _write_tables(rows, ["prompt", "n", "all", "small", "medium", "large"], os.path.splitext(args.out)[0])
+    for r in rows:
+        print(f"{r['prompt']:>10}: mIoU {r['all']:.2f} over {r['n']} instances "
+              f"(S {r['small']:.2f} / M {r['medium']:.2f} / L {r['large']:.2f})")
+    return 0
+
+
+def cmd_eval_instances(args: argparse.Namespace) -> int:
+    import os
+
+    from .evaluation.common import predictor_segment_fn
+    from .evaluation.instance_eval import evaluate_instances
+    from .predictor import EfficientSamPredictor
+
+    model = load_model_from_args(args.model, args.checkpoint, args.device)
+    out = evaluate_instances(predictor_segment_fn(EfficientSamPredictor(model)), args.ann_file, args.img_dir,
+                             args.detections, out_file=args.out, rule=args.rule, score_thr=args.score_thr)
+    stem = os.path.splitext(args.out)[0]
+    _write_json(out, stem + ".metrics.json")
+    _write_tables([dict(out["metrics"], n=out["num_results"])], ["n", "AP", "AP50", "AP75", "APs", "APm", "APl"],
+                  stem + ".metrics")
+    m = out["metrics"]
+    print(f"mask AP {m['AP']:.2f}  AP_S {m['APs']:.2f}  AP_M {m['APm']:.2f}  AP_L {m['APl']:.2f} "
+          f"({out['num_results']} masks -> {args.out})")
+    return 0
+
+
+def cmd_segment_everything(args: argparse.Namespace) -> int:
+    from .automatic_mask_generator import AutomaticMaskGenerator
+    from .evaluation.common import decode_rle
+    from .utils.io import load_image_rgb, save_png
+    from .visualize import overlay_masks
+
+    image = load_image_rgb(args.image)
+    model = load_model_from_args(args.model, args.checkpoint, args.device)
+    amg = AutomaticMaskGenerator(model, points_per_side=args.points_per_side, points_per_batch=args.points_per_batch,
+                                 pred_iou_thresh=args.pred_iou_thresh,
+                                 stability_score_thresh=args.stability_score_thresh,
+                                 box_nms_thresh=args.box_nms_thresh, crop_n_layers=args.crop_n_layers,
+                                 min_mask_region_area=args.min_mask_region_area)
+    records = amg.generate(image)
+    _write_json(records, args.out)
+    print(f"{len(records)} masks -> {args.out}")
+    if args.overlay:
+        order = sorted(records, key=lambda r: -r["area"])
+        save_png(overlay_masks(image, [decode_rle(r["segmentation"]) for r in order]) if order else image,
+                 args.overlay)
+        print(f"overlay -> {args.overlay}")
+    return 0
+
+
+def _weights_args(p: argparse.ArgumentParser) -> None:
+    src = p.add_argument_group("weights (one of)")
+    src.add_argument("--checkpoint", help="official checkpoint file (efficient_sam_vit{t,s}.pt[.zip])")
+    src.add_argument("--model", choices=["efficientsam-ti", "efficientsam-s"],
+                     help="model name; without --checkpoint the released weights are downloaded")
+    p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="efficientsam-zoo", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -173,6 +277,42 @@ def build_parser() -> argparse.ArgumentParser:
     ox.add_argument("--out-dir", required=True)
     ox.add_argument("--opset", type=int, default=18)
     ox.set_defaults(func=cmd_export_onnx)
+
+    ep = sub.add_parser("eval-points", help="zero-shot single-point valid-mask mIoU (box / 1 / 3 points)")
+    ep.add_argument("--ann-file", required=True, help="COCO or LVIS instances JSON")
+    ep.add_argument("--img-dir", required=True)
+    ep.add_argument("--out", required=True, help="results JSON (a .md and .csv table are written beside it)")
+    ep.add_argument("--prompts", nargs="+", default=["box", "1pt", "3pt"], choices=["box", "1pt", "3pt"])
+    ep.add_argument("--iterative", type=int, default=0, help="also SAM's iterative protocol with this many clicks")
+    ep.add_argument("--num-instances", type=int)
+    ep.add_argument("--seed", type=int, default=0)
+    _weights_args(ep)
+    ep.set_defaults(func=cmd_eval_points)
+
+    ei = sub.add_parser("eval-instances", help="zero-shot instance segmentation AP from a detector's boxes")
+    ei.add_argument("--ann-file", required=True, help="COCO or LVIS instances JSON")
+    ei.add_argument("--img-dir", required=True)
+    ei.add_argument("--detections", required=True, help="COCO results JSON of boxes")
+    ei.add_argument("--out", required=True, help="COCO results JSON with RLE masks")
+    ei.add_argument("--rule", default="box_iou", choices=["box_iou", "score"],
+                    help="which of the 3 masks to keep per box (default: highest IoU with the box, as the paper)")
+    ei.add_argument("--score-thr", type=float, default=0.0)
+    _weights_args(ei)
+    ei.set_defaults(func=cmd_eval_instances)
+
+    se = sub.add_parser("segment-everything", help="automatic mask generation over a point grid")
+    se.add_argument("image")
+    se.add_argument("--out", required=True, help="SA-1B-style JSON records (RLE)")
+    se.add_argument("--overlay", help="PNG with all masks drawn")
+    se.add_argument("--points-per-side", type=int, default=32)
+    se.add_argument("--points-per-batch", type=int, default=64)
+    se.add_argument("--pred-iou-thresh", type=float, default=0.88)
+    se.add_argument("--stability-score-thresh", type=float, default=0.95)
+    se.add_argument("--box-nms-thresh", type=float, default=0.7)
+    se.add_argument("--crop-n-layers", type=int, default=0)
+    se.add_argument("--min-mask-region-area", type=int, default=0)
+    _weights_args(se)
+    se.set_defaults(func=cmd_segment_everything)
     return parser
 
 

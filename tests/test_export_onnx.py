@@ -3,7 +3,6 @@ import os
 
 import onnx
 import pytest
-import torch
 
 from conftest import TINY, randomize_
 from efficientsam_zoo import EfficientSamSpec, build_efficient_sam

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import torch
 from huggingface_hub import EvalResult, ModelCard, ModelCardData

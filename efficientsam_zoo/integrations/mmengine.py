@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 import random
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import mmcv
 import numpy as np

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import yaml
 
-__all__ = ["load_recipe", "build_model", "build_datasets", "ClsTrainer", "topk_accuracy", "main"]
+__all__ = ["load_recipe", "build_model", "build_datasets", "build_trainer", "topk_accuracy", "main"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

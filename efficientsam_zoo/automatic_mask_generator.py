@@ -1,0 +1,210 @@
+"""Segment everything: prompt a grid of points, keep confident and stable masks, de-duplicate with box NMS.
+
+Memory is bounded by ``points_per_batch``: each image (or crop) is embedded once; the grid is sent through the
+decoder in chunks against that one embedding; each chunk's masks are thresholded, filtered and turned into
+RLE at once, so no more than one chunk of full-resolution masks exists at any time.
+
+Records follow SAM / SA-1B: ``segmentation`` (COCO RLE, or a bool array with ``output_mode="binary_mask"``),
+``area``, ``bbox`` (x, y, w, h), ``predicted_iou``, ``point_coords``, ``stability_score``, ``crop_box``.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Tuple
+
+import numpy as np
+import torch
+from torchvision.ops import batched_nms, box_area
+
+from .evaluation.common import decode_rle, encode_rle
+from .modeling.efficient_sam import EfficientSam
+from .predictor import EfficientSamPredictor
+
+__all__ = ["AutomaticMaskGenerator", "point_grid", "crop_boxes", "stability_score", "remove_small_regions"]
+
+
+def point_grid(n: int) -> np.ndarray:
+    """``n*n`` points at the centres of an ``n x n`` grid on [0, 1]^2, as (x, y)."""
+    c = (np.arange(n) + 0.5) / n
+    xs, ys = np.meshgrid(c, c)
+    return np.stack([xs.reshape(-1), ys.reshape(-1)], axis=1)
+
+
+def crop_boxes(h: int, w: int, n_layers: int, overlap_ratio: float) -> List[Tuple[Tuple[int, int, int, int], int]]:
+    """``((x0, y0, x1, y1), layer)``: the full image (layer 0), then for layer ``i`` a ``2^i x 2^i`` grid of
+    overlapping crops."""
+    boxes = [((0, 0, w, h), 0)]
+    short = min(h, w)
+    for layer in range(1, n_layers + 1):
+        n = 2 ** layer
+        overlap = int(overlap_ratio * short * (2 / n))
+        cw, ch = int(np.ceil((overlap * (n - 1) + w) / n)), int(np.ceil((overlap * (n - 1) + h) / n))
+        for x0 in [int((cw - overlap) * i) for i in range(n)]:
+            for y0 in [int((ch - overlap) * j) for j in range(n)]:
+                boxes.append(((x0, y0, min(x0 + cw, w), min(y0 + ch, h)), layer))
+    return boxes
+
+
+def stability_score(logits: torch.Tensor, threshold: float, offset: float) -> torch.Tensor:
+    """IoU between the masks thresholded at ``threshold + offset`` and at ``threshold - offset`` (SAM's)."""
+    inner = (logits > threshold + offset).flatten(-2).sum(-1, dtype=torch.int64)
+    outer = (logits > threshold - offset).flatten(-2).sum(-1, dtype=torch.int64)
+    return inner.float() / outer.clamp(min=1).float()
+
+
+def _boxes_of(masks: torch.Tensor) -> torch.Tensor:
+    """xyxy boxes of boolean masks [N, H, W] (inclusive max; zeros for empty masks)."""
+    n, h, w = masks.shape
+    if n == 0:
+        return torch.zeros(0, 4)
+    cols, rows = masks.any(1), masks.any(2)
+    xs = torch.arange(w).expand(n, w)
+    ys = torch.arange(h).expand(n, h)
+    x0 = torch.where(cols, xs, w).min(1).values
+    x1 = torch.where(cols, xs, -1).max(1).values
+    y0 = torch.where(rows, ys, h).min(1).values
+    y1 = torch.where(rows, ys, -1).max(1).values
+    box = torch.stack([x0, y0, x1, y1], 1).float()
+    return torch.where(masks.flatten(1).any(1, keepdim=True), box, torch.zeros_like(box))
+
+
+def remove_small_regions(mask: np.ndarray, min_area: int) -> np.ndarray:
+    """Drop connected islands and fill holes smaller than ``min_area`` pixels."""
+    import cv2
+
+    out = mask.copy()
+    for fill_holes in (True, False):
+        work = (~out if fill_holes else out).astype(np.uint8)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(work, connectivity=8)
+        small = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] < min_area]
+        if small:
+            region = np.isin(labels, small)
+            out = out | region if fill_holes else out & ~region
+    return out
+
+
+class AutomaticMaskGenerator:
+    def __init__(self, model: EfficientSam, points_per_side: int = 32, points_per_batch: int = 64,
+                 pred_iou_thresh: float = 0.88, stability_score_thresh: float = 0.95,
+                 stability_score_offset: float = 1.0, box_nms_thresh: float = 0.7, crop_n_layers: int = 0,
+                 crop_nms_thresh: float = 0.7, crop_overlap_ratio: float = 512 / 1500,
+                 crop_n_points_downscale_factor: int = 1, min_mask_region_area: int = 0,
+                 output_mode: str = "coco_rle") -> None:
+        if output_mode not in ("coco_rle", "binary_mask"):
+            raise ValueError(f"output_mode must be 'coco_rle' or 'binary_mask', got {output_mode!r}")
+        if points_per_side < 1 or points_per_batch < 1:
+            raise ValueError("points_per_side and points_per_batch must be positive")
+        self.predictor = EfficientSamPredictor(model)
+        self.points_per_side = points_per_side
+        self.points_per_batch = points_per_batch
+        self.pred_iou_thresh = pred_iou_thresh
+        self.stability_score_thresh = stability_score_thresh
+        self.stability_score_offset = stability_score_offset
+        self.box_nms_thresh = box_nms_thresh
+        self.crop_n_layers = crop_n_layers
+        self.crop_nms_thresh = crop_nms_thresh
+        self.crop_overlap_ratio = crop_overlap_ratio
+        self.crop_n_points_downscale_factor = crop_n_points_downscale_factor
+        self.min_mask_region_area = min_mask_region_area
+        self.output_mode = output_mode
+        self.stats: Dict[str, int] = {}
+
+    @torch.inference_mode()
+    def generate(self, image: np.ndarray) -> List[Dict]:
+        """All masks of ``image`` (HxWx3 uint8 RGB)."""
+        from .predictor import image_to_tensor
+
+        rgb = (image_to_tensor(image) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        h, w = rgb.shape[:2]
+        self.stats = {"decoder_calls": 0, "max_queries_per_call": 0, "candidates": 0}
+        records: List[Dict] = []
+        crops = crop_boxes(h, w, self.crop_n_layers, self.crop_overlap_ratio)
+        for crop, layer in crops:
+            n_side = max(1, self.points_per_side // (self.crop_n_points_downscale_factor ** layer))
+            records += self._process_crop(rgb, crop, n_side, (h, w))
+        if len(crops) > 1 and records:
+            keep = self._nms(records, self.crop_nms_thresh, prefer_small_crops=True)
+            records = [records[i] for i in keep]
+        if self.min_mask_region_area > 0:
+            records = self._postprocess_small_regions(records, (h, w))
+        for r in records:
+            if self.output_mode == "binary_mask":
+                r["segmentation"] = decode_rle(r["segmentation"])
+        return records
+
+    def _process_crop(self, image: np.ndarray, crop: Tuple[int, int, int, int], n_side: int,
+                      full: Tuple[int, int]) -> List[Dict]:
+        x0, y0, x1, y1 = crop
+        crop_img = image[y0:y1, x0:x1]
+        ch, cw = crop_img.shape[:2]
+        self.predictor.set_image(crop_img)  # one embedding per crop, shared by every chunk of points
+        points = point_grid(n_side) * np.array([cw, ch])
+        kept: List[Dict] = []
+        for i in range(0, len(points), self.points_per_batch):
+            kept += self._process_batch(points[i:i + self.points_per_batch], crop, full)
+        if not kept:
+            return []
+        keep = self._nms(kept, self.box_nms_thresh)
+        return [kept[i] for i in keep]
+
+    def _process_batch(self, points: np.ndarray, crop, full) -> List[Dict]:
+        x0, y0, x1, y1 = crop
+        h, w = full
+        pts = torch.as_tensor(points, dtype=torch.float32)[:, None, :]
+        logits, iou, _ = self.predictor.predict_torch(pts, torch.ones(len(points), 1, dtype=torch.long),
+                                                      multimask_output=True, return_logits=True)
+        self.stats["decoder_calls"] += 1
+        self.stats["max_queries_per_call"] = max(self.stats["max_queries_per_call"], len(points))
+        logits, iou = logits.flatten(0, 1).float().cpu(), iou.flatten(0, 1).float().cpu()
+        point_of = torch.as_tensor(points, dtype=torch.float32).repeat_interleave(logits.shape[0] // len(points), 0)
+        self.stats["candidates"] += len(logits)
+        keep = iou > self.pred_iou_thresh
+        stab = stability_score(logits, self.predictor.model.mask_threshold, self.stability_score_offset)
+        keep &= stab >= self.stability_score_thresh
+        masks = logits[keep] > self.predictor.model.mask_threshold
+        iou, stab, point_of = iou[keep], stab[keep], point_of[keep]
+        boxes = _boxes_of(masks)
+        if (x0, y0, x1, y1) != (0, 0, w, h):  # drop masks cut by the crop's inner edges (SAM's rule)
+            inner = torch.tensor([x0 > 0, y0 > 0, x1 < w, y1 < h])
+            near = torch.stack([boxes[:, 0] <= 1, boxes[:, 1] <= 1, boxes[:, 2] >= (x1 - x0) - 2,
+                                boxes[:, 3] >= (y1 - y0) - 2], 1)
+            ok = ~(near & inner).any(1)
+            masks, iou, stab, point_of, boxes = masks[ok], iou[ok], stab[ok], point_of[ok], boxes[ok]
+        records = []
+        for m, s, st, p, b in zip(masks, iou, stab, point_of, boxes):
+            if not m.any():
+                continue
+            full_mask = np.zeros((h, w), dtype=bool)
+            full_mask[y0:y1, x0:x1] = m.numpy()
+            bx0, by0, bx1, by1 = (b + torch.tensor([x0, y0, x0, y0])).tolist()
+            records.append(dict(segmentation=encode_rle(full_mask), area=int(m.sum()),
+                                bbox=[bx0, by0, bx1 - bx0 + 1, by1 - by0 + 1], predicted_iou=float(s),
+                                point_coords=[[float(p[0]) + x0, float(p[1]) + y0]], stability_score=float(st),
+                                crop_box=[x0, y0, x1 - x0, y1 - y0]))
+        return records
+
+    @staticmethod
+    def _nms(records: List[Dict], thresh: float, prefer_small_crops: bool = False) -> List[int]:
+        boxes = torch.tensor([[r["bbox"][0], r["bbox"][1], r["bbox"][0] + r["bbox"][2], r["bbox"][1] + r["bbox"][3]]
+                              for r in records], dtype=torch.float32)
+        if prefer_small_crops:
+            crops = torch.tensor([[c[0], c[1], c[0] + c[2], c[1] + c[3]] for c in (r["crop_box"] for r in records)],
+                                 dtype=torch.float32)
+            scores = 1.0 / box_area(crops)
+        else:
+            scores = torch.tensor([r["predicted_iou"] for r in records])
+        keep = batched_nms(boxes, scores, torch.zeros(len(records), dtype=torch.long), thresh)
+        return keep.tolist()
+
+    def _postprocess_small_regions(self, records: List[Dict], shape) -> List[Dict]:
+        out = []
+        for r in records:
+            m = remove_small_regions(decode_rle(r["segmentation"]), self.min_mask_region_area)
+            if not m.any():
+                continue
+            ys, xs = np.nonzero(m)
+            out.append({**r, "segmentation": encode_rle(m), "area": int(m.sum()),
+                        "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]})
+        if not out:
+            return out
+        keep = self._nms(out, self.box_nms_thresh)
+        return [out[i] for i in keep]

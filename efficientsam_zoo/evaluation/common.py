@@ -1,0 +1,123 @@
+"""Prompt sampling, mask / box helpers, RLE, and the segment-function interface shared by the evaluations.
+
+A *segment function* answers all queries of one image at once:
+``segment_fn(image HxWx3 uint8, points [Q,N,2] float (x, y) pixels, labels [Q,N] int) -> (masks [Q,M,H,W] bool,
+scores [Q,M] float)``; :func:`predictor_segment_fn` makes one from an :class:`EfficientSamPredictor`
+(one image embedding per image, all queries in one decoder batch).
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Tuple
+
+import numpy as np
+import torch
+
+__all__ = ["SegmentFn", "predictor_segment_fn", "sample_points_in_mask", "mask_to_box", "mask_iou", "box_to_mask",
+           "encode_rle", "decode_rle", "area_range", "AREA_RANGES"]
+
+SegmentFn = Callable[[np.ndarray, np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray]]
+#: COCO's size buckets (pixels of the ground-truth mask area).
+AREA_RANGES = {"small": (0, 32 ** 2), "medium": (32 ** 2, 96 ** 2), "large": (96 ** 2, float("inf"))}
+
+
+def predictor_segment_fn(predictor, multimask_output: bool = True, chunk: int = 64) -> SegmentFn:
+    """A segment function backed by an ``EfficientSamPredictor`` (queries in chunks of ``chunk``)."""
+    def segment(image: np.ndarray, points: np.ndarray, labels: np.ndarray):
+        predictor.set_image(image)
+        masks, scores = [], []
+        for i in range(0, len(points), chunk):
+            m, s, _ = predictor.predict_torch(torch.as_tensor(points[i:i + chunk], dtype=torch.float32),
+                                              torch.as_tensor(labels[i:i + chunk]), multimask_output=multimask_output)
+            masks.append(m.cpu().numpy())
+            scores.append(s.float().cpu().numpy())
+        return np.concatenate(masks), np.concatenate(scores)
+
+    return segment
+
+
+def sample_points_in_mask(mask: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` pixels drawn uniformly (without replacement where possible) from a boolean mask, as (x, y)."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        raise ValueError("cannot sample points from an empty mask")
+    idx = rng.choice(len(xs), size=n, replace=len(xs) < n)
+    return np.stack([xs[idx], ys[idx]], axis=1).astype(np.float32)
+
+
+def mask_to_box(mask: np.ndarray) -> np.ndarray:
+    """Tightest box (x0, y0, x1, y1) of a mask, in pixel indices (x1, y1 inclusive, as SAM's evaluation)."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        raise ValueError("empty mask has no box")
+    return np.array([xs.min(), ys.min(), xs.max(), ys.max()], dtype=np.float32)
+
+
+def box_to_mask(box, height: int, width: int) -> np.ndarray:
+    """The filled box as a mask (pixels whose index lies in [x0, x1] x [y0, y1])."""
+    x0, y0, x1, y1 = box
+    mask = np.zeros((height, width), dtype=bool)
+    mask[max(0, int(np.floor(y0))):int(np.floor(y1)) + 1, max(0, int(np.floor(x0))):int(np.floor(x1)) + 1] = True
+    return mask
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def encode_rle(mask: np.ndarray) -> Dict:
+    from pycocotools import mask as mask_utils
+
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode("ascii")
+    return rle
+
+
+def decode_rle(rle: Dict) -> np.ndarray:
+    from pycocotools import mask as mask_utils
+
+    rle = dict(rle)
+    if isinstance(rle["counts"], list):  # uncompressed RLE
+        rle = mask_utils.frPyObjects(rle, *rle["size"])
+    elif isinstance(rle["counts"], str):
+        rle["counts"] = rle["counts"].encode("ascii")
+    return mask_utils.decode(rle).astype(bool)
+
+
+def area_range(area: float) -> str:
+    for name, (lo, hi) in AREA_RANGES.items():
+        if lo <= area < hi:
+            return name
+    return "large"
+
+
+def load_coco_like(ann_file: str):
+    """``(api, kind)`` for a COCO or LVIS annotation file (LVIS through the ``lvis`` package)."""
+    import json
+
+    with open(ann_file) as f:
+        head = json.load(f)
+    is_lvis = any("frequency" in c for c in head.get("categories", [])[:5])
+    if is_lvis:
+        from lvis import LVIS
+
+        return LVIS(ann_file), "lvis"
+    from pycocotools.coco import COCO
+
+    return COCO(ann_file), "coco"
+
+
+def ann_to_mask(api, ann: Dict) -> np.ndarray:
+    return api.ann_to_mask(ann).astype(bool) if hasattr(api, "ann_to_mask") else api.annToMask(ann).astype(bool)
+
+
+def image_infos(api, kind: str) -> List[Dict]:
+    if kind == "lvis":
+        return api.load_imgs(sorted(api.get_img_ids()))
+    return api.loadImgs(sorted(api.getImgIds()))
+
+
+def anns_of(api, kind: str, image_id: int) -> List[Dict]:
+    if kind == "lvis":
+        return api.load_anns(api.get_ann_ids(img_ids=[image_id]))
+    return api.loadAnns(api.getAnnIds(imgIds=[image_id], iscrowd=False))
