@@ -1,0 +1,112 @@
+"""Segment everything: valid SA-1B-style records, one embedding per image, chunked decoding, and peak memory
+that does not grow with the grid at a fixed chunk size."""
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY, randomize_
+from efficientsam_zoo import EfficientSamSpec, build_efficient_sam
+from efficientsam_zoo.automatic_mask_generator import (AutomaticMaskGenerator, crop_boxes, point_grid,
+                                                       remove_small_regions, stability_score)
+from efficientsam_zoo.evaluation.common import decode_rle
+from efficientsam_zoo.quickstart import make_scene
+
+KEEP_ALL = dict(pred_iou_thresh=-1e9, stability_score_thresh=0.0)
+
+
+@pytest.fixture
+def model():
+    return randomize_(build_efficient_sam(EfficientSamSpec(**TINY)), seed=2, scale=0.3)
+
+
+def test_records_are_valid_and_decoding_is_chunked(model, monkeypatch):
+    image, _ = make_scene(0, 96, 128)
+    calls = []
+    original = model.image_encoder.forward
+    monkeypatch.setattr(model.image_encoder, "forward", lambda x: calls.append(1) or original(x))
+    amg = AutomaticMaskGenerator(model, points_per_side=6, points_per_batch=8, box_nms_thresh=0.9, **KEEP_ALL)
+    records = amg.generate(image)
+    assert len(calls) == 1  # one embedding for the whole grid
+    assert amg.stats["decoder_calls"] == math.ceil(36 / 8) and amg.stats["max_queries_per_call"] <= 8
+    assert amg.stats["candidates"] == 36 * 3 and 0 < len(records) <= 36 * 3
+    for r in records:
+        m = decode_rle(r["segmentation"])
+        assert m.shape == (96, 128) and m.sum() == r["area"] > 0
+        ys, xs = np.nonzero(m)
+        assert r["bbox"] == [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
+        x, y = r["point_coords"][0]
+        assert 0 <= x < 128 and 0 <= y < 96 and r["crop_box"] == [0, 0, 128, 96]
+        assert 0.0 <= r["stability_score"] <= 1.0
+    # NMS: no two kept boxes overlap more than the threshold
+    from torchvision.ops import box_iou
+
+    boxes = torch.tensor([[b[0], b[1], b[0] + b[2], b[1] + b[3]] for b in (r["bbox"] for r in records)], dtype=torch.float)
+    iou = box_iou(boxes, boxes) - torch.eye(len(boxes))
+    assert iou.max() <= 0.9 + 1e-6
+
+
+def test_thresholds_filter(model):
+    image, _ = make_scene(1, 64, 64)
+    everything = AutomaticMaskGenerator(model, points_per_side=4, box_nms_thresh=1.0, **KEEP_ALL).generate(image)
+    strict = AutomaticMaskGenerator(model, points_per_side=4, box_nms_thresh=1.0, pred_iou_thresh=1e9).generate(image)
+    assert strict == [] and len(everything) > 0
+    binary = AutomaticMaskGenerator(model, points_per_side=2, output_mode="binary_mask", **KEEP_ALL).generate(image)
+    assert binary and binary[0]["segmentation"].dtype == bool
+
+
+def test_crops_and_small_regions(model):
+    boxes = crop_boxes(100, 200, 1, 0.2)
+    assert boxes[0] == ((0, 0, 200, 100), 0) and len(boxes) == 5 and all(layer == 1 for _, layer in boxes[1:])
+    assert boxes[-1][0][2] == 200 and boxes[-1][0][3] == 100  # the last crop reaches the far corner
+    image, _ = make_scene(2, 64, 96)
+    records = AutomaticMaskGenerator(model, points_per_side=2, crop_n_layers=1, **KEEP_ALL).generate(image)
+    assert {tuple(r["crop_box"]) for r in records} <= {(0, 0, 96, 64)} | {
+        (b[0], b[1], b[2] - b[0], b[3] - b[1]) for b, _ in crop_boxes(64, 96, 1, 512 / 1500)}
+    m = np.zeros((20, 20), bool)
+    m[2:15, 2:15] = True
+    m[6:8, 6:8] = False  # a 4-px hole
+    m[18, 18] = True  # a 1-px island
+    cleaned = remove_small_regions(m, 5)
+    assert cleaned[6:8, 6:8].all() and not cleaned[18, 18] and cleaned[2:15, 2:15].all()
+    np.testing.assert_allclose(point_grid(2), [[0.25, 0.25], [0.75, 0.25], [0.25, 0.75], [0.75, 0.75]])
+    logits = torch.tensor([[[2.0, 0.5], [-0.5, -2.0]]])
+    assert float(stability_score(logits, 0.0, 1.0)) == pytest.approx(1 / 3)
+
+
+_MEMORY_SCRIPT = r"""
+import resource, sys, tracemalloc, torch
+sys.path.insert(0, {tests!r})
+from conftest import TINY, randomize_
+from efficientsam_zoo import EfficientSamSpec, build_efficient_sam
+from efficientsam_zoo.automatic_mask_generator import AutomaticMaskGenerator
+from efficientsam_zoo.quickstart import make_scene
+torch.set_num_threads(1)
+model = randomize_(build_efficient_sam(EfficientSamSpec(**{{**TINY, "img_size": 256}})), seed=2, scale=0.3)
+image, _ = make_scene(0, 256, 256)
+amg = AutomaticMaskGenerator(model, points_per_side=int(sys.argv[1]), points_per_batch=16, box_nms_thresh=1.0,
+                             pred_iou_thresh=-1e9, stability_score_thresh=0.0)
+tracemalloc.start()
+records = amg.generate(image)
+print(len(records), tracemalloc.get_traced_memory()[1], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_peak_memory_does_not_grow_with_the_grid():
+    tests = os.path.dirname(os.path.abspath(__file__))
+    out = {}
+    for side in (8, 32):
+        r = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT.format(tests=tests), str(side)], capture_output=True,
+                           text=True)
+        assert r.returncode == 0, r.stderr[-2000:]
+        n, py_peak, rss_kb = (int(v) for v in r.stdout.split()[-3:])
+        out[side] = (n, py_peak, rss_kb)
+    # 16x more points (and masks kept): a chunk of 16 full-resolution 256x256 masks is ~12 MB of logits,
+    # the whole 32x32 grid would be ~800 MB; the peak must stay near the 8x8 run's
+    assert out[32][0] > 4 * out[8][0]
+    assert out[32][2] - out[8][2] < 120 * 1024, out
+    assert out[32][1] < out[8][1] + 40 * 2**20, out  # Python-side peak (tracemalloc): RLE records only
