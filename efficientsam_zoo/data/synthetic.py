@@ -117,3 +117,58 @@ def make_ade20k(root: str, splits: Dict[str, int] = None, size: Tuple[int, int] 
             img.save(os.path.join(root, "images", split, name + ".jpg"), quality=95)
             label.save(os.path.join(root, "annotations", split, name + ".png"))
     return root
+
+
+def make_sa1b_shards(root: str, n_shards: int = 2, images_per_shard: int = 3, size: Tuple[int, int] = (160, 120),
+                     n_objects: int = 3, seed: int = 0) -> List[str]:
+    """Write SA-1B-layout tar shards (``sa_<id>.jpg`` + ``sa_<id>.json`` pairs, per-mask COCO RLE with ``bbox``,
+    ``area``, ``point_coords``, ``predicted_iou``, ``stability_score``, ``crop_box``). Returns the shard paths."""
+    import io
+    import tarfile
+
+    from PIL import Image, ImageDraw
+    from pycocotools import mask as mask_utils
+
+    w, h = size
+    rng = np.random.default_rng(seed)
+    os.makedirs(root, exist_ok=True)
+    paths, image_id, ann_id = [], 1, 1
+    for s in range(n_shards):
+        path = os.path.join(root, f"sa_{s:06d}.tar")
+        with tarfile.open(path, "w") as tar:
+            for _ in range(images_per_shard):
+                img, objects = _scene(rng, w, h, n_objects)
+                anns = []
+                for poly in objects:
+                    layer = Image.new("L", (w, h), 0)
+                    ImageDraw.Draw(layer).polygon(poly, fill=1)
+                    m = np.asarray(layer, dtype=np.uint8)
+                    if not m.any():
+                        continue
+                    rle = mask_utils.encode(np.asfortranarray(m))
+                    ys, xs = np.nonzero(m)
+                    k = int(rng.integers(len(xs)))
+                    anns.append(dict(id=ann_id, segmentation={"size": [h, w], "counts": rle["counts"].decode()},
+                                     bbox=[int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
+                                           int(ys.max() - ys.min() + 1)], area=int(m.sum()),
+                                     point_coords=[[float(xs[k]), float(ys[k])]], predicted_iou=0.9,
+                                     stability_score=0.95, crop_box=[0, 0, w, h]))
+                    ann_id += 1
+                record = dict(image=dict(image_id=image_id, width=w, height=h, file_name=f"sa_{image_id}.jpg"),
+                              annotations=anns)
+                for name, data in ((f"sa_{image_id}.jpg", _jpeg(img)), (f"sa_{image_id}.json",
+                                                                         json.dumps(record).encode())):
+                    info = tarfile.TarInfo(name)
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+                image_id += 1
+        paths.append(path)
+    return paths
+
+
+def _jpeg(img) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=95)
+    return buf.getvalue()

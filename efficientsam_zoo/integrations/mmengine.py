@@ -24,7 +24,8 @@ from ..modeling.sami import SAMI
 from ..modeling.vit import VIT_SIZES, ViT
 from ..teachers import build_teacher
 
-__all__ = ["MODELS", "DATASETS", "TRANSFORMS", "SAMIPretrainer", "ImageFolderDataset", "PrecomputedFeatureDataset",
+__all__ = ["MODELS", "DATASETS", "TRANSFORMS", "SAMIPretrainer", "EfficientSamFinetuner", "SA1BDataset",
+           "ImageFolderDataset", "PrecomputedFeatureDataset",
            "LoadImageRGB", "RandomResizedCrop", "ResizeCenterCrop", "PackImageInputs", "build_student"]
 
 _LOC = ["efficientsam_zoo.integrations.mmengine"]
@@ -255,3 +256,107 @@ class SAMIPretrainer(BaseModel):
         if mode == "predict":
             return [dict(pred=p, mask=m) for p, m in zip(out["pred"], out["mask"])]
         return out["pred"]
+
+
+# -- segment-anything finetuning on SA-1B -------------------------------------------------------------------
+@DATASETS.register_module()
+class SA1BDataset(torch.utils.data.Dataset):
+    """SA-1B tar shards or folders (``paths``: files, folders or glob patterns) as Runner samples; see
+    :class:`efficientsam_zoo.data.sa1b.SA1BSamples`. Samples are dicts (image, masks, boxes, valid)."""
+
+    def __init__(self, paths: Sequence[str], img_size: int = 1024, max_masks: int = 64, seed: int = 0,
+                 min_area: int = 16) -> None:
+        import glob
+
+        from ..data.sa1b import SA1BSamples
+
+        resolved = []
+        for p in [paths] if isinstance(paths, str) else paths:
+            found = sorted(glob.glob(p)) if any(ch in p for ch in "*?[") else [p]
+            if not found:
+                raise FileNotFoundError(f"no SA-1B shards match {p!r}")
+            resolved += found
+        self.samples = SA1BSamples(resolved, img_size=img_size, max_masks=max_masks, seed=seed, min_area=min_area)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, idx: int) -> dict:
+        return self.samples[idx]
+
+
+@MODELS.register_module()
+class EfficientSamFinetuner(BaseModel):
+    """EfficientSAM trained end to end (encoder + decoder) with SAM's simulated prompts and losses.
+
+    ``init_checkpoint``: a SAMI backbone export / HF ``SamiViTModel`` directory (into the image encoder; its SAM
+    neck and the decoder start fresh) or an official EfficientSAM checkpoint (everything).
+    """
+
+    def __init__(self, variant: str = "efficientsam-ti", overrides: Optional[dict] = None,
+                 init_checkpoint: Optional[str] = None, iterative_rounds: int = 2, box_prob: float = 0.5,
+                 seed: int = 0, data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor or dict(type="BaseDataPreprocessor"), init_cfg=init_cfg)
+        from ..build import build_efficient_sam
+
+        self.sam = build_efficient_sam(variant, **(overrides or {})).train()
+        self.init_checkpoint = init_checkpoint
+        if iterative_rounds < 0 or 2 + iterative_rounds > self.sam.decoder_max_num_input_points:
+            raise ValueError(f"iterative_rounds={iterative_rounds}: a box plus the extra points must fit in "
+                             f"{self.sam.decoder_max_num_input_points} prompt points")
+        self.iterative_rounds = iterative_rounds
+        self.box_prob = box_prob
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def init_weights(self) -> None:
+        if not self.init_checkpoint:
+            return
+        from ..build import load_official_weights
+        from ..checkpoints import load_pretrained_backbone, read_checkpoint
+
+        path = self.init_checkpoint
+        is_official = False
+        if os.path.isfile(path) and not path.endswith(".safetensors"):
+            obj = read_checkpoint(path)
+            sd = obj.get("model", obj) if isinstance(obj, dict) else {}
+            is_official = any(k.startswith("mask_decoder.") for k in sd)
+        if is_official:
+            load_official_weights(self.sam, path)
+        else:
+            load_pretrained_backbone(self.sam.image_encoder, path, allow_missing=("rel_pos_", "neck."))
+
+    def forward(self, image: torch.Tensor = None, masks: torch.Tensor = None, boxes: torch.Tensor = None,
+                valid: torch.Tensor = None, mode: str = "loss", **kwargs):
+        from ..training.sam_finetune import error_points, initial_prompts, mask_losses
+
+        if mode != "loss":
+            raise ValueError("EfficientSamFinetuner only trains (mode='loss'); evaluate with efficientsam-zoo eval-*")
+        size = self.sam.img_size
+        embeddings = self.sam.get_image_embeddings(image)  # once per image, reused by every round
+        totals = {"loss": 0.0, "loss_focal": 0.0, "loss_dice": 0.0, "loss_iou": 0.0}
+        n_images = 0
+        for b in range(image.shape[0]):
+            keep = valid[b]
+            if not bool(keep.any()):
+                continue
+            gt, gt_boxes = masks[b][keep], boxes[b][keep].cpu()
+            points, labels = initial_prompts(gt.cpu(), gt_boxes, size, self.generator, self.box_prob)
+            rounds = []
+            for r in range(1 + self.iterative_rounds):
+                logits, iou = self.sam.predict_masks(embeddings[b:b + 1], points[None].to(image.device),
+                                                     labels[None].to(image.device), True, size, size)
+                logits, iou = logits[0], iou[0]
+                rounds.append(mask_losses(logits, iou, gt))
+                if r < self.iterative_rounds:
+                    with torch.no_grad():
+                        best = iou.argmax(1)
+                        pred = logits[torch.arange(len(best)), best] > 0
+                    new_p, new_l = error_points(pred.cpu(), gt.cpu(), size, self.generator)
+                    points, labels = torch.cat([points, new_p], 1), torch.cat([labels, new_l], 1)
+            for key, idx in (("loss", 0), ("loss_focal", 1), ("loss_dice", 2), ("loss_iou", 3)):
+                totals[key] = totals[key] + sum(rd[idx] for rd in rounds) / len(rounds)
+            n_images += 1
+        if n_images == 0:  # no valid mask in the batch: a zero loss that still touches the graph
+            return {"loss": embeddings.sum() * 0.0}
+        loss = totals.pop("loss") / n_images
+        return {"loss": loss, **{k: (v / n_images).detach() for k, v in totals.items()}}

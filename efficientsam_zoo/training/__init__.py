@@ -1,0 +1,1 @@
+"""Framework-free training pieces (prompt simulation, losses); the trainers live in the adapters."""
