@@ -65,5 +65,7 @@ def test_quickstart_report(tmp_path):
     report = run_quickstart(str(tmp_path / "qs"), num_scenes=1)
     text = open(report).read()
     assert "Stage: segment" in text and text.count("| 0 | point |") >= 1 and text.count("| 0 | box |") >= 1
+    assert "Stage: SAMI pretraining" in text and "loss" in text and (tmp_path / "qs" / "sami_vit-ti.safetensors").exists()
+    assert "Stage: zero-shot evaluation" in text and "| box |" in text and "COCOeval" in text
     for name in ["scene0.png", "scene0_point_overlay.png", "scene0_box_overlay.png"]:
         assert (tmp_path / "qs" / name).exists(), name

@@ -91,6 +91,12 @@ def area_range(area: float) -> str:
     return "large"
 
 
+def lvis_numpy_compat() -> None:
+    """lvis 0.5.3 (the latest release) still uses ``np.float``, removed in NumPy 1.24; give it back the alias."""
+    if "float" not in np.__dict__:
+        np.float = float  # type: ignore[attr-defined]
+
+
 def load_coco_like(ann_file: str):
     """``(api, kind)`` for a COCO or LVIS annotation file (LVIS through the ``lvis`` package)."""
     import json
@@ -101,6 +107,7 @@ def load_coco_like(ann_file: str):
     if is_lvis:
         from lvis import LVIS
 
+        lvis_numpy_compat()
         return LVIS(ann_file), "lvis"
     from pycocotools.coco import COCO
 

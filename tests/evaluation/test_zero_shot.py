@@ -144,3 +144,26 @@ def test_box_iou_rule_keeps_the_mask_closest_to_the_box(coco, tmp_path):
     by_score = evaluate_instances(three_candidates, ann, img_dir, str(tmp_path / "d.json"), rule="score",
                                   progress=False)
     assert by_box["metrics"]["AP"] == pytest.approx(100.0) and by_score["metrics"]["AP"] < 50.0
+
+
+def test_lvis_format_goes_through_lvis_api(coco, tmp_path):
+    """The same instances as an LVIS v1 file: read with the lvis package, AP from LVISEval."""
+    ann, img_dir = coco
+    data = json.load(open(ann))
+    for img in data["images"]:
+        img.update(neg_category_ids=[], not_exhaustive_category_ids=[],
+                   coco_url=f"http://images.cocodataset.org/val2017/{img['file_name']}")
+        del img["file_name"]  # LVIS names images by their coco_url
+    for c in data["categories"]:
+        c.update(frequency="f", synset=c["name"].replace(" ", "_") + ".n.01", image_count=1, instance_count=1)
+    lvis_file = tmp_path / "lvis_v1_val.json"
+    lvis_file.write_text(json.dumps(data))
+    _, table = _gt_by_image(ann, img_dir)
+    points = evaluate_points(_oracle(table), str(lvis_file), img_dir, prompt_types=("box", "1pt"), progress=False)
+    assert points["summary"]["box"]["all"] == pytest.approx(100.0) and points["summary"]["box"]["n"] == 12
+    dets = [dict(image_id=a["image_id"], category_id=a["category_id"], bbox=a["bbox"], score=1.0)
+            for a in data["annotations"]]
+    (tmp_path / "dets.json").write_text(json.dumps(dets))
+    out = evaluate_instances(_oracle(table), str(lvis_file), img_dir, str(tmp_path / "dets.json"), rule="score",
+                             progress=False)
+    assert out["metrics"]["AP"] == pytest.approx(100.0)
