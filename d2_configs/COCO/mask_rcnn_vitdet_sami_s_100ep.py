@@ -1,42 +1,5 @@
-# ViTDet Mask R-CNN with a SAMI-S backbone on COCO, 100 epochs (paper section 4.1 / Table 2):
-# LSJ 1024, AdamW lr 2e-4 betas (0.9, 0.999) weight decay 0.1, layer-wise lr decay 0.7, 10-epoch linear warm-up
-# then cosine to 0, batch 64, AMP. train.init_checkpoint: a SAMI export (efficientsam-zoo export-backbone), an
-# official EfficientSAM checkpoint or an HF SamiViTModel directory, loaded by efficientsam_zoo's loader.
-from functools import partial
+# ViTDet Mask R-CNN, SAMI-S backbone, COCO, LSJ 1024, 100 epochs (recipe in ../common/mask_rcnn_vitdet_sami_100ep.py).
+from ..common.mask_rcnn_vitdet_sami_100ep import dataloader, lr_multiplier, model, optimizer, train  # noqa: F401
 
-from detectron2 import model_zoo
-from detectron2.config import LazyCall as L
-from detectron2.solver import WarmupParamScheduler
-from fvcore.common.param_scheduler import CosineParamScheduler
-
-from efficientsam_zoo.integrations.detectron2 import SAMIViTNet, get_sami_vit_lr_decay_rate
-
-from ..common.coco_loader_lsj import dataloader  # noqa: F401
-
-arch, embed_dim = "vit-s", 384
-
-model = model_zoo.get_config("common/models/mask_rcnn_vitdet.py").model
-model.backbone.net = L(SAMIViTNet)(arch=arch, img_size=1024, drop_path_rate=0.1, window_size=14,
-                                   global_attn_indexes=(2, 5, 8, 11), use_rel_pos=True, out_feature="last_feat")
-
-train = model_zoo.get_config("common/train.py").train
-train.amp.enabled = True
-train.ddp.fp16_compression = True
+model.backbone.net.arch = "vit-s"
 train.init_checkpoint = "checkpoints/sami_vit-s.safetensors"
-train.max_iter = 184375  # 100 epochs of COCO train2017 at batch 64
-train.eval_period = 5000
-train.checkpointer.period = 5000
-
-lr_multiplier = L(WarmupParamScheduler)(
-    scheduler=L(CosineParamScheduler)(start_value=1.0, end_value=0.0),
-    warmup_length=0.1,  # 10 of 100 epochs
-    warmup_factor=0.001,
-)
-
-optimizer = model_zoo.get_config("common/optim.py").AdamW
-optimizer.lr = 2e-4
-optimizer.betas = (0.9, 0.999)
-optimizer.weight_decay = 0.1
-optimizer.params.lr_factor_func = partial(get_sami_vit_lr_decay_rate, num_layers=12, lr_decay_rate=0.7)
-optimizer.params.overrides = {"pos_embed": {"weight_decay": 0.0}, "rel_pos_h": {"weight_decay": 0.0},
-                              "rel_pos_w": {"weight_decay": 0.0}}

@@ -2,8 +2,7 @@
 # SAMI-pretrained encoder, SAM's simulated prompts (box or point, then error-region points), focal + dice (20:1)
 # + IoU MSE on the best of the multimask outputs; AdamW (0.9, 0.999), lr 4e-4 at batch 128 (scaled by
 # auto_scale_lr), linear decay to 0, weight decay 0.1, 5 epochs, no augmentation, 1024-px input.
-default_scope = "efficientsam_zoo"
-custom_imports = dict(imports=["efficientsam_zoo.integrations.mmengine"], allow_failed_imports=False)
+_base_ = ["./efficientsam_zoo_runtime.py"]
 
 model = dict(type="EfficientSamFinetuner", variant="efficientsam-ti",
              init_checkpoint="checkpoints/sami_vit-ti.safetensors", iterative_rounds=2, box_prob=0.5)
@@ -20,17 +19,4 @@ max_epochs = 5
 param_scheduler = [dict(type="LinearLR", start_factor=1.0, end_factor=0.0, by_epoch=True, begin=0, end=max_epochs,
                         convert_to_iter_based=True)]
 train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=max_epochs)
-default_hooks = dict(
-    timer=dict(type="IterTimerHook"),
-    logger=dict(type="LoggerHook", interval=50),
-    param_scheduler=dict(type="ParamSchedulerHook"),
-    checkpoint=dict(type="CheckpointHook", interval=1, max_keep_ckpts=3),
-    sampler_seed=dict(type="DistSamplerSeedHook"),
-)
-env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
-               dist_cfg=dict(backend="nccl"))
-log_processor = dict(window_size=10, by_epoch=True)
-log_level = "INFO"
-load_from = None
-resume = False
-randomness = dict(seed=0, diff_rank_seed=True)
+default_hooks = dict(checkpoint=dict(interval=1))

@@ -3,8 +3,7 @@
 # mask ratio 0.75, 8-block 512-d cross-attention decoder, SAM ViT-H teacher, MSE loss.
 # AdamW lr 2.4e-3 at batch 4096 (scaled linearly with the real batch by auto_scale_lr), betas (0.9, 0.95),
 # weight decay 0.05, 40 warm-up epochs then cosine, 400 epochs.
-default_scope = "efficientsam_zoo"
-custom_imports = dict(imports=["efficientsam_zoo.integrations.mmengine"], allow_failed_imports=False)
+_base_ = ["./efficientsam_zoo_runtime.py"]
 
 model = dict(
     type="SAMIPretrainer",
@@ -47,18 +46,3 @@ param_scheduler = [
          begin=warmup_epochs, end=max_epochs, convert_to_iter_based=True),
 ]
 train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=max_epochs)
-
-default_hooks = dict(
-    timer=dict(type="IterTimerHook"),
-    logger=dict(type="LoggerHook", interval=50),
-    param_scheduler=dict(type="ParamSchedulerHook"),
-    checkpoint=dict(type="CheckpointHook", interval=10, max_keep_ckpts=3),
-    sampler_seed=dict(type="DistSamplerSeedHook"),
-)
-env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method="fork", opencv_num_threads=0),
-               dist_cfg=dict(backend="nccl"))
-log_processor = dict(window_size=10, by_epoch=True)
-log_level = "INFO"
-load_from = None
-resume = False
-randomness = dict(seed=0, diff_rank_seed=True)
