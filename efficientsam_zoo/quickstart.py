@@ -8,6 +8,9 @@ pipeline (preprocess -> encoder -> prompts -> decoder -> postprocess -> pictures
 Stage "sami": a short SAMI pretraining run through mmengine's Runner (the shipped smoke config: ViT-Ti
 student, tiny random SAM teacher) on generated images, then the backbone export.
 
+Stage "finetune": ViTDet Mask R-CNN (the shipped MMDetection smoke config) initialised from that exported
+backbone, a few iterations on a generated COCO-format set, then COCO evaluation.
+
 Stage "evaluate": the zero-shot protocols (box / point mIoU, instance AP with COCOeval) on a generated
 COCO-format set, with the stage-1 model.
 """
@@ -107,7 +110,8 @@ def run_quickstart(out_dir: str, model: str = "efficientsam-ti", checkpoint: Opt
                 pic = overlay_masks(image, preds, boxes=np.stack(prompts))
             save_png(pic, os.path.join(out_dir, name))
 
-    stages = [_sami_stage(out_dir, seed), _eval_stage(out_dir, predictor, seed)]
+    sami_lines, export = _sami_stage(out_dir, seed)
+    stages = [sami_lines, _finetune_stage(out_dir, export, seed), _eval_stage(out_dir, predictor, seed)]
 
     report = os.path.join(out_dir, "report.md")
     lines = ["# efficientsam-zoo quickstart", "", f"model: `{model}`, weights: {weights}, device: {device}", "",
@@ -133,20 +137,36 @@ def run_quickstart(out_dir: str, model: str = "efficientsam-ti", checkpoint: Opt
     return report
 
 
-def _sami_stage(out_dir: str, seed: int) -> List[str]:
-    """A few SAMI iterations through the Runner with the shipped smoke config, then the backbone export."""
-    config = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "mm_configs",
-                          "sami_pretrain_vit-ti_smoke.py")
-    lines = ["## Stage: SAMI pretraining (mmengine Runner, ViT-Ti student, tiny random SAM teacher)", ""]
-    try:
-        import mmengine  # noqa: F401
-    except ImportError:
-        return lines + ["skipped: mmengine is not installed (pip install 'efficientsam-zoo[mmdet]')"]
-    if not os.path.isfile(config):
-        return lines + [f"skipped: {config} not found (run the quickstart from a checkout of the repository)"]
-    import json
-    import glob
+def _shipped_config(name: str) -> str:
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "mm_configs", name)
 
+
+def _missing(config: str, module: str) -> Optional[str]:
+    """Why a Runner stage cannot run here, or None."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        return f"skipped: {module} is not installed (see README, Installation)"
+    if not os.path.isfile(config):
+        return f"skipped: {config} not found (run the quickstart from a checkout of the repository)"
+    return None
+
+
+def _losses(work_dir: str) -> List[Dict]:
+    import glob
+    import json
+
+    scalars = sorted(glob.glob(os.path.join(work_dir, "*", "vis_data", "scalars.json")))[-1]
+    return [json.loads(line) for line in open(scalars)]
+
+
+def _sami_stage(out_dir: str, seed: int) -> Tuple[List[str], Optional[str]]:
+    """A few SAMI iterations through the Runner with the shipped smoke config, then the backbone export."""
+    config = _shipped_config("sami_pretrain_vit-ti_smoke.py")
+    lines = ["## Stage: SAMI pretraining (mmengine Runner, ViT-Ti student, tiny random SAM teacher)", ""]
+    why = _missing(config, "mmengine")
+    if why:
+        return lines + [why], None
     from PIL import Image
 
     from .tools.export_backbone import export_backbone
@@ -160,13 +180,42 @@ def _sami_stage(out_dir: str, seed: int) -> List[str]:
     train_main([config, "--work-dir", work, "--cfg-options",
                 f"train_dataloader.dataset.data_root={os.path.dirname(images)}", "train_cfg.max_iters=20",
                 "default_hooks.checkpoint.interval=20"])
-    scalars = sorted(glob.glob(os.path.join(work, "*", "vis_data", "scalars.json")))[-1]
-    losses = [json.loads(x)["loss"] for x in open(scalars) if '"loss"' in x]
+    losses = [r["loss"] for r in _losses(work) if "loss" in r]
     export = os.path.join(out_dir, "sami_vit-ti.safetensors")
     export_backbone(os.path.join(work, "iter_20.pth"), export)
     return lines + [f"20 iterations on 8 generated images: loss {losses[0]:.3f} -> {losses[-1]:.3f}; "
                     f"backbone exported to `{os.path.basename(export)}` (loads into the MMDet / MMSeg / "
-                    "detectron2 / HF adapters)."]
+                    "detectron2 / HF adapters)."], export
+
+
+def _finetune_stage(out_dir: str, export: Optional[str], seed: int) -> List[str]:
+    """ViTDet Mask R-CNN from the exported SAMI backbone: a few MMDetection iterations + CocoMetric."""
+    config = _shipped_config("vitdet_sami_ti_smoke.py")
+    lines = ["## Stage: framework finetuning (MMDetection ViTDet Mask R-CNN from the SAMI export)", ""]
+    why = _missing(config, "mmdet") or (None if export else "skipped: no SAMI export from the previous stage")
+    if why:
+        return lines + [why]
+    from mmengine.config import Config
+
+    from .data.synthetic import make_coco_instances
+    from .tools.train import main as train_main
+
+    root = os.path.join(out_dir, "coco_detection") + os.sep
+    ann = make_coco_instances(root, {"train": 4, "val": 2}, size=(160, 120), seed=seed)
+    cfg = Config.fromfile(config)
+    cfg.model.backbone.init_cfg = dict(type="Pretrained", checkpoint=export)  # the SAMI export from stage 2
+    for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
+        loader.dataset.data_root = root
+    cfg.val_evaluator.ann_file = ann["val"]
+    resolved = os.path.join(out_dir, "vitdet_sami_ti_quickstart.py")
+    cfg.dump(resolved)
+    work = os.path.join(out_dir, "vitdet_work_dir")
+    train_main([resolved, "--work-dir", work])
+    rows = _losses(work)
+    losses = [r["loss"] for r in rows if "loss" in r]
+    val = [r for r in rows if "coco/segm_mAP" in r][-1]
+    return lines + [f"{len(losses)} iterations: loss {losses[0]:.3f} -> {losses[-1]:.3f}; CocoMetric on 2 generated "
+                    f"images: bbox mAP {val['coco/bbox_mAP']:.3f}, segm mAP {val['coco/segm_mAP']:.3f}."]
 
 
 def _eval_stage(out_dir: str, predictor, seed: int) -> List[str]:

@@ -66,6 +66,11 @@ def test_quickstart_report(tmp_path):
     text = open(report).read()
     assert "Stage: segment" in text and text.count("| 0 | point |") >= 1 and text.count("| 0 | box |") >= 1
     assert "Stage: SAMI pretraining" in text and "loss" in text and (tmp_path / "qs" / "sami_vit-ti.safetensors").exists()
+    assert "Stage: framework finetuning" in text and "CocoMetric" in text and "segm mAP" in text
+    import glob
+
+    (log,) = glob.glob(str(tmp_path / "qs" / "vitdet_work_dir" / "*" / "*.log"))
+    assert "SAMIViT: loaded backbone weights from" in open(log).read()  # the stage-2 export initialised ViTDet
     assert "Stage: zero-shot evaluation" in text and "| box |" in text and "COCOeval" in text
     for name in ["scene0.png", "scene0_point_overlay.png", "scene0_box_overlay.png"]:
         assert (tmp_path / "qs" / name).exists(), name
