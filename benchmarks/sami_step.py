@@ -10,39 +10,20 @@ Random weights, 224-px student crops, the teacher at 1024 px as in training. Med
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import statistics
 import sys
-import time
 
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from throughput import median_time  # noqa: E402
 from efficientsam_zoo.modeling.sami import SAMI  # noqa: E402
 from efficientsam_zoo.modeling.teachers import ViTTeacher, sam_image_encoder  # noqa: E402
 from efficientsam_zoo.modeling.vit import VIT_SIZES, ViT  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-
-
-def _sync(device):
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def _median_time(fn, device, warmup, repeats):
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def bench_student(arch, batch, device, dtype, warmup, repeats):
@@ -59,7 +40,7 @@ def bench_student(arch, batch, device, dtype, warmup, repeats):
         loss.backward()
         opt.step()
 
-    return batch / _median_time(step, device, warmup, repeats)
+    return batch / median_time(step, device, warmup, repeats)
 
 
 def bench_teacher(size, batch, device, dtype, warmup, repeats):
@@ -71,7 +52,7 @@ def bench_teacher(size, batch, device, dtype, warmup, repeats):
         with autocast:
             teacher(images)
 
-    return batch / _median_time(step, device, warmup, repeats)
+    return batch / median_time(step, device, warmup, repeats)
 
 
 def main() -> None:
@@ -106,10 +87,9 @@ def main() -> None:
         c = f"{r['step_images_per_s']:.2f}" if r["step_images_per_s"] else "-"
         print(f"| {r['student']} | {r['batch']} | {r['student_images_per_s']:.2f} | {r['teacher']} | {t} | {c} |")
     if args.json:
-        from efficientsam_zoo.utils.io import atomic_path
+        from efficientsam_zoo.utils.io import write_json
 
-        with atomic_path(args.json) as tmp, open(tmp, "w") as f:
-            json.dump(rows, f, indent=2)
+        write_json(rows, args.json, indent=2)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ reading the clock; peak memory is CUDA's max_memory_allocated. The last table gi
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -53,7 +52,8 @@ def _inputs(batch: int, device: str):
     return images, points, labels
 
 
-def _time(step: Callable[[], None], device: str, warmup: int, repeats: int) -> float:
+def median_time(step: Callable[[], None], device: str, warmup: int, repeats: int) -> float:
+    """Median wall time of ``step`` over ``repeats`` runs after ``warmup`` (CUDA synchronised)."""
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     for _ in range(warmup):
         step()
@@ -80,7 +80,7 @@ def run_row(model, name: str, path: str, dtype: str, batch: int, device: str, co
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    med = _time(step, device, warmup + (1 if compiled else 0), repeats)
+    med = median_time(step, device, warmup + (1 if compiled else 0), repeats)
     peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
     return dict(model=name, path=path + ("+compile" if compiled else ""), device=device, dtype=dtype, batch=batch,
                 images_per_s=batch / med, median_s=med, peak_mem_mb=peak, repeats=repeats)
@@ -141,10 +141,9 @@ def main(argv: Optional[List[str]] = None) -> List[Dict]:
                 print(f"| {r['model']} | {r['path']} | {r['dtype']} | {r['batch']} | "
                       f"{r['images_per_s'] / refs[(r['model'], r['batch'])]:.2f} |")
     if args.json:
-        from efficientsam_zoo.utils.io import atomic_path
+        from efficientsam_zoo.utils.io import write_json
 
-        with atomic_path(args.json) as tmp, open(tmp, "w") as f:
-            json.dump(rows, f, indent=2)
+        write_json(rows, args.json, indent=2)
     return rows
 
 

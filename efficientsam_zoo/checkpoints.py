@@ -159,15 +159,10 @@ def load_state_dict_strict(model: nn.Module, state_dict: Mapping[str, torch.Tens
 
 def atomic_torch_save(obj, path: str) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename (never a half-written file)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    try:
+    from .utils.io import atomic_path
+
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def save_official_checkpoint(model: nn.Module, path: str) -> None:
@@ -267,15 +262,10 @@ def save_sami_backbone(state_dict: Mapping[str, torch.Tensor], path: str, vit_ar
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in backbone_state_dict(state_dict).items()}
     meta = {"format": SAMI_BACKBONE_FORMAT, "vit": json.dumps(dict(vit_args), sort_keys=True)}
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    try:
+    from .utils.io import atomic_path
+
+    with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def read_sami_backbone(path: str) -> Tuple[Dict[str, torch.Tensor], Dict]:

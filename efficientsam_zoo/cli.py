@@ -122,15 +122,6 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_json(obj, path: str) -> None:
-    import json
-
-    from .utils.io import atomic_path
-
-    with atomic_path(path) as tmp, open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-
-
 def _write_tables(rows, columns, stem: str) -> None:
     """``stem.md`` (markdown) and ``stem.csv`` with the same rows."""
     import csv
@@ -154,13 +145,14 @@ def cmd_eval_points(args: argparse.Namespace) -> int:
     from .evaluation.common import predictor_segment_fn
     from .evaluation.point_eval import evaluate_points
     from .predictor import EfficientSamPredictor
+    from .utils.io import write_json
 
     model = load_model_from_args(args.model, args.checkpoint, args.device)
     out = evaluate_points(predictor_segment_fn(EfficientSamPredictor(model)), args.ann_file, args.img_dir,
                           prompt_types=args.prompts, num_instances=args.num_instances, seed=args.seed,
                           iterative_clicks=args.iterative)
     out["config"] = {k: v for k, v in vars(args).items() if k != "func"}
-    _write_json(out, args.out)
+    write_json(out, args.out, indent=1)
     rows = [dict(prompt=p, n=v["n"], all=v["all"], small=v.get("small", float("nan")),
                  medium=v.get("medium", float("nan")), large=v.get("large", float("nan")))
             for p, v in out["summary"].items()]
@@ -177,12 +169,13 @@ def cmd_eval_instances(args: argparse.Namespace) -> int:
     from .evaluation.common import predictor_segment_fn
     from .evaluation.instance_eval import evaluate_instances
     from .predictor import EfficientSamPredictor
+    from .utils.io import write_json
 
     model = load_model_from_args(args.model, args.checkpoint, args.device)
     out = evaluate_instances(predictor_segment_fn(EfficientSamPredictor(model)), args.ann_file, args.img_dir,
                              args.detections, out_file=args.out, rule=args.rule, score_thr=args.score_thr)
     stem = os.path.splitext(args.out)[0]
-    _write_json(out, stem + ".metrics.json")
+    write_json(out, stem + ".metrics.json", indent=1)
     _write_tables([dict(out["metrics"], n=out["num_results"])], ["n", "AP", "AP50", "AP75", "APs", "APm", "APl"],
                   stem + ".metrics")
     m = out["metrics"]
@@ -194,7 +187,7 @@ def cmd_eval_instances(args: argparse.Namespace) -> int:
 def cmd_segment_everything(args: argparse.Namespace) -> int:
     from .automatic_mask_generator import AutomaticMaskGenerator
     from .evaluation.common import decode_rle
-    from .utils.io import load_image_rgb, save_png
+    from .utils.io import load_image_rgb, save_png, write_json
     from .visualize import overlay_masks
 
     image = load_image_rgb(args.image)
@@ -205,7 +198,7 @@ def cmd_segment_everything(args: argparse.Namespace) -> int:
                                  box_nms_thresh=args.box_nms_thresh, crop_n_layers=args.crop_n_layers,
                                  min_mask_region_area=args.min_mask_region_area)
     records = amg.generate(image)
-    _write_json(records, args.out)
+    write_json(records, args.out, indent=1)
     print(f"{len(records)} masks -> {args.out}")
     if args.overlay:
         order = sorted(records, key=lambda r: -r["area"])

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .modeling.efficient_sam import EfficientSam
+from .modeling.prompt_encoder import box_corner_prompts
 
 __all__ = ["EfficientSamPredictor", "image_to_tensor"]
 
@@ -179,8 +180,9 @@ class EfficientSamPredictor:
                 raise ValueError(f"boxes must be [Q, 4] as (x0, y0, x1, y1), got shape {tuple(boxes.shape)}")
             if bool(((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])).any()):
                 raise ValueError("boxes must be (x0, y0, x1, y1) with x1 >= x0 and y1 >= y0")
-            parts.append(boxes.reshape(-1, 2, 2))
-            part_labels.append(torch.tensor([2, 3]).expand(boxes.shape[0], 2))
+            corners, corner_labels = box_corner_prompts(boxes)
+            parts.append(corners)
+            part_labels.append(corner_labels)
         if not parts or sum(p.shape[1] for p in parts) == 0:
             raise ValueError("empty prompt: give point_coords + point_labels and/or a box")
         if len(parts) == 2 and parts[0].shape[0] != parts[1].shape[0]:

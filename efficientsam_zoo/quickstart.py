@@ -57,21 +57,12 @@ def _centre_point(mask: np.ndarray) -> np.ndarray:
     return np.array([[xs[k], ys[k]]], dtype=np.float32)
 
 
-def _box(mask: np.ndarray) -> np.ndarray:
-    ys, xs = np.nonzero(mask)
-    return np.array([xs.min(), ys.min(), xs.max(), ys.max()], dtype=np.float32)
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
-
-
 def run_quickstart(out_dir: str, model: str = "efficientsam-ti", checkpoint: Optional[str] = None,
                    device: str = "cpu", seed: int = 0, num_scenes: int = 2) -> str:
     import torch
 
     from .build import build_efficient_sam
+    from .evaluation.common import mask_iou, mask_to_box
     from .predictor import EfficientSamPredictor
     from .utils.io import atomic_path, save_png
     from .visualize import overlay_masks
@@ -96,12 +87,12 @@ def run_quickstart(out_dir: str, model: str = "efficientsam-ti", checkpoint: Opt
                     out, scores, _ = predictor.predict(point_coords=pts, point_labels=np.ones(1))
                     prompts.append(pts)
                 else:
-                    bx = _box(gt)
+                    bx = mask_to_box(gt)
                     out, scores, _ = predictor.predict(box=bx)
                     prompts.append(bx)
                 best = int(np.argmax(scores))
                 preds.append(out[best])
-                rows.append(dict(scene=s, prompt=prompt, score=float(scores[best]), iou=_iou(out[best], gt),
+                rows.append(dict(scene=s, prompt=prompt, score=float(scores[best]), iou=mask_iou(out[best], gt),
                                  embed_s=embed_s))
             name = f"scene{s}_{prompt}_overlay.png"
             if prompt == "point":

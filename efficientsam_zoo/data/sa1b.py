@@ -12,7 +12,7 @@ import io
 import json
 import os
 import tarfile
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 import torch

@@ -35,7 +35,7 @@ from transformers.utils import ModelOutput
 
 from ..checkpoints import official_to_hf_efficientsam
 from ..modeling.efficient_sam import IMAGENET_MEAN, IMAGENET_STD, EfficientSam, EfficientSamSpec
-from ..modeling.prompt_encoder import PositionEmbeddingRandom
+from ..modeling.prompt_encoder import PositionEmbeddingRandom, box_corner_prompts
 from ..modeling.teachers import Teacher
 from ..modeling.vit import ViT
 
@@ -43,6 +43,7 @@ __all__ = [
     "SamiVisionConfig", "EfficientSamConfig", "SamiViTModel", "SamiViTForImageClassification", "EfficientSamModel",
     "EfficientSamImageProcessor", "EfficientSamOutput", "HUB_ALIASES", "HubEntry", "resolve_pretrained",
     "register_auto_classes", "efficientsam_config_for", "spec_from_config", "HFSamTeacher",
+    "sami_config_from_vit_args",
 ]
 
 
@@ -199,6 +200,15 @@ def spec_from_config(config: EfficientSamConfig) -> EfficientSamSpec:
         num_multimask_outputs=config.num_multimask_outputs, iou_head_depth=config.iou_head_depth,
         iou_head_hidden_dim=config.iou_head_hidden_dim, pixel_mean=tuple(config.image_mean),
         pixel_std=tuple(config.image_std))
+
+
+def sami_config_from_vit_args(vit_args: Dict, **overrides) -> SamiVisionConfig:
+    """The ``SamiVisionConfig`` of a SAMI export's ViT size (``checkpoints.read_sami_backbone`` metadata)."""
+    cfg = dict(hidden_size=vit_args["embed_dim"], num_hidden_layers=vit_args["depth"],
+               num_attention_heads=vit_args["num_heads"], patch_size=vit_args["patch_size"],
+               mlp_ratio=vit_args["mlp_ratio"], pretrain_image_size=vit_args["pretrain_img_size"],
+               image_size=vit_args["pretrain_img_size"], use_final_norm=vit_args.get("final_norm", False))
+    return SamiVisionConfig(**{**cfg, **overrides})
 
 
 def vit_from_config(config: SamiVisionConfig) -> ViT:
@@ -398,9 +408,9 @@ def _join_prompts(points, labels, boxes) -> Tuple[torch.Tensor, torch.Tensor]:
     if boxes is not None:
         if boxes.ndim != 3 or boxes.shape[-1] != 4:
             raise ValueError(f"input_boxes must be [B, Q, 4], got shape {tuple(boxes.shape)}")
-        parts.append(boxes.reshape(*boxes.shape[:2], 2, 2))
-        corner = torch.tensor([2, 3], device=boxes.device)
-        part_labels.append(corner.expand(*boxes.shape[:2], 2))
+        corners, corner_labels = box_corner_prompts(boxes)
+        parts.append(corners)
+        part_labels.append(corner_labels)
     if not parts:
         raise ValueError("empty prompt: give input_points + input_labels and/or input_boxes")
     if len(parts) == 2 and parts[0].shape[:2] != parts[1].shape[:2]:

@@ -25,9 +25,15 @@ from typing import Tuple
 import torch
 from torch import nn
 
-__all__ = ["PositionEmbeddingRandom", "PromptEncoder", "PROMPT_LABELS"]
+__all__ = ["PositionEmbeddingRandom", "PromptEncoder", "PROMPT_LABELS", "box_corner_prompts"]
 
 PROMPT_LABELS = {"padding": -1, "no_label": 0, "point": 1, "box_top_left": 2, "box_bottom_right": 3}
+
+
+def box_corner_prompts(boxes: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Boxes ``[..., 4]`` (x0, y0, x1, y1) -> corner points ``[..., 2, 2]`` and labels ``[..., 2]`` (2, 3)."""
+    labels = torch.tensor([PROMPT_LABELS["box_top_left"], PROMPT_LABELS["box_bottom_right"]], device=boxes.device)
+    return boxes.reshape(*boxes.shape[:-1], 2, 2), labels.expand(*boxes.shape[:-1], 2)
 
 
 class PositionEmbeddingRandom(nn.Module):

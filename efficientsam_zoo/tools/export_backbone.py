@@ -44,13 +44,9 @@ def export_backbone(checkpoint: str, out: str, hf_out: Optional[str] = None, num
     args = vit_args_from_state_dict(sd, num_heads)
     save_sami_backbone(sd, out, args)
     if hf_out:
-        from ..integrations.transformers import SamiViTModel, SamiVisionConfig
+        from ..integrations.transformers import SamiViTModel, sami_config_from_vit_args
 
-        cfg = SamiVisionConfig(hidden_size=args["embed_dim"], num_hidden_layers=args["depth"],
-                               num_attention_heads=args["num_heads"], patch_size=args["patch_size"],
-                               mlp_ratio=args["mlp_ratio"], pretrain_image_size=args["pretrain_img_size"],
-                               image_size=args["pretrain_img_size"], use_final_norm=args["final_norm"])
-        model = SamiViTModel(cfg)
+        model = SamiViTModel(sami_config_from_vit_args(args))
         model.vit.load_state_dict(sd, strict=True)
         model.save_pretrained(hf_out)
     return args

@@ -22,13 +22,6 @@ import numpy as np
 import torch
 
 
-def _write_json(path: str, obj) -> None:
-    from ..utils.io import atomic_path
-
-    with atomic_path(path) as tmp, open(tmp, "w") as f:
-        json.dump(obj, f)
-
-
 def precompute(config: str, data_root: str, out: str, batch_size: int = 32, device: str = "cpu",
                limit: Optional[int] = None, crop_pct: float = 0.875) -> dict:
     from mmengine.config import Config
@@ -38,6 +31,7 @@ def precompute(config: str, data_root: str, out: str, batch_size: int = 32, devi
     from ..integrations import mmengine as mm
     from ..modeling.sami import resize_target
     from ..teachers import build_teacher
+    from ..utils.io import write_json
 
     cfg = Config.fromfile(config)
     init_default_scope("efficientsam_zoo")
@@ -67,8 +61,8 @@ def precompute(config: str, data_root: str, out: str, batch_size: int = 32, devi
     else:
         feats = np.lib.format.open_memmap(feat_path, mode="w+", dtype=np.float16,
                                           shape=(len(images), grid[0] * grid[1], teacher.out_channels))
-        _write_json(index_path, index)
-        _write_json(prog_path, {"done": 0, "total": len(images)})
+        write_json(index, index_path)
+        write_json({"done": 0, "total": len(images)}, prog_path)
         done = 0
     stop = len(images) if limit is None else min(len(images), done + limit)
     with tqdm(total=len(images), initial=done, desc="teacher features", unit="img") as bar:
@@ -81,7 +75,7 @@ def precompute(config: str, data_root: str, out: str, batch_size: int = 32, devi
             feats[done:end] = tokens.cpu().numpy().astype(np.float16)
             feats.flush()  # data first, then the progress marker that vouches for it
             done = end
-            _write_json(prog_path, {"done": done, "total": len(images)})
+            write_json({"done": done, "total": len(images)}, prog_path)
             bar.update(end - bar.n)
     return {"done": done, "total": len(images), "grid": grid, "channels": teacher.out_channels}
 

@@ -48,7 +48,8 @@ def load_recipe(path: str, overrides: Optional[List[str]] = None) -> Dict:
 def build_model(name_or_path: str, num_labels: int, recipe: Dict, id2label: Optional[Dict[int, str]] = None):
     """A ``SamiViTForImageClassification`` with a fresh ``num_labels``-way head on the given backbone."""
     from ..checkpoints import read_sami_backbone
-    from ..integrations.transformers import SamiViTForImageClassification, SamiVisionConfig
+    from ..integrations.transformers import (SamiViTForImageClassification, SamiVisionConfig,
+                                             sami_config_from_vit_args)
 
     kw = dict(num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in (id2label or {}).items()} or None)
     if name_or_path == "scratch":
@@ -59,11 +60,7 @@ def build_model(name_or_path: str, num_labels: int, recipe: Dict, id2label: Opti
         sd, vit = read_sami_backbone(name_or_path)
         if not vit:
             raise ValueError(f"{name_or_path!r} is not a SAMI backbone export (no ViT size in its metadata)")
-        cfg = SamiVisionConfig(hidden_size=vit["embed_dim"], num_hidden_layers=vit["depth"],
-                               num_attention_heads=vit["num_heads"], patch_size=vit["patch_size"],
-                               mlp_ratio=vit["mlp_ratio"], pretrain_image_size=vit["pretrain_img_size"],
-                               image_size=recipe["image_size"], use_final_norm=vit.get("final_norm", False),
-                               drop_path_rate=recipe["drop_path"], **kw)
+        cfg = sami_config_from_vit_args(vit, image_size=recipe["image_size"], drop_path_rate=recipe["drop_path"], **kw)
         model = SamiViTForImageClassification(cfg)
         model.sami_vit.vit.load_state_dict(sd, strict=True)
         return model

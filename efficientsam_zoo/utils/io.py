@@ -8,7 +8,7 @@ from typing import Iterator
 
 import numpy as np
 
-__all__ = ["atomic_path", "load_image_rgb", "save_png"]
+__all__ = ["atomic_path", "load_image_rgb", "save_png", "write_json"]
 
 
 @contextmanager
@@ -46,3 +46,11 @@ def save_png(array: np.ndarray, path: str) -> None:
 
     with atomic_path(path) as tmp:
         Image.fromarray(array).save(tmp, format="PNG")
+
+
+def write_json(obj, path: str, indent=None) -> None:
+    """``json.dump`` to ``path``, atomically."""
+    import json
+
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        json.dump(obj, f, indent=indent)
