@@ -322,7 +322,9 @@ class ViT(nn.Module):
         if x.shape[-2] % self.patch_size or x.shape[-1] % self.patch_size:
             raise ValueError(f"input {tuple(x.shape[-2:])} is not divisible by patch size {self.patch_size}")
         x = self.patch_embed(x).permute(0, 2, 3, 1)
-        return x + resize_abs_pos_embed(self.pos_embed, self.pretrain_use_cls_token, x.shape[1:3])
+        # The permuted conv output is a channels-first view; without .contiguous() every residual add keeps
+        # that layout and each LayerNorm / reshape of every block copies it (~5 % of a CPU forward at 1024²).
+        return (x + resize_abs_pos_embed(self.pos_embed, self.pretrain_use_cls_token, x.shape[1:3])).contiguous()
 
     def forward_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         """Run every block (global attention) on a token sequence ``[B, N, C]``, then the final norm."""

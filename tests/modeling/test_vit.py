@@ -123,3 +123,13 @@ def test_bad_inputs():
         ViT(embed_dim=30, num_heads=4)
     with pytest.raises(ValueError, match="grid"):
         _vit(window_size=2).blocks[0](torch.randn(1, 16, 32))
+
+
+def test_residual_stream_is_row_major():
+    """embed() hands the blocks a contiguous [B, H, W, C] grid (not the conv's channels-first view), so
+    the blocks' LayerNorms / reshapes do not copy it; every block keeps it that way."""
+    m = _vit()
+    with torch.no_grad():
+        x = m.embed(torch.rand(2, 3, 64, 48))
+        assert x.shape == (2, 4, 3, 32) and x.is_contiguous()
+        assert m.blocks[0](x).is_contiguous()
