@@ -1,8 +1,8 @@
 """EfficientSAM throughput, side by side: images/s at 1024x1024 with one box prompt (paper Table 8 setting).
 
     python benchmarks/throughput.py [--models efficientsam-ti efficientsam-s] [--paths fast reference]
-        [--dtypes fp32 bf16 fp16] [--batches 1 8] [--compile] [--device cpu|cuda] [--repeats 5]
-        [--official-repo PATH] [--json rows.json]
+        [--dtypes fp32 bf16 fp16] [--batches 1 8] [--compile] [--cuda-graphs] [--decoder-queries 64]
+        [--device cpu|cuda] [--repeats 5] [--official-repo PATH] [--json rows.json]
 
 Paths, timed in one run on the same inputs:
   fast       this package: fused SDPA attention, one shared copy of the image tokens in the decoder,
@@ -13,6 +13,11 @@ Paths, timed in one run on the same inputs:
 Each row is one end-to-end forward (stretch + normalise, encoder, prompt encoder, decoder, bicubic
 upsampling). Random weights. Median of --repeats timed runs after --warmup; CUDA runs synchronise before
 reading the clock; peak memory is CUDA's max_memory_allocated. The last table gives fast / reference.
+
+--cuda-graphs (CUDA only) adds `fast+cudagraph` rows: the same forward with the prompt side replayed from a
+CUDA graph (modeling/cuda_graph.py). --decoder-queries Q adds a prompt-side table: Q box prompts decoded
+against one stored embedding (what a predictor or segment-everything does per call), prompts/s, eager and,
+with --cuda-graphs, replayed.
 """
 from __future__ import annotations
 
@@ -67,23 +72,68 @@ def median_time(step: Callable[[], None], device: str, warmup: int, repeats: int
     return statistics.median(times)
 
 
-def run_row(model, name: str, path: str, dtype: str, batch: int, device: str, compiled: bool, warmup: int,
-            repeats: int) -> Dict:
-    images, points, labels = _inputs(batch, device)
-    fn = torch.compile(model) if compiled else model
-    autocast = torch.autocast(device_type=torch.device(device).type, dtype=DTYPES[dtype], enabled=dtype != "fp32")
+def _graph_decoder(model):
+    from efficientsam_zoo.modeling.cuda_graph import CUDAGraphDecoder
 
-    def step():
-        with torch.inference_mode(), autocast:
-            fn(images, points, labels)
+    return CUDAGraphDecoder(model.eval())
 
+
+def _timed(step: Callable[[], None], device: str, warmup: int, repeats: int):
+    """(median seconds, CUDA peak MiB or None) of ``step``."""
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    med = median_time(step, device, warmup + (1 if compiled else 0), repeats)
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
-    return dict(model=name, path=path + ("+compile" if compiled else ""), device=device, dtype=dtype, batch=batch,
+    med = median_time(step, device, warmup, repeats)
+    return med, (torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None)
+
+
+def _autocast(device: str, dtype: str):
+    return torch.autocast(device_type=torch.device(device).type, dtype=DTYPES[dtype], enabled=dtype != "fp32")
+
+
+def run_row(model, name: str, path: str, dtype: str, batch: int, device: str, compiled: bool, warmup: int,
+            repeats: int, cuda_graphs: bool = False) -> Dict:
+    images, points, labels = _inputs(batch, device)
+    if cuda_graphs:  # encoder eager or compiled, prompt side replayed; same outputs as model(...)
+        decode = _graph_decoder(model)
+        encode = torch.compile(model.get_image_embeddings) if compiled else model.get_image_embeddings
+        h, w = images.shape[-2:]
+
+        def fn(imgs, pts, lbls):
+            return decode(encode(imgs), pts, lbls, True, h, w, h, w)
+    else:
+        fn = torch.compile(model) if compiled else model
+
+    def step():
+        with torch.inference_mode(), _autocast(device, dtype):
+            fn(images, points, labels)
+
+    med, peak = _timed(step, device, warmup + (1 if compiled or cuda_graphs else 0), repeats)
+    suffix = ("+compile" if compiled else "") + ("+cudagraph" if cuda_graphs else "")
+    return dict(model=name, path=path + suffix, device=device, dtype=dtype, batch=batch,
                 images_per_s=batch / med, median_s=med, peak_mem_mb=peak, repeats=repeats)
+
+
+def run_decoder_row(model, name: str, dtype: str, queries: int, device: str, cuda_graphs: bool, warmup: int,
+                    repeats: int) -> Dict:
+    """``queries`` box prompts against one stored embedding: the prompt side alone (low-res logits)."""
+    images, _, _ = _inputs(1, device)
+    g = torch.Generator().manual_seed(0)
+    corners = torch.rand(1, queries, 2, 2, generator=g).sort(dim=2).values * 1024
+    points = corners.to(device)
+    labels = torch.tensor([2, 3], device=device).expand(1, queries, 2).contiguous()
+    with torch.inference_mode(), _autocast(device, dtype):
+        emb = model.get_image_embeddings(images)
+    decode = _graph_decoder(model) if cuda_graphs else model.predict_masks
+
+    def step():
+        with torch.inference_mode(), _autocast(device, dtype):
+            decode(emb, points, labels, True, 1024, 1024)
+
+    med, peak = _timed(step, device, warmup + (1 if cuda_graphs else 0), repeats)
+    return dict(model=name, path="decoder" + ("+cudagraph" if cuda_graphs else ""), device=device, dtype=dtype,
+                batch=1, queries=queries, prompts_per_s=queries / med, median_s=med, peak_mem_mb=peak,
+                repeats=repeats)
 
 
 def main(argv: Optional[List[str]] = None) -> List[Dict]:
@@ -93,6 +143,10 @@ def main(argv: Optional[List[str]] = None) -> List[Dict]:
     ap.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=sorted(DTYPES))
     ap.add_argument("--batches", nargs="+", type=int, default=[1])
     ap.add_argument("--compile", action="store_true", help="also time torch.compile'd fast-path rows")
+    ap.add_argument("--cuda-graphs", action="store_true",
+                    help="also time fast-path rows with the prompt side replayed from CUDA graphs (CUDA only)")
+    ap.add_argument("--decoder-queries", type=int, default=0, metavar="Q",
+                    help="also time the prompt side alone: Q box prompts against one stored embedding")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=5)
@@ -103,6 +157,10 @@ def main(argv: Optional[List[str]] = None) -> List[Dict]:
         ap.error("--paths official needs --official-repo PATH")
     if args.official_repo and "official" not in args.paths:
         args.paths.append("official")
+    if args.cuda_graphs and not args.device.startswith("cuda"):
+        ap.error(f"--cuda-graphs needs a CUDA device (--device is {args.device!r})")
+    if args.decoder_queries < 0:
+        ap.error("--decoder-queries must be >= 0")
     dev_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else (platform.processor() or
                                                                                      platform.machine())
     print(f"# {args.device} ({dev_name}), torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
@@ -119,25 +177,45 @@ def main(argv: Optional[List[str]] = None) -> List[Dict]:
                 if dtype == "fp16" and not args.device.startswith("cuda"):
                     continue
                 for batch in args.batches:
-                    modes = [False, True] if (args.compile and path == "fast") else [False]
-                    for compiled in modes:
+                    modes = [(False, False)]
+                    if path == "fast":
+                        modes += [(True, False)] if args.compile else []
+                        modes += [(c, True) for c, _ in list(modes)] if args.cuda_graphs else []
+                    for compiled, graphs in modes:
                         row = run_row(model, name, path, dtype, batch, args.device, compiled, args.warmup,
-                                      args.repeats)
+                                      args.repeats, graphs)
                         rows.append(row)
                         print(f"  {name} {row['path']} {dtype} b{batch}: {row['images_per_s']:.2f} img/s", flush=True)
+                if path == "fast" and args.decoder_queries:
+                    for graphs in [False, True] if args.cuda_graphs else [False]:
+                        row = run_decoder_row(model, name, dtype, args.decoder_queries, args.device, graphs,
+                                              args.warmup, args.repeats)
+                        rows.append(row)
+                        print(f"  {name} {row['path']} {dtype} q{row['queries']}: {row['prompts_per_s']:.1f} "
+                              "prompts/s", flush=True)
             del model
+    def peak(r):
+        return f"{r['peak_mem_mb']:.0f}" if r["peak_mem_mb"] is not None else "-"
+
     print("\n| model | path | dtype | batch | images/s | median s | peak MiB |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        peak = f"{r['peak_mem_mb']:.0f}" if r["peak_mem_mb"] is not None else "-"
-        print(f"| {r['model']} | {r['path']} | {r['dtype']} | {r['batch']} | {r['images_per_s']:.2f} | "
-              f"{r['median_s']:.3f} | {peak} |")
+        if "images_per_s" in r:
+            print(f"| {r['model']} | {r['path']} | {r['dtype']} | {r['batch']} | {r['images_per_s']:.2f} | "
+                  f"{r['median_s']:.3f} | {peak(r)} |")
+    decoder_rows = [r for r in rows if "prompts_per_s" in r]
+    if decoder_rows:
+        print("\n| model | path | dtype | prompts per call | prompts/s | median ms | peak MiB |")
+        print("|---|---|---|---|---|---|---|")
+        for r in decoder_rows:
+            print(f"| {r['model']} | {r['path']} | {r['dtype']} | {r['queries']} | {r['prompts_per_s']:.1f} | "
+                  f"{1000 * r['median_s']:.2f} | {peak(r)} |")
     refs = {(r["model"], r["batch"]): r["images_per_s"] for r in rows if r["path"] == "reference"}
     if refs:
         print("\n| model | path | dtype | batch | x reference (eager fp32) |")
         print("|---|---|---|---|---|")
         for r in rows:
-            if r["path"] != "reference" and (r["model"], r["batch"]) in refs:
+            if r["path"] not in ("reference", "decoder", "decoder+cudagraph") and (r["model"], r["batch"]) in refs:
                 print(f"| {r['model']} | {r['path']} | {r['dtype']} | {r['batch']} | "
                       f"{r['images_per_s'] / refs[(r['model'], r['batch'])]:.2f} |")
     if args.json:

@@ -88,12 +88,12 @@ class AutomaticMaskGenerator:
                  stability_score_offset: float = 1.0, box_nms_thresh: float = 0.7, crop_n_layers: int = 0,
                  crop_nms_thresh: float = 0.7, crop_overlap_ratio: float = 512 / 1500,
                  crop_n_points_downscale_factor: int = 1, min_mask_region_area: int = 0,
-                 output_mode: str = "coco_rle") -> None:
+                 output_mode: str = "coco_rle", cuda_graphs: bool = False) -> None:
         if output_mode not in ("coco_rle", "binary_mask"):
             raise ValueError(f"output_mode must be 'coco_rle' or 'binary_mask', got {output_mode!r}")
         if points_per_side < 1 or points_per_batch < 1:
             raise ValueError("points_per_side and points_per_batch must be positive")
-        self.predictor = EfficientSamPredictor(model)
+        self.predictor = EfficientSamPredictor(model, cuda_graphs=cuda_graphs)
         self.points_per_side = points_per_side
         self.points_per_batch = points_per_batch
         self.pred_iou_thresh = pred_iou_thresh

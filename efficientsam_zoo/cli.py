@@ -196,7 +196,7 @@ def cmd_segment_everything(args: argparse.Namespace) -> int:
                                  pred_iou_thresh=args.pred_iou_thresh,
                                  stability_score_thresh=args.stability_score_thresh,
                                  box_nms_thresh=args.box_nms_thresh, crop_n_layers=args.crop_n_layers,
-                                 min_mask_region_area=args.min_mask_region_area)
+                                 min_mask_region_area=args.min_mask_region_area, cuda_graphs=args.cuda_graphs)
     records = amg.generate(image)
     write_json(records, args.out, indent=1)
     print(f"{len(records)} masks -> {args.out}")
@@ -304,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--box-nms-thresh", type=float, default=0.7)
     se.add_argument("--crop-n-layers", type=int, default=0)
     se.add_argument("--min-mask-region-area", type=int, default=0)
+    se.add_argument("--cuda-graphs", action="store_true",
+                    help="replay the prompt decoder from CUDA graphs (needs a CUDA --device)")
     _weights_args(se)
     se.set_defaults(func=cmd_segment_everything)
     return parser

@@ -79,8 +79,16 @@ def image_to_tensor(image: ImageLike, image_format: str = "RGB") -> torch.Tensor
 
 
 class EfficientSamPredictor:
-    def __init__(self, model: EfficientSam) -> None:
+    """``cuda_graphs=True`` (model on a CUDA device) replays the prompt side from CUDA graphs, one per
+    prompt-batch shape (see :class:`~efficientsam_zoo.modeling.cuda_graph.CUDAGraphDecoder`)."""
+
+    def __init__(self, model: EfficientSam, cuda_graphs: bool = False) -> None:
         self.model = model
+        self._decode = model.predict_masks
+        if cuda_graphs:
+            from .modeling.cuda_graph import CUDAGraphDecoder
+
+            self._decode = CUDAGraphDecoder(model)
         self.reset_image()
 
     @property
@@ -149,8 +157,8 @@ class EfficientSamPredictor:
         points, labels = self._assemble(point_coords, point_labels, boxes)
         h, w = self.original_size
         dev = self.device
-        low_res, scores = self.model.predict_masks(self.features, points[None].to(dev), labels[None].to(dev),
-                                                   multimask_output, input_h=h, input_w=w)
+        low_res, scores = self._decode(self.features, points[None].to(dev), labels[None].to(dev),
+                                       multimask_output, input_h=h, input_w=w)
         low_res, scores = low_res[0], scores[0]
         logits = F.interpolate(low_res, (h, w), mode="bicubic")
         masks = logits if return_logits else logits > self.model.mask_threshold

@@ -1,0 +1,51 @@
+"""benchmarks/throughput.py runs end to end and writes the rows the fast-inference issue asks for.
+
+Timings are not asserted (speed goals live in benchmarks/README.md); the rows' structure and the
+arguments' checks are.
+"""
+import importlib.util
+import json
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def throughput():
+    spec = importlib.util.spec_from_file_location("throughput", os.path.join(ROOT, "benchmarks", "throughput.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_one_run_writes_rows_side_by_side(throughput, tmp_path, capsys):
+    out = tmp_path / "rows.json"
+    rows = throughput.main(["--models", "efficientsam-ti", "--paths", "fast", "reference", "--dtypes", "fp32",
+                            "--warmup", "0", "--repeats", "1", "--decoder-queries", "4", "--device", "cpu",
+                            "--json", str(out)])
+    assert json.loads(out.read_text()) == rows
+    by_path = {r["path"]: r for r in rows}
+    assert set(by_path) == {"fast", "reference", "decoder"}
+    for r in (by_path["fast"], by_path["reference"]):
+        assert {"model", "path", "device", "dtype", "batch", "images_per_s", "peak_mem_mb"} <= set(r)
+        assert r["model"] == "efficientsam-ti" and r["device"] == "cpu" and r["batch"] == 1
+        assert r["images_per_s"] == pytest.approx(1 / r["median_s"])
+    assert by_path["decoder"]["queries"] == 4
+    assert by_path["decoder"]["prompts_per_s"] == pytest.approx(4 / by_path["decoder"]["median_s"])
+    printed = capsys.readouterr().out
+    assert "x reference (eager fp32)" in printed and "prompts/s" in printed
+    ratio = by_path["fast"]["images_per_s"] / by_path["reference"]["images_per_s"]
+    assert f"| efficientsam-ti | fast | fp32 | 1 | {ratio:.2f} |" in printed
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--cuda-graphs", "--device", "cpu"], "--cuda-graphs needs a CUDA device"),
+    (["--paths", "official"], "--paths official needs --official-repo"),
+    (["--decoder-queries", "-1"], "--decoder-queries must be >= 0"),
+])
+def test_bad_arguments_are_refused(throughput, argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        throughput.main(argv)
+    assert exc.value.code == 2 and message in capsys.readouterr().err
