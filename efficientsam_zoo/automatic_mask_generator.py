@@ -2,7 +2,8 @@
 
 Memory is bounded by ``points_per_batch``: each image (or crop) is embedded once; the grid is sent through the
 decoder in chunks against that one embedding; each chunk's masks are thresholded, filtered and turned into
-RLE at once, so no more than one chunk of full-resolution masks exists at any time.
+RLE at once, so no more than one chunk of full-resolution masks exists at any time. With ``cuda_graphs=True``
+(model on a CUDA device) each chunk shape is captured once and replayed (the last, shorter chunk is its own graph).
 
 Records follow SAM / SA-1B: ``segmentation`` (COCO RLE, or a bool array with ``output_mode="binary_mask"``),
 ``area``, ``bbox`` (x, y, w, h), ``predicted_iou``, ``point_coords``, ``stability_score``, ``crop_box``.

@@ -11,6 +11,7 @@
     efficientsam-zoo eval-points --ann-file ANN.json --img-dir DIR (--model NAME | --checkpoint PATH) --out R.json
     efficientsam-zoo eval-instances --ann-file ANN.json --img-dir DIR --detections DETS.json ... --out R.json
     efficientsam-zoo segment-everything IMAGE (--model NAME | --checkpoint PATH) --out masks.json [--overlay P]
+                     [--cuda-graphs]
 """
 from __future__ import annotations
 
