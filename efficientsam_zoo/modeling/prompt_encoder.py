@@ -44,8 +44,11 @@ class PositionEmbeddingRandom(nn.Module):
         self.register_buffer("positional_encoding_gaussian_matrix", torch.randn(2, num_pos_feats))
 
     def _encode(self, coords01: torch.Tensor) -> torch.Tensor:
-        proj = (2.0 * coords01 - 1.0) @ self.positional_encoding_gaussian_matrix
-        proj = 2.0 * math.pi * proj
+        # (2c - 1) @ G written out over its two terms: elementwise ops are not autocast ops, so the phases
+        # stay fp32 under bf16 / fp16 autocast (a bf16 matmul here moved sin / cos by up to 0.16).
+        c = 2.0 * coords01 - 1.0
+        g = self.positional_encoding_gaussian_matrix
+        proj = 2.0 * math.pi * (c[..., :1] * g[0] + c[..., 1:] * g[1])
         return torch.cat([torch.sin(proj), torch.cos(proj)], dim=-1)
 
     def forward(self, size: Tuple[int, int]) -> torch.Tensor:

@@ -40,3 +40,27 @@ def test_encoder_and_decoder_compile_without_graph_breaks():
         pts, lbl = torch.rand(1, 2, 3, 2) * 64, torch.ones(1, 2, 3, dtype=torch.long)
         explained = torch._dynamo.explain(model.predict_masks)(emb, pts, lbl, True, 64, 64)
         assert explained.graph_break_count == 0, explained.break_reasons
+
+
+def test_prompt_position_encoding_stays_fp32_under_autocast():
+    """SAM's Fourier features have phases of tens of radians; computed in bf16 they would be off by ~0.1."""
+    model = randomize_(build_efficient_sam(EfficientSamSpec(**{**TINY, "neck_dim": 64})), seed=0)
+    pe = model.prompt_encoder
+    gauss = pe.pe_layer.positional_encoding_gaussian_matrix
+    gauss.copy_(torch.randn(2, 32) * 3)
+    pts = torch.rand(4, 6, 2) * 64
+    lbl = torch.full((4, 6), -1)
+    lbl[:, :3] = 1
+    # independent float64 computation: pixel centres normalised by the 64 px input, 2c - 1, @ G, 2*pi, sin|cos
+    c = 2.0 * ((pts.double() + 0.5) / 64) - 1.0
+    phase = 2 * torch.pi * (c @ gauss.double())
+    fourier = torch.cat([phase.sin(), phase.cos()], -1)
+    with torch.no_grad():
+        dense_fp32 = pe.get_dense_pe()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            sparse, dense = pe(pts, lbl), pe.get_dense_pe()
+    assert sparse.dtype == dense.dtype == torch.float32
+    torch.testing.assert_close(dense, dense_fp32, atol=1e-5, rtol=0)
+    expected = fourier + torch.where(lbl[..., None] == 1, pe.point_embeddings.weight[0],
+                                     pe.invalid_points.weight[0]).double()
+    torch.testing.assert_close(sparse.double(), expected, atol=1e-4, rtol=0)
