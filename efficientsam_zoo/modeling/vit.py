@@ -56,10 +56,12 @@ class LayerNorm2d(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x.mean(1, keepdim=True)
-        var = (x - mean).pow(2).mean(1, keepdim=True)
-        x = (x - mean) / torch.sqrt(var + self.eps)
-        return self.weight[:, None, None] * x + self.bias[:, None, None]
+        # Statistics in fp32 also for bf16 / fp16 inputs (autocast convs hand those over); identity for fp32.
+        xf = x.float()
+        mean = xf.mean(1, keepdim=True)
+        var = (xf - mean).pow(2).mean(1, keepdim=True)
+        y = (xf - mean) / torch.sqrt(var + self.eps)
+        return (self.weight[:, None, None] * y + self.bias[:, None, None]).to(x.dtype)
 
 
 class DropPath(nn.Module):

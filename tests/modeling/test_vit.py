@@ -133,3 +133,24 @@ def test_residual_stream_is_row_major():
         x = m.embed(torch.rand(2, 3, 64, 48))
         assert x.shape == (2, 4, 3, 32) and x.is_contiguous()
         assert m.blocks[0](x).is_contiguous()
+
+
+def test_layernorm2d_statistics_in_fp32_for_low_precision_inputs():
+    from efficientsam_zoo.modeling.vit import LayerNorm2d
+
+    ln = LayerNorm2d(256)
+    with torch.no_grad():
+        ln.weight.uniform_(0.5, 1.5)
+        ln.bias.uniform_(-0.5, 0.5)
+
+    def float64_ln(x):
+        x = x.double()
+        y = (x - x.mean(1, keepdim=True)) / torch.sqrt(x.var(1, unbiased=False, keepdim=True) + 1e-6)
+        return ln.weight.double()[:, None, None] * y + ln.bias.double()[:, None, None]
+
+    x = (100 + torch.randn(2, 256, 5, 7)).bfloat16()  # a large mean: bf16 statistics would be off by ~0.25 std
+    out = ln(x)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.double(), float64_ln(x), atol=0.03, rtol=0.01)  # only the output's rounding
+    xf = torch.randn(2, 256, 5, 7)
+    torch.testing.assert_close(ln(xf).double(), float64_ln(xf), atol=1e-5, rtol=1e-5)
