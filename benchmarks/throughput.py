@@ -12,7 +12,8 @@ Paths, timed in one run on the same inputs:
   official   the official EfficientSAM code from a local clone (--official-repo), eager fp32.
 Each row is one end-to-end forward (stretch + normalise, encoder, prompt encoder, decoder, bicubic
 upsampling). Random weights. Median of --repeats timed runs after --warmup; CUDA runs synchronise before
-reading the clock; peak memory is CUDA's max_memory_allocated. The last table gives fast / reference.
+reading the clock. Peak memory: CUDA's max_memory_allocated; on CPU the growth of the process's resident
+memory during one extra, untimed call (sampled every ms). The last table gives fast / reference.
 
 --cuda-graphs (CUDA only) adds `fast+cudagraph` rows: the same forward with the prompt side replayed from a
 CUDA graph (modeling/cuda_graph.py). --decoder-queries Q adds a prompt-side table: Q box prompts decoded
@@ -72,6 +73,47 @@ def median_time(step: Callable[[], None], device: str, warmup: int, repeats: int
     return statistics.median(times)
 
 
+def _rss_bytes() -> Optional[int]:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None  # not Linux
+
+
+def cpu_peak_mem_mb(step: Callable[[], None], interval_s: float = 0.001) -> Optional[float]:
+    """Peak resident-memory growth (MiB) during one call of ``step``, sampled every ``interval_s``.
+
+    Freed heap memory is handed back to the OS first (glibc ``malloc_trim``) so the starting level is
+    what is really live. ``None`` where /proc is missing.
+    """
+    import ctypes
+    import threading
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+    base = _rss_bytes()
+    if base is None:
+        return None
+    peak, done = [base], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_bytes())
+            time.sleep(interval_s)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        step()
+    finally:
+        done.set()
+        sampler.join()
+    return (max(peak[0], _rss_bytes()) - base) / 2**20
+
+
 def _graph_decoder(model):
     from efficientsam_zoo.modeling.cuda_graph import CUDAGraphDecoder
 
@@ -79,12 +121,14 @@ def _graph_decoder(model):
 
 
 def _timed(step: Callable[[], None], device: str, warmup: int, repeats: int):
-    """(median seconds, CUDA peak MiB or None) of ``step``."""
+    """(median seconds, peak MiB: CUDA max allocated, or CPU resident growth; None if unmeasurable)."""
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     med = median_time(step, device, warmup, repeats)
-    return med, (torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None)
+    if device.startswith("cuda"):
+        return med, torch.cuda.max_memory_allocated() / 2**20
+    return med, cpu_peak_mem_mb(step)  # one more, untimed call: the sampler does not disturb the timings
 
 
 def _autocast(device: str, dtype: str):

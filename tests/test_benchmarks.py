@@ -32,6 +32,7 @@ def test_one_run_writes_rows_side_by_side(throughput, tmp_path, capsys):
         assert {"model", "path", "device", "dtype", "batch", "images_per_s", "peak_mem_mb"} <= set(r)
         assert r["model"] == "efficientsam-ti" and r["device"] == "cpu" and r["batch"] == 1
         assert r["images_per_s"] == pytest.approx(1 / r["median_s"])
+        assert r["peak_mem_mb"] >= 0  # CPU: resident growth during one untimed call
     assert by_path["decoder"]["queries"] == 4
     assert by_path["decoder"]["prompts_per_s"] == pytest.approx(4 / by_path["decoder"]["median_s"])
     printed = capsys.readouterr().out
@@ -49,3 +50,14 @@ def test_bad_arguments_are_refused(throughput, argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
         throughput.main(argv)
     assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_cpu_peak_memory_sees_a_transient_allocation(throughput):
+    import torch
+
+    def step():
+        x = torch.ones(50 * 2**20)  # 200 MiB, touched, then freed before step returns
+        del x
+
+    assert 190 <= throughput.cpu_peak_mem_mb(step) <= 260
+    assert throughput.cpu_peak_mem_mb(lambda: None) < 20
