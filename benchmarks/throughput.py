@@ -15,6 +15,10 @@ upsampling). Random weights. Median of --repeats timed runs after --warmup; CUDA
 reading the clock. Peak memory: CUDA's max_memory_allocated; on CPU the growth of the process's resident
 memory during one extra, untimed call (sampled every ms). The last table gives fast / reference.
 
+JSON rows: model, path (fast / reference / official), scope ("model": the whole forward, images_per_s;
+"prompt_side": --decoder-queries rows, prompts_per_s, queries), compiled, cuda_graphs, device, dtype, batch,
+median_s, peak_mem_mb, repeats.
+
 --cuda-graphs (CUDA only) adds `fast+cudagraph` rows: the same forward with the prompt side replayed from a
 CUDA graph (modeling/cuda_graph.py). --decoder-queries Q adds a prompt-side table: Q box prompts decoded
 against one stored embedding (what a predictor or segment-everything does per call), prompts/s, eager and,
@@ -153,9 +157,8 @@ def run_row(model, name: str, path: str, dtype: str, batch: int, device: str, co
             fn(images, points, labels)
 
     med, peak = _timed(step, device, warmup + (1 if compiled or cuda_graphs else 0), repeats)
-    suffix = ("+compile" if compiled else "") + ("+cudagraph" if cuda_graphs else "")
-    return dict(model=name, path=path + suffix, device=device, dtype=dtype, batch=batch,
-                images_per_s=batch / med, median_s=med, peak_mem_mb=peak, repeats=repeats)
+    return dict(model=name, path=path, scope="model", compiled=compiled, cuda_graphs=cuda_graphs, device=device,
+                dtype=dtype, batch=batch, images_per_s=batch / med, median_s=med, peak_mem_mb=peak, repeats=repeats)
 
 
 def run_decoder_row(model, name: str, dtype: str, queries: int, device: str, cuda_graphs: bool, warmup: int,
@@ -175,9 +178,14 @@ def run_decoder_row(model, name: str, dtype: str, queries: int, device: str, cud
             decode(emb, points, labels, True, 1024, 1024)
 
     med, peak = _timed(step, device, warmup + (1 if cuda_graphs else 0), repeats)
-    return dict(model=name, path="decoder" + ("+cudagraph" if cuda_graphs else ""), device=device, dtype=dtype,
-                batch=1, queries=queries, prompts_per_s=queries / med, median_s=med, peak_mem_mb=peak,
-                repeats=repeats)
+    return dict(model=name, path="fast", scope="prompt_side", compiled=False, cuda_graphs=cuda_graphs,
+                device=device, dtype=dtype, batch=1, queries=queries, prompts_per_s=queries / med, median_s=med,
+                peak_mem_mb=peak, repeats=repeats)
+
+
+def variant(row: Dict) -> str:
+    """``fast``, ``fast+compile``, ``fast+cudagraph``, ... for the printed tables."""
+    return row["path"] + ("+compile" if row.get("compiled") else "") + ("+cudagraph" if row.get("cuda_graphs") else "")
 
 
 def main(argv: Optional[List[str]] = None) -> List[Dict]:
@@ -229,38 +237,39 @@ def main(argv: Optional[List[str]] = None) -> List[Dict]:
                         row = run_row(model, name, path, dtype, batch, args.device, compiled, args.warmup,
                                       args.repeats, graphs)
                         rows.append(row)
-                        print(f"  {name} {row['path']} {dtype} b{batch}: {row['images_per_s']:.2f} img/s", flush=True)
+                        print(f"  {name} {variant(row)} {dtype} b{batch}: {row['images_per_s']:.2f} img/s", flush=True)
                 if path == "fast" and args.decoder_queries:
                     for graphs in [False, True] if args.cuda_graphs else [False]:
                         row = run_decoder_row(model, name, dtype, args.decoder_queries, args.device, graphs,
                                               args.warmup, args.repeats)
                         rows.append(row)
-                        print(f"  {name} {row['path']} {dtype} q{row['queries']}: {row['prompts_per_s']:.1f} "
+                        print(f"  {name} {variant(row)} {dtype} q{row['queries']}: {row['prompts_per_s']:.1f} "
                               "prompts/s", flush=True)
             del model
+
     def peak(r):
         return f"{r['peak_mem_mb']:.0f}" if r["peak_mem_mb"] is not None else "-"
 
     print("\n| model | path | dtype | batch | images/s | median s | peak MiB |")
     print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        if "images_per_s" in r:
-            print(f"| {r['model']} | {r['path']} | {r['dtype']} | {r['batch']} | {r['images_per_s']:.2f} | "
-                  f"{r['median_s']:.3f} | {peak(r)} |")
-    decoder_rows = [r for r in rows if "prompts_per_s" in r]
+    model_rows = [r for r in rows if r["scope"] == "model"]
+    for r in model_rows:
+        print(f"| {r['model']} | {variant(r)} | {r['dtype']} | {r['batch']} | {r['images_per_s']:.2f} | "
+              f"{r['median_s']:.3f} | {peak(r)} |")
+    decoder_rows = [r for r in rows if r["scope"] == "prompt_side"]
     if decoder_rows:
         print("\n| model | path | dtype | prompts per call | prompts/s | median ms | peak MiB |")
         print("|---|---|---|---|---|---|---|")
         for r in decoder_rows:
-            print(f"| {r['model']} | {r['path']} | {r['dtype']} | {r['queries']} | {r['prompts_per_s']:.1f} | "
+            print(f"| {r['model']} | {variant(r)} | {r['dtype']} | {r['queries']} | {r['prompts_per_s']:.1f} | "
                   f"{1000 * r['median_s']:.2f} | {peak(r)} |")
-    refs = {(r["model"], r["batch"]): r["images_per_s"] for r in rows if r["path"] == "reference"}
+    refs = {(r["model"], r["batch"]): r["images_per_s"] for r in model_rows if r["path"] == "reference"}
     if refs:
         print("\n| model | path | dtype | batch | x reference (eager fp32) |")
         print("|---|---|---|---|---|")
-        for r in rows:
-            if r["path"] not in ("reference", "decoder", "decoder+cudagraph") and (r["model"], r["batch"]) in refs:
-                print(f"| {r['model']} | {r['path']} | {r['dtype']} | {r['batch']} | "
+        for r in model_rows:
+            if r["path"] != "reference" and (r["model"], r["batch"]) in refs:
+                print(f"| {r['model']} | {variant(r)} | {r['dtype']} | {r['batch']} | "
                       f"{r['images_per_s'] / refs[(r['model'], r['batch'])]:.2f} |")
     if args.json:
         from efficientsam_zoo.utils.io import write_json

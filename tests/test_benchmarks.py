@@ -26,18 +26,20 @@ def test_one_run_writes_rows_side_by_side(throughput, tmp_path, capsys):
                             "--warmup", "0", "--repeats", "1", "--decoder-queries", "4", "--device", "cpu",
                             "--json", str(out)])
     assert json.loads(out.read_text()) == rows
-    by_path = {r["path"]: r for r in rows}
-    assert set(by_path) == {"fast", "reference", "decoder"}
-    for r in (by_path["fast"], by_path["reference"]):
-        assert {"model", "path", "device", "dtype", "batch", "images_per_s", "peak_mem_mb"} <= set(r)
+    by_kind = {(r["path"], r["scope"]): r for r in rows}
+    assert set(by_kind) == {("fast", "model"), ("reference", "model"), ("fast", "prompt_side")}
+    for r in rows:
+        assert {"model", "path", "device", "dtype", "batch", "peak_mem_mb", "compiled", "cuda_graphs"} <= set(r)
         assert r["model"] == "efficientsam-ti" and r["device"] == "cpu" and r["batch"] == 1
-        assert r["images_per_s"] == pytest.approx(1 / r["median_s"])
+        assert r["compiled"] is False and r["cuda_graphs"] is False
         assert r["peak_mem_mb"] >= 0  # CPU: resident growth during one untimed call
-    assert by_path["decoder"]["queries"] == 4
-    assert by_path["decoder"]["prompts_per_s"] == pytest.approx(4 / by_path["decoder"]["median_s"])
+    for key in (("fast", "model"), ("reference", "model")):
+        assert by_kind[key]["images_per_s"] == pytest.approx(1 / by_kind[key]["median_s"])
+    decoder = by_kind[("fast", "prompt_side")]
+    assert decoder["queries"] == 4 and decoder["prompts_per_s"] == pytest.approx(4 / decoder["median_s"])
     printed = capsys.readouterr().out
     assert "x reference (eager fp32)" in printed and "prompts/s" in printed
-    ratio = by_path["fast"]["images_per_s"] / by_path["reference"]["images_per_s"]
+    ratio = by_kind[("fast", "model")]["images_per_s"] / by_kind[("reference", "model")]["images_per_s"]
     assert f"| efficientsam-ti | fast | fp32 | 1 | {ratio:.2f} |" in printed
 
 
