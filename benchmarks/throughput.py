@@ -44,15 +44,20 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 OFFICIAL_DIMS = {"efficientsam-ti": (192, 3), "efficientsam-s": (384, 6)}
 
 
-def _official_model(repo: str, name: str):
+def _official_builder(repo: str) -> Callable[[str], torch.nn.Module]:
+    """The official ``build_efficient_sam`` from a local clone, checked before anything is timed."""
     sys.path.insert(0, repo)
     try:
         from efficient_sam.efficient_sam import build_efficient_sam as official_build
     except ImportError as exc:
         raise SystemExit(f"--official-repo {repo!r}: cannot import efficient_sam.efficient_sam ({exc}); "
                          "pass the root of a clone of the official EfficientSAM repository") from exc
-    dim, heads = OFFICIAL_DIMS[name]
-    return official_build(encoder_patch_embed_dim=dim, encoder_num_heads=heads, checkpoint=None).eval()
+
+    def build(name: str) -> torch.nn.Module:
+        dim, heads = OFFICIAL_DIMS[name]
+        return official_build(encoder_patch_embed_dim=dim, encoder_num_heads=heads, checkpoint=None).eval()
+
+    return build
 
 
 def _inputs(batch: int, device: str):
@@ -209,6 +214,7 @@ def main(argv: Optional[List[str]] = None) -> List[Dict]:
         ap.error("--paths official needs --official-repo PATH")
     if args.official_repo and "official" not in args.paths:
         args.paths.append("official")
+    build_official = _official_builder(args.official_repo) if args.official_repo else None
     if args.cuda_graphs and not args.device.startswith("cuda"):
         ap.error(f"--cuda-graphs needs a CUDA device (--device is {args.device!r})")
     if args.decoder_queries < 0:
@@ -220,7 +226,7 @@ def main(argv: Optional[List[str]] = None) -> List[Dict]:
     for name in args.models:
         for path in args.paths:
             if path == "official":
-                model = _official_model(args.official_repo, name).to(args.device)
+                model = build_official(name).to(args.device)
             else:
                 model = build_efficient_sam(name).to(args.device)
                 use_reference_arithmetic(model, path == "reference")

@@ -63,3 +63,32 @@ def test_cpu_peak_memory_sees_a_transient_allocation(throughput):
 
     assert 190 <= throughput.cpu_peak_mem_mb(step) <= 260
     assert throughput.cpu_peak_mem_mb(lambda: None) < 20
+
+
+def test_official_path_imports_the_users_clone(throughput, tmp_path, monkeypatch, capsys):
+    """--official-repo imports efficient_sam.efficient_sam.build_efficient_sam from the given clone (a stand-in
+    package here: the official code is not on any package index) and times it next to the other paths."""
+    import sys
+
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the benchmark prepends the clone; undone after the test
+    for name in ("efficient_sam", "efficient_sam.efficient_sam"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    with pytest.raises(SystemExit, match="cannot import efficient_sam.efficient_sam"):
+        throughput.main(["--models", "efficientsam-ti", "--official-repo", str(tmp_path)])
+    pkg = tmp_path / "efficient_sam"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "efficient_sam.py").write_text(
+        "from efficientsam_zoo import build_efficient_sam as _build\n"
+        "from efficientsam_zoo.modeling import EfficientSamSpec\n"
+        "CALLS = []\n"
+        "def build_efficient_sam(encoder_patch_embed_dim, encoder_num_heads, checkpoint=None):\n"
+        "    CALLS.append((encoder_patch_embed_dim, encoder_num_heads, checkpoint))\n"
+        "    return _build(EfficientSamSpec(img_size=64, embed_dim=32, depth=1, num_heads=2, neck_dim=32,\n"
+        "                                   decoder_mlp_dim=64, decoder_num_heads=2, iou_head_hidden_dim=32))\n")
+    rows = throughput.main(["--models", "efficientsam-ti", "--paths", "official", "--official-repo", str(tmp_path),
+                            "--warmup", "0", "--repeats", "1"])
+    assert [r["path"] for r in rows] == ["official"] and rows[0]["dtype"] == "fp32"
+    assert sys.modules["efficient_sam.efficient_sam"].CALLS == [(192, 3, None)]  # ViT-Ti dims, random weights
+    for name in ("efficient_sam", "efficient_sam.efficient_sam"):
+        sys.modules.pop(name, None)
