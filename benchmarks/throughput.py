@@ -170,8 +170,9 @@ def run_decoder_row(model, name: str, dtype: str, queries: int, device: str, cud
                     repeats: int) -> Dict:
     """``queries`` box prompts against one stored embedding: the prompt side alone (low-res logits)."""
     images, _, _ = _inputs(1, device)
+    h, w = images.shape[-2:]
     g = torch.Generator().manual_seed(0)
-    corners = torch.rand(1, queries, 2, 2, generator=g).sort(dim=2).values * 1024
+    corners = torch.rand(1, queries, 2, 2, generator=g).sort(dim=2).values * torch.tensor([float(w), float(h)])
     points = corners.to(device)
     labels = torch.tensor([2, 3], device=device).expand(1, queries, 2).contiguous()
     with torch.inference_mode(), _autocast(device, dtype):
@@ -180,7 +181,7 @@ def run_decoder_row(model, name: str, dtype: str, queries: int, device: str, cud
 
     def step():
         with torch.inference_mode(), _autocast(device, dtype):
-            decode(emb, points, labels, True, 1024, 1024)
+            decode(emb, points, labels, True, h, w)
 
     med, peak = _timed(step, device, warmup + (1 if cuda_graphs else 0), repeats)
     return dict(model=name, path="fast", scope="prompt_side", compiled=False, cuda_graphs=cuda_graphs,

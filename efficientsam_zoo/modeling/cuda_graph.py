@@ -43,7 +43,7 @@ class CUDAGraphDecoder:
 
     def __init__(self, model: EfficientSam, max_graphs: int = 16, warmup_iters: int = 2) -> None:
         device = next(model.parameters()).device
-        if device.type != "cuda" or not torch.cuda.is_available():
+        if device.type != "cuda":
             raise ValueError(f"CUDA graphs need the model on a CUDA device, but it is on {device}; move it with "
                              "model.cuda(), or leave CUDA graphs off on this machine")
         if model.training:
