@@ -19,7 +19,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from throughput import median_time  # noqa: E402
-from efficientsam_zoo.modeling.sami import SAMI  # noqa: E402
+from efficientsam_zoo.modeling.sami import Sami  # noqa: E402
 from efficientsam_zoo.modeling.teachers import ViTTeacher, sam_image_encoder  # noqa: E402
 from efficientsam_zoo.modeling.vit import VIT_SIZES, ViT  # noqa: E402
 
@@ -27,7 +27,7 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def bench_student(arch, batch, device, dtype, warmup, repeats):
-    model = SAMI(ViT(img_size=224, neck_dim=None, **VIT_SIZES[arch]), teacher_dim=256).to(device)
+    model = Sami(ViT(img_size=224, neck_dim=None, **VIT_SIZES[arch]), teacher_dim=256).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.05)
     images = torch.randn(batch, 3, 224, 224, device=device)
     target = torch.randn(batch, 256, 14, 14, device=device)

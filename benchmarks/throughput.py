@@ -39,9 +39,9 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from efficientsam_zoo import build_efficient_sam  # noqa: E402
 from efficientsam_zoo.modeling.efficient_sam import use_reference_arithmetic  # noqa: E402
+from efficientsam_zoo.registry import EFFICIENT_SAM_NAMES, get_spec  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-OFFICIAL_DIMS = {"efficientsam-ti": (192, 3), "efficientsam-s": (384, 6)}
 
 
 def _official_builder(repo: str) -> Callable[[str], torch.nn.Module]:
@@ -54,7 +54,8 @@ def _official_builder(repo: str) -> Callable[[str], torch.nn.Module]:
                          "pass the root of a clone of the official EfficientSAM repository") from exc
 
     def build(name: str) -> torch.nn.Module:
-        dim, heads = OFFICIAL_DIMS[name]
+        spec = get_spec(name)
+        dim, heads = spec.embed_dim, spec.num_heads
         return official_build(encoder_patch_embed_dim=dim, encoder_num_heads=heads, checkpoint=None).eval()
 
     return build
@@ -196,7 +197,7 @@ def variant(row: Dict) -> str:
 
 def main(argv: Optional[List[str]] = None) -> List[Dict]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", nargs="+", default=["efficientsam-ti", "efficientsam-s"], choices=sorted(OFFICIAL_DIMS))
+    ap.add_argument("--models", nargs="+", default=EFFICIENT_SAM_NAMES, choices=EFFICIENT_SAM_NAMES)
     ap.add_argument("--paths", nargs="+", default=["fast", "reference"], choices=["fast", "reference", "official"])
     ap.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=sorted(DTYPES))
     ap.add_argument("--batches", nargs="+", type=int, default=[1])

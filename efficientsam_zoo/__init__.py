@@ -1,7 +1,8 @@
 """efficientsam-zoo: EfficientSAM and SAMI pretraining (Xiong et al., 2023) for the frameworks you train with.
 
 When ``transformers`` is installed, importing this package registers ``efficientsam`` / ``sami_vit`` with
-its Auto classes and exposes the HF classes here (``EfficientSamModel``, ``SamiViTModel``, ...).
+its Auto classes and the ``hf_sam`` SAMI teacher, and exposes the HF classes here (``EfficientSamModel``,
+``SamiViTModel``, ...).
 """
 from importlib.util import find_spec as _find_spec
 
@@ -18,8 +19,7 @@ _HF_NAMES = ("EfficientSamConfig", "SamiVisionConfig", "EfficientSamModel", "Sam
              "SamiViTForImageClassification", "EfficientSamImageProcessor")
 
 if _find_spec("transformers") is not None:
-    from .integrations.transformers import (EfficientSamConfig, EfficientSamImageProcessor,  # noqa: F401
-                                            EfficientSamModel, SamiViTForImageClassification, SamiViTModel,
-                                            SamiVisionConfig)
+    from .integrations.hf import (EfficientSamConfig, EfficientSamImageProcessor,  # noqa: F401
+                                  EfficientSamModel, SamiViTForImageClassification, SamiViTModel, SamiVisionConfig)
 
     __all__ += list(_HF_NAMES)

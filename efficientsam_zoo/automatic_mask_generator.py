@@ -16,9 +16,10 @@ import numpy as np
 import torch
 from torchvision.ops import batched_nms, box_area
 
-from .evaluation.common import decode_rle, encode_rle
+from .utils.masks import decode_rle, encode_rle, masks_to_boxes
 from .modeling.efficient_sam import EfficientSam
 from .predictor import EfficientSamPredictor
+from .utils.image import image_to_tensor
 
 __all__ = ["AutomaticMaskGenerator", "point_grid", "crop_boxes", "stability_score", "remove_small_regions"]
 
@@ -52,22 +53,6 @@ def stability_score(logits: torch.Tensor, threshold: float, offset: float) -> to
     return inner.float() / outer.clamp(min=1).float()
 
 
-def _boxes_of(masks: torch.Tensor) -> torch.Tensor:
-    """xyxy boxes of boolean masks [N, H, W] (inclusive max; zeros for empty masks)."""
-    n, h, w = masks.shape
-    if n == 0:
-        return torch.zeros(0, 4)
-    cols, rows = masks.any(1), masks.any(2)
-    xs = torch.arange(w).expand(n, w)
-    ys = torch.arange(h).expand(n, h)
-    x0 = torch.where(cols, xs, w).min(1).values
-    x1 = torch.where(cols, xs, -1).max(1).values
-    y0 = torch.where(rows, ys, h).min(1).values
-    y1 = torch.where(rows, ys, -1).max(1).values
-    box = torch.stack([x0, y0, x1, y1], 1).float()
-    return torch.where(masks.flatten(1).any(1, keepdim=True), box, torch.zeros_like(box))
-
-
 def remove_small_regions(mask: np.ndarray, min_area: int) -> np.ndarray:
     """Drop connected islands and fill holes smaller than ``min_area`` pixels."""
     import cv2
@@ -84,6 +69,15 @@ def remove_small_regions(mask: np.ndarray, min_area: int) -> np.ndarray:
 
 
 class AutomaticMaskGenerator:
+    """Segment everything in an image: ``generate(image)`` returns SAM / SA-1B-style records (module docstring).
+
+    The options are segment-anything's ``SamAutomaticMaskGenerator`` options: a ``points_per_side`` grid decoded in
+    chunks of ``points_per_batch``; masks kept when their predicted IoU exceeds ``pred_iou_thresh`` and their
+    stability score (IoU of the masks thresholded at +-``stability_score_offset``) reaches
+    ``stability_score_thresh``; duplicates removed by box NMS (``box_nms_thresh``); ``crop_n_layers`` of
+    overlapping crops; holes and islands below ``min_mask_region_area`` removed.
+    """
+
     def __init__(self, model: EfficientSam, points_per_side: int = 32, points_per_batch: int = 64,
                  pred_iou_thresh: float = 0.88, stability_score_thresh: float = 0.95,
                  stability_score_offset: float = 1.0, box_nms_thresh: float = 0.7, crop_n_layers: int = 0,
@@ -112,8 +106,6 @@ class AutomaticMaskGenerator:
     @torch.inference_mode()
     def generate(self, image: np.ndarray) -> List[Dict]:
         """All masks of ``image`` (HxWx3 uint8 RGB)."""
-        from .predictor import image_to_tensor
-
         rgb = (image_to_tensor(image) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
         h, w = rgb.shape[:2]
         self.stats = {"decoder_calls": 0, "max_queries_per_call": 0, "candidates": 0}
@@ -163,7 +155,7 @@ class AutomaticMaskGenerator:
         keep &= stab >= self.stability_score_thresh
         masks = logits[keep] > self.predictor.model.mask_threshold
         iou, stab, point_of = iou[keep], stab[keep], point_of[keep]
-        boxes = _boxes_of(masks)
+        boxes = masks_to_boxes(masks)
         if (x0, y0, x1, y1) != (0, 0, w, h):  # drop masks cut by the crop's inner edges (SAM's rule)
             inner = torch.tensor([x0 > 0, y0 > 0, x1 < w, y1 < h])
             near = torch.stack([boxes[:, 0] <= 1, boxes[:, 1] <= 1, boxes[:, 2] >= (x1 - x0) - 2,

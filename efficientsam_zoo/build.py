@@ -5,7 +5,7 @@ from typing import Callable, Dict, Optional, Union
 
 from .checkpoints import guess_efficientsam_variant, load_state_dict_strict, read_official_state_dict
 from .modeling.efficient_sam import EfficientSam, EfficientSamSpec
-from .registry import EFFICIENT_SAM_SPECS, get_spec
+from .registry import DEFAULT_MODEL, EFFICIENT_SAM_NAMES, get_spec
 
 __all__ = ["build_efficient_sam", "efficient_sam_model_registry", "load_official_weights"]
 
@@ -22,12 +22,13 @@ def load_official_weights(model: EfficientSam, checkpoint: str) -> EfficientSam:
     return model
 
 
-def build_efficient_sam(name: Union[str, EfficientSamSpec] = "efficientsam-ti", checkpoint: Optional[str] = None,
+def build_efficient_sam(name: Union[str, EfficientSamSpec] = DEFAULT_MODEL, checkpoint: Optional[str] = None,
                         **overrides) -> EfficientSam:
     """Build an EfficientSAM model in eval mode.
 
     Args:
-        name: ``"efficientsam-ti"``, ``"efficientsam-s"`` or an :class:`EfficientSamSpec`.
+        name: a name of ``registry.EFFICIENT_SAM_NAMES`` (``"efficientsam-ti"``, ``"efficientsam-s"``) or an
+            :class:`EfficientSamSpec`.
         checkpoint: path of an official ``{"model": state_dict}`` file (``.pt`` or ``.pt.zip``),
             loaded strictly with ``weights_only=True``.
         overrides: architecture fields to change (e.g. ``img_size=256`` for small tests).
@@ -50,4 +51,4 @@ def _builder(name: str) -> Callable[..., EfficientSam]:
 
 
 #: Like segment-anything's ``sam_model_registry``: ``efficient_sam_model_registry["efficientsam-s"](checkpoint=...)``.
-efficient_sam_model_registry: Dict[str, Callable[..., EfficientSam]] = {n: _builder(n) for n in EFFICIENT_SAM_SPECS}
+efficient_sam_model_registry: Dict[str, Callable[..., EfficientSam]] = {n: _builder(n) for n in EFFICIENT_SAM_NAMES}

@@ -38,27 +38,12 @@ from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 import torch
 from torch import nn
 
-__all__ = [
-    "CheckpointError",
-    "read_checkpoint",
-    "read_official_state_dict",
-    "check_state_dict",
-    "load_state_dict_strict",
-    "guess_efficientsam_variant",
-    "save_official_checkpoint",
-    "atomic_torch_save",
-    "official_to_hf_efficientsam",
-    "hf_to_official_efficientsam",
-    "HF_EFFICIENTSAM_PREFIX",
-    "segment_anything_to_vit",
-    "hf_sam_vision_to_segment_anything",
-    "backbone_state_dict",
-    "save_sami_backbone",
-    "read_sami_backbone",
-    "SAMI_BACKBONE_FORMAT",
-    "read_trainer_checkpoint",
-    "load_pretrained_backbone",
-]
+__all__ = ["CheckpointError", "read_checkpoint", "read_official_state_dict", "check_state_dict",
+           "load_state_dict_strict", "guess_efficientsam_variant", "save_official_checkpoint", "atomic_torch_save",
+           "official_to_hf_efficientsam", "hf_to_official_efficientsam", "HF_EFFICIENTSAM_PREFIX",
+           "segment_anything_to_vit", "hf_sam_vision_to_segment_anything", "backbone_state_dict",
+           "save_sami_backbone", "read_sami_backbone", "SAMI_BACKBONE_FORMAT", "read_trainer_checkpoint",
+           "load_pretrained_backbone", "load_segmenter_init"]
 
 HF_EFFICIENTSAM_PREFIX = "efficientsam."
 
@@ -114,11 +99,14 @@ def read_official_state_dict(path: str) -> Dict[str, torch.Tensor]:
 
 
 def guess_efficientsam_variant(state_dict: Mapping[str, torch.Tensor]) -> Optional[str]:
-    """``efficientsam-ti`` / ``efficientsam-s`` from the patch-embedding width, else ``None``."""
+    """The EfficientSAM variant (``registry.VARIANTS``) whose encoder width matches the patch embedding, else
+    ``None``."""
+    from .registry import variant_of_width
+
     w = state_dict.get("image_encoder.patch_embed.proj.weight")
     if w is None or w.ndim != 4:
         return None
-    return {192: "efficientsam-ti", 384: "efficientsam-s"}.get(int(w.shape[0]))
+    return variant_of_width(int(w.shape[0]))
 
 
 def check_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]
@@ -339,3 +327,17 @@ def load_pretrained_backbone(vit: torch.nn.Module, path: str, allow_missing: Ite
                 lines.append(_listing(title, keys))
         raise CheckpointError("\n".join(lines))
     vit.load_state_dict(sd, strict=False)
+
+
+def load_segmenter_init(sam: nn.Module, path: str) -> str:
+    """Initialise an ``EfficientSam`` for finetuning: an official checkpoint (it has ``mask_decoder.*`` keys) loads
+    everything, strictly; a backbone (SAMI export, HF ``SamiViTModel`` directory, ...) loads the image encoder only,
+    its SAM neck and the decoder starting fresh. Returns ``"official"`` or ``"backbone"``."""
+    if os.path.isfile(path) and not path.endswith(".safetensors"):
+        obj = read_checkpoint(path)
+        sd = obj.get("model", obj) if isinstance(obj, Mapping) else {}
+        if any(k.startswith("mask_decoder.") for k in sd):
+            load_state_dict_strict(sam, dict(sd), source=f"checkpoint {path!r}")
+            return "official"
+    load_pretrained_backbone(sam.image_encoder, path, allow_missing=("rel_pos_", "neck."))
+    return "backbone"

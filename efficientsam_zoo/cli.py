@@ -38,7 +38,8 @@ def load_model_from_args(model: Optional[str], checkpoint: Optional[str], device
     """
     from .build import build_efficient_sam
     from .checkpoints import CheckpointError, guess_efficientsam_variant, read_official_state_dict
-    from .registry import fetch_official_checkpoint
+    from .hub import fetch_official_checkpoint
+    from .registry import EFFICIENT_SAM_NAMES
 
     if checkpoint is None and model is None:
         raise SystemExit("error: give --checkpoint PATH or --model NAME")
@@ -47,7 +48,8 @@ def load_model_from_args(model: Optional[str], checkpoint: Optional[str], device
     if model is None:
         model = guess_efficientsam_variant(read_official_state_dict(checkpoint))
         if model is None:
-            raise CheckpointError(f"cannot tell the variant of {checkpoint!r}; pass --model efficientsam-ti|efficientsam-s")
+            raise CheckpointError(f"cannot tell the variant of {checkpoint!r}; pass --model "
+                                  f"{'|'.join(EFFICIENT_SAM_NAMES)}")
     return build_efficient_sam(model, checkpoint=checkpoint).to(_device(device))
 
 
@@ -55,7 +57,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .predictor import EfficientSamPredictor
-    from .utils.io import load_image_rgb, save_png
+    from .utils.image import load_image_rgb
+    from .utils.io import save_png
     from .visualize import overlay_masks
 
     points = np.asarray(args.point, dtype=np.float32) if args.point else None
@@ -187,8 +190,9 @@ def cmd_eval_instances(args: argparse.Namespace) -> int:
 
 def cmd_segment_everything(args: argparse.Namespace) -> int:
     from .automatic_mask_generator import AutomaticMaskGenerator
-    from .evaluation.common import decode_rle
-    from .utils.io import load_image_rgb, save_png, write_json
+    from .utils.masks import decode_rle
+    from .utils.image import load_image_rgb
+    from .utils.io import save_png, write_json
     from .visualize import overlay_masks
 
     image = load_image_rgb(args.image)
@@ -209,15 +213,21 @@ def cmd_segment_everything(args: argparse.Namespace) -> int:
     return 0
 
 
-def _weights_args(p: argparse.ArgumentParser) -> None:
+def _weights_args(p: argparse.ArgumentParser, device: bool = True) -> None:
+    from .registry import EFFICIENT_SAM_NAMES, VARIANTS
+
+    files = ", ".join(VARIANTS[n].weights[0].filename for n in EFFICIENT_SAM_NAMES)
     src = p.add_argument_group("weights (one of)")
-    src.add_argument("--checkpoint", help="official checkpoint file (efficient_sam_vit{t,s}.pt[.zip])")
-    src.add_argument("--model", choices=["efficientsam-ti", "efficientsam-s"],
+    src.add_argument("--checkpoint", help=f"official checkpoint file ({files}, or the .pt.zip form)")
+    src.add_argument("--model", choices=EFFICIENT_SAM_NAMES,
                      help="model name; without --checkpoint the released weights are downloaded")
-    p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    if device:
+        p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .registry import DEFAULT_MODEL, EFFICIENT_SAM_NAMES
+
     parser = argparse.ArgumentParser(prog="efficientsam-zoo", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -228,19 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--label", type=int, action="append", choices=[0, 1],
                      help="label of each --point in order: 1 foreground (default), 0 no label")
     seg.add_argument("--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"), help="a box prompt in pixels")
-    src = seg.add_argument_group("weights (one of)")
-    src.add_argument("--checkpoint", help="official checkpoint file (efficient_sam_vit{t,s}.pt[.zip])")
-    src.add_argument("--model", choices=["efficientsam-ti", "efficientsam-s"],
-                     help="model name; without --checkpoint the released weights are downloaded")
     seg.add_argument("--out", default="mask.png", help="mask PNG to write (default: mask.png)")
     seg.add_argument("--overlay", help="also write the image with the mask and prompts drawn on it")
     seg.add_argument("--single-mask", action="store_true", help="use the single-mask output instead of the best of 3")
-    seg.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    _weights_args(seg)
     seg.set_defaults(func=cmd_segment)
 
     qs = sub.add_parser("quickstart", help="offline end-to-end run on generated data; writes a report")
     qs.add_argument("--out-dir", default="quickstart_out")
-    qs.add_argument("--model", default="efficientsam-ti", choices=["efficientsam-ti", "efficientsam-s"])
+    qs.add_argument("--model", default=DEFAULT_MODEL, choices=EFFICIENT_SAM_NAMES)
     qs.add_argument("--checkpoint", help="official weights to use instead of random ones")
     qs.add_argument("--seed", type=int, default=0)
     qs.add_argument("--device")
@@ -264,10 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.set_defaults(func=cmd_export_backbone)
 
     ox = sub.add_parser("export-onnx", help="write encoder.onnx + decoder.onnx and check them with onnxruntime")
-    src = ox.add_argument_group("weights (one of)")
-    src.add_argument("--checkpoint", help="official checkpoint file (efficient_sam_vit{t,s}.pt[.zip])")
-    src.add_argument("--model", choices=["efficientsam-ti", "efficientsam-s"],
-                     help="model name; without --checkpoint the released weights are downloaded")
+    _weights_args(ox, device=False)
     ox.add_argument("--out-dir", required=True)
     ox.add_argument("--opset", type=int, default=18)
     ox.set_defaults(func=cmd_export_onnx)

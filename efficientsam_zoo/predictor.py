@@ -11,7 +11,7 @@ At most ``model.decoder_max_num_input_points`` (6) points per query, a box count
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple, Union
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
@@ -19,63 +19,9 @@ import torch.nn.functional as F
 
 from .modeling.efficient_sam import EfficientSam
 from .modeling.prompt_encoder import box_corner_prompts
+from .utils.image import ImageLike, image_to_tensor
 
-__all__ = ["EfficientSamPredictor", "image_to_tensor"]
-
-ImageLike = Union[np.ndarray, torch.Tensor, "PIL.Image.Image"]  # noqa: F821
-
-
-def image_to_tensor(image: ImageLike, image_format: str = "RGB") -> torch.Tensor:
-    """Any supported image -> float ``[3, H, W]`` RGB tensor on a 0..1 scale.
-
-    Accepted: PIL images (any mode); numpy ``HxW`` / ``HxWx1`` (grayscale), ``HxWx3`` (RGB or BGR with
-    ``image_format="BGR"``), ``HxWx4`` (RGBA, alpha dropped), uint8 or float in 0..1; torch ``[C, H, W]``
-    or ``[1, C, H, W]`` with C in {1, 3}, uint8 or float in 0..1.
-    """
-    if image_format not in ("RGB", "BGR"):
-        raise ValueError(f"image_format must be 'RGB' or 'BGR', got {image_format!r}")
-    if type(image).__module__.startswith("PIL."):
-        image = np.asarray(image.convert("RGB"))
-    if isinstance(image, np.ndarray):
-        arr = image
-        if arr.ndim == 2:
-            arr = arr[:, :, None]
-        if arr.ndim != 3:
-            raise ValueError(f"expected an HxW or HxWxC image array, got shape {arr.shape}")
-        c = arr.shape[2]
-        if c == 2:
-            raise ValueError("got a 2-channel image (gray + alpha?); convert it to RGB first, e.g. "
-                             "PIL.Image.open(path).convert('RGB')")
-        if c not in (1, 3, 4):
-            raise ValueError(f"expected 1, 3 or 4 channels (gray, RGB, RGBA), got {c} (shape {arr.shape})")
-        if c == 4:
-            arr = arr[:, :, :3]
-        if c == 3 and image_format == "BGR":
-            arr = arr[:, :, ::-1]
-        tensor = torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1)  # own, writable copy
-    elif isinstance(image, torch.Tensor):
-        tensor = image[0] if image.ndim == 4 and image.shape[0] == 1 else image
-        if tensor.ndim != 3 or tensor.shape[0] not in (1, 3):
-            raise ValueError(f"a tensor image must be [C, H, W] or [1, C, H, W] with C in (1, 3), "
-                             f"got shape {tuple(image.shape)}")
-        if tensor.shape[0] == 3 and image_format == "BGR":
-            tensor = tensor.flip(0)
-        tensor = tensor.detach().cpu()
-    else:
-        raise TypeError(f"unsupported image type {type(image).__name__}; pass a numpy array, PIL image or tensor")
-    if tensor.shape[1] == 0 or tensor.shape[2] == 0:
-        raise ValueError(f"empty image of size {tuple(tensor.shape[1:])}")
-    if tensor.shape[0] == 1:
-        tensor = tensor.expand(3, -1, -1)
-    if tensor.dtype == torch.uint8:
-        return tensor.float() / 255.0
-    if not tensor.is_floating_point():
-        raise ValueError(f"unsupported pixel type {tensor.dtype}; use uint8 (0..255) or float (0..1)")
-    tensor = tensor.float()
-    if tensor.numel() and (tensor.min() < 0 or tensor.max() > 1):
-        raise ValueError("float images must be on a 0..1 scale (got values outside it); "
-                         "pass uint8 pixels or divide by 255")
-    return tensor
+__all__ = ["EfficientSamPredictor", "assemble_prompts"]
 
 
 class EfficientSamPredictor:
@@ -154,7 +100,8 @@ class EfficientSamPredictor:
             low-res logits ``[Q, M, img_size/4, img_size/4]``.
         """
         self._require_image()
-        points, labels = self._assemble(point_coords, point_labels, boxes)
+        points, labels = assemble_prompts(point_coords, point_labels, boxes, self.original_size,
+                                          self.model.decoder_max_num_input_points)
         h, w = self.original_size
         dev = self.device
         low_res, scores = self._decode(self.features, points[None].to(dev), labels[None].to(dev),
@@ -164,47 +111,56 @@ class EfficientSamPredictor:
         masks = logits if return_logits else logits > self.model.mask_threshold
         return masks, scores, low_res
 
-    def _assemble(self, point_coords, point_labels, boxes) -> Tuple[torch.Tensor, torch.Tensor]:
-        parts, part_labels = [], []
-        h, w = self.original_size
-        if point_coords is not None:
-            if point_labels is None:
-                raise ValueError("point_labels must be given with point_coords")
-            point_coords = torch.as_tensor(point_coords, dtype=torch.float32).cpu()
-            point_labels = torch.as_tensor(point_labels).cpu().long()
-            if point_coords.ndim != 3 or point_coords.shape[-1] != 2:
-                raise ValueError(f"point_coords must be [Q, N, 2], got shape {tuple(point_coords.shape)}")
-            if point_labels.shape != point_coords.shape[:2]:
-                raise ValueError(f"point_labels must be [Q, N] = {tuple(point_coords.shape[:2])}, "
-                                 f"got {tuple(point_labels.shape)}")
-            bad = sorted(set(point_labels.unique().tolist()) - {0, 1, 2, 3})
-            if bad:
-                raise ValueError(f"point labels must be 1 (point), 0 (no label), 2 / 3 (box corners); got {bad}")
-            parts.append(point_coords)
-            part_labels.append(point_labels)
-        if boxes is not None:
-            boxes = torch.as_tensor(boxes, dtype=torch.float32).cpu()
-            if boxes.ndim != 2 or boxes.shape[-1] != 4:
-                raise ValueError(f"boxes must be [Q, 4] as (x0, y0, x1, y1), got shape {tuple(boxes.shape)}")
-            if bool(((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])).any()):
-                raise ValueError("boxes must be (x0, y0, x1, y1) with x1 >= x0 and y1 >= y0")
-            corners, corner_labels = box_corner_prompts(boxes)
-            parts.append(corners)
-            part_labels.append(corner_labels)
-        if not parts or sum(p.shape[1] for p in parts) == 0:
-            raise ValueError("empty prompt: give point_coords + point_labels and/or a box")
-        if len(parts) == 2 and parts[0].shape[0] != parts[1].shape[0]:
-            raise ValueError(f"{parts[0].shape[0]} point queries but {parts[1].shape[0]} boxes; they must match")
-        points = torch.cat(parts, dim=1)
-        labels = torch.cat(part_labels, dim=1)
-        limit = self.model.decoder_max_num_input_points
-        if points.shape[1] > limit:
-            raise ValueError(f"{points.shape[1]} prompt points per query (a box counts as 2), but the model takes "
-                             f"at most {limit}; pass fewer points")
-        outside = (points[..., 0] < 0) | (points[..., 0] > w) | (points[..., 1] < 0) | (points[..., 1] > h)
-        if bool(outside.any()):
-            q, n = (int(i) for i in outside.nonzero()[0])
-            x, y = points[q, n].tolist()
-            raise ValueError(f"prompt point ({x:g}, {y:g}) of query {q} lies outside the {w}x{h} (WxH) image; "
-                             "coordinates are (x, y) pixels of the image given to set_image")
-        return points, labels
+
+def assemble_prompts(point_coords, point_labels, boxes, image_size: Tuple[int, int], max_points: int,
+                     allow_padding: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The one prompt validation: points ``[Q, N, 2]`` + labels ``[Q, N]`` and / or boxes ``[Q, 4]`` (pixels of an
+    image of ``image_size = (H, W)``) -> ``points [Q, N', 2]`` and ``labels [Q, N']`` on the CPU, boxes appended as
+    two corner points (labels 2, 3). ``allow_padding``: label -1 marks a padding slot whose coordinates are not
+    checked (the batched Hugging Face inputs). The predictor, the HF processor and the HF model all call this.
+    """
+    parts, part_labels = [], []
+    h, w = image_size
+    if point_coords is not None:
+        if point_labels is None:
+            raise ValueError("point_labels must be given with point_coords (1 = foreground point)")
+        point_coords = torch.as_tensor(point_coords, dtype=torch.float32).cpu()
+        point_labels = torch.as_tensor(point_labels).cpu().long()
+        if point_coords.ndim != 3 or point_coords.shape[-1] != 2:
+            raise ValueError(f"point_coords must be [Q, N, 2], got shape {tuple(point_coords.shape)}")
+        if point_labels.shape != point_coords.shape[:2]:
+            raise ValueError(f"point_labels must be [Q, N] = {tuple(point_coords.shape[:2])}, "
+                             f"got {tuple(point_labels.shape)}")
+        allowed = {0, 1, 2, 3} | ({-1} if allow_padding else set())
+        bad = sorted(set(point_labels.unique().tolist()) - allowed)
+        if bad:
+            raise ValueError(f"point labels must be 1 (point), 0 (no label), 2 / 3 (box corners)"
+                             f"{', -1 (padding)' if allow_padding else ''}; got {bad}")
+        parts.append(point_coords)
+        part_labels.append(point_labels)
+    if boxes is not None:
+        boxes = torch.as_tensor(boxes, dtype=torch.float32).cpu()
+        if boxes.ndim != 2 or boxes.shape[-1] != 4:
+            raise ValueError(f"boxes must be [Q, 4] as (x0, y0, x1, y1), got shape {tuple(boxes.shape)}")
+        if bool(((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])).any()):
+            raise ValueError("boxes must be (x0, y0, x1, y1) with x1 >= x0 and y1 >= y0")
+        corners, corner_labels = box_corner_prompts(boxes)
+        parts.append(corners)
+        part_labels.append(corner_labels)
+    if not parts or sum(p.shape[1] for p in parts) == 0:
+        raise ValueError("empty prompt: give point_coords + point_labels and/or a box")
+    if len(parts) == 2 and parts[0].shape[0] != parts[1].shape[0]:
+        raise ValueError(f"{parts[0].shape[0]} point queries but {parts[1].shape[0]} boxes; they must match")
+    points = torch.cat(parts, dim=1)
+    labels = torch.cat(part_labels, dim=1)
+    if points.shape[1] > max_points:
+        raise ValueError(f"{points.shape[1]} prompt points per query (a box counts as 2), but the model takes "
+                         f"at most {max_points}; pass fewer points")
+    outside = (points[..., 0] < 0) | (points[..., 0] > w) | (points[..., 1] < 0) | (points[..., 1] > h)
+    outside &= labels != -1
+    if bool(outside.any()):
+        q, n = (int(i) for i in outside.nonzero()[0])
+        x, y = points[q, n].tolist()
+        raise ValueError(f"prompt point ({x:g}, {y:g}) of query {q} lies outside the {w}x{h} (WxH) image; "
+                         "coordinates are (x, y) pixels of the image given to set_image")
+    return points, labels

@@ -22,33 +22,9 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["make_scene", "run_quickstart"]
+from .data.synthetic import make_scene
 
-
-def make_scene(seed: int, height: int = 240, width: int = 320) -> Tuple[np.ndarray, List[np.ndarray]]:
-    """A generated RGB scene (uint8) and the boolean masks of the objects drawn in it."""
-    from PIL import Image, ImageDraw
-
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width]
-    base = np.stack([xx / width * 120 + 40, yy / height * 120 + 40, np.full_like(xx, 90.0)], axis=-1)
-    base += rng.normal(0, 8, size=base.shape)
-    pic = Image.fromarray(base.clip(0, 255).astype(np.uint8))
-    masks = []
-    for k in range(3):
-        layer = Image.new("L", (width, height), 0)
-        draw = ImageDraw.Draw(layer)
-        cx, cy = rng.uniform(0.2, 0.8) * width, rng.uniform(0.2, 0.8) * height
-        rx, ry = rng.uniform(0.08, 0.18) * width, rng.uniform(0.08, 0.18) * height
-        shape = [cx - rx, cy - ry, cx + rx, cy + ry]
-        (draw.ellipse if k % 2 == 0 else draw.rectangle)(shape, fill=255)
-        mask = np.asarray(layer) > 0
-        for earlier in masks:  # later objects occlude earlier ones
-            earlier &= ~mask
-        masks.append(mask)
-        color = tuple(int(c) for c in rng.integers(0, 255, size=3))
-        pic.paste(Image.new("RGB", (width, height), color), mask=layer)
-    return np.asarray(pic), [m for m in masks if m.any()]
+__all__ = ["run_quickstart"]
 
 
 def _centre_point(mask: np.ndarray) -> np.ndarray:
@@ -57,16 +33,19 @@ def _centre_point(mask: np.ndarray) -> np.ndarray:
     return np.array([[xs[k], ys[k]]], dtype=np.float32)
 
 
-def run_quickstart(out_dir: str, model: str = "efficientsam-ti", checkpoint: Optional[str] = None,
+def run_quickstart(out_dir: str, model: Optional[str] = None, checkpoint: Optional[str] = None,
                    device: str = "cpu", seed: int = 0, num_scenes: int = 2) -> str:
     import torch
 
     from .build import build_efficient_sam
-    from .evaluation.common import mask_iou, mask_to_box
+    from .utils.masks import mask_iou, mask_to_box
     from .predictor import EfficientSamPredictor
     from .utils.io import atomic_path, save_png
     from .visualize import overlay_masks
 
+    from .registry import DEFAULT_MODEL
+
+    model = model or DEFAULT_MODEL
     os.makedirs(out_dir, exist_ok=True)
     torch.manual_seed(seed)
     sam = build_efficient_sam(model, checkpoint=checkpoint).to(device)

@@ -10,13 +10,14 @@ that the reloaded directory reproduces the original model's outputs on a probe i
 import argparse
 import sys
 
-from efficientsam_zoo.integrations.hf_hub import convert_official_checkpoint
+from efficientsam_zoo.integrations.hf.cards import convert_official_checkpoint
+from efficientsam_zoo.registry import EFFICIENT_SAM_NAMES
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", required=True, help="efficient_sam_vit{t,s}.pt or .pt.zip")
-    ap.add_argument("--variant", required=True, choices=["efficientsam-ti", "efficientsam-s"])
+    ap.add_argument("--variant", required=True, choices=EFFICIENT_SAM_NAMES)
     ap.add_argument("--out", required=True, help="output directory")
     ap.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
     args = ap.parse_args(argv)

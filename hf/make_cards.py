@@ -1,9 +1,9 @@
 #!/usr/bin/env python
-"""Regenerate hf/cards/<name>.md from the one template in efficientsam_zoo/integrations/hf_hub.py."""
+"""Regenerate hf/cards/<name>.md from the one template in efficientsam_zoo/integrations/hf/cards.py."""
 import os
 import sys
 
-from efficientsam_zoo.integrations.hf_hub import CARD_NAMES, make_model_card
+from efficientsam_zoo.integrations.hf.cards import CARD_NAMES, make_model_card
 from efficientsam_zoo.utils.io import atomic_path
 
 

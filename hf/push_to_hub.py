@@ -6,7 +6,7 @@
 import argparse
 import sys
 
-from efficientsam_zoo.integrations.hf_hub import push_folder
+from efficientsam_zoo.integrations.hf.cards import push_folder
 
 
 def main(argv=None) -> int:

@@ -10,13 +10,13 @@ from detectron2.config import LazyCall as L
 from detectron2.solver import WarmupParamScheduler
 from fvcore.common.param_scheduler import CosineParamScheduler
 
-from efficientsam_zoo.integrations.detectron2 import SAMIViTNet, get_sami_vit_lr_decay_rate
+from efficientsam_zoo.integrations.detectron2 import SamiViTNet, get_sami_vit_lr_decay_rate
 
 from .coco_loader_lsj import dataloader  # noqa: F401
 
 model = model_zoo.get_config("common/models/mask_rcnn_vitdet.py").model
-model.backbone.net = L(SAMIViTNet)(arch="vit-s", img_size=1024, drop_path_rate=0.1, window_size=14,
-                                   global_attn_indexes=(2, 5, 8, 11), use_rel_pos=True, out_feature="last_feat")
+# ViTDet's form of the ViT (windows 14 except blocks 2/5/8/11, rel-pos, drop path 0.1) is SamiViTNet's default
+model.backbone.net = L(SamiViTNet)(arch="vit-s", img_size=1024, out_feature="last_feat")
 
 train = model_zoo.get_config("common/train.py").train
 train.amp.enabled = True

@@ -77,7 +77,7 @@ class SA1BSamples:
     def __getitem__(self, idx: int) -> Dict:
         from PIL import Image
 
-        from ..evaluation.common import decode_rle
+        from ..utils.masks import decode_rle
 
         img_bytes, record = self.index.read(idx)
         image = np.asarray(Image.open(io.BytesIO(img_bytes)).convert("RGB"))

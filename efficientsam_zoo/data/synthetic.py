@@ -1,7 +1,8 @@
 """Generated datasets in the real on-disk formats (COCO instances, ADE20K), for smoke runs and tests.
 
-Scenes are drawn with PIL: a noisy gradient background and a few ellipses / rectangles whose exact
-polygons become the annotations, so every mask, box and area is known.
+Scenes come from one generator (:func:`draw_scene`): a noisy gradient background and a few non-overlapping
+ellipses / rectangles / triangles (the shape is the class) whose exact polygons become the annotations, so every
+mask, box, area and label is known.
 """
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import os
 from typing import Dict, List, Tuple
 
 import numpy as np
+from PIL import Image
 
-__all__ = ["COCO_CLASSES", "make_coco_instances", "make_ade20k"]
+__all__ = ["COCO_CLASSES", "SHAPES", "draw_scene", "make_scene", "make_coco_instances", "make_ade20k",
+           "make_sa1b_shards"]
 
 COCO_CLASSES = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
@@ -26,28 +29,67 @@ COCO_CLASSES = (
     "hair drier", "toothbrush")
 
 
-def _polygon(rng: np.random.Generator, w: int, h: int) -> List[Tuple[float, float]]:
-    cx, cy = rng.uniform(0.25, 0.75) * w, rng.uniform(0.25, 0.75) * h
-    rx, ry = rng.uniform(0.1, 0.22) * w, rng.uniform(0.1, 0.22) * h
-    if rng.random() < 0.5:
+#: Object shapes; a shape's category id is its index + 1 (so a detector can learn classes from appearance).
+SHAPES = ("ellipse", "rectangle", "triangle")
+
+
+def _polygon(shape: str, cx: float, cy: float, rx: float, ry: float) -> List[Tuple[float, float]]:
+    if shape == "rectangle":
         return [(cx - rx, cy - ry), (cx + rx, cy - ry), (cx + rx, cy + ry), (cx - rx, cy + ry)]
+    if shape == "triangle":
+        return [(cx, cy - ry), (cx + rx, cy + ry), (cx - rx, cy + ry)]
     return [(cx + rx * math.cos(t), cy + ry * math.sin(t)) for t in np.linspace(0, 2 * math.pi, 24, endpoint=False)]
 
 
-def _scene(rng: np.random.Generator, w: int, h: int, n_objects: int):
-    from PIL import Image, ImageDraw
+def draw_scene(rng: np.random.Generator, width: int = 160, height: int = 120, n_objects: int = 3,
+               num_classes: int = len(SHAPES), radius: Tuple[float, float] = (0.1, 0.22)) -> Tuple[np.ndarray, List[Dict]]:
+    """The one scene generator: a noisy gradient background and up to ``n_objects`` non-overlapping shapes.
 
-    yy, xx = np.mgrid[0:h, 0:w]
-    base = np.stack([xx / w * 100 + 60, yy / h * 100 + 60, np.full_like(xx, 100.0)], -1) + rng.normal(0, 6, (h, w, 3))
+    Returns the RGB image (``HxWx3`` uint8) and one dict per object: ``shape``, ``category_id`` (1-based, the
+    shape's index among the first ``num_classes`` of :data:`SHAPES`), ``polygon`` (its exact outline), ``mask``
+    (``HxW`` bool, the pixels PIL filled for it) and ``bbox`` (COCO ``[x, y, w, h]`` of the polygon). Objects never
+    overlap (each keeps a 2-px gap), so every mask is fully visible and equals its polygon.
+    """
+    from PIL import ImageDraw
+
+    if not 1 <= num_classes <= len(SHAPES):
+        raise ValueError(f"num_classes must be 1..{len(SHAPES)}, got {num_classes}")
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.stack([xx / width * 100 + 60, yy / height * 100 + 60, np.full_like(xx, 100.0)], -1)
+    base += rng.normal(0, 6, (height, width, 3))
     img = Image.fromarray(base.clip(0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(img)
-    objects = []
+    objects: List[Dict] = []
+    taken: List[Tuple[float, float, float, float]] = []
     for _ in range(n_objects):
-        poly = _polygon(rng, w, h)
-        color = tuple(int(c) for c in rng.integers(0, 255, 3))
+        for _attempt in range(50):
+            rx, ry = rng.uniform(*radius) * width, rng.uniform(*radius) * height
+            cx, cy = rng.uniform(rx + 1, width - rx - 1), rng.uniform(ry + 1, height - ry - 1)
+            box = (cx - rx - 2, cy - ry - 2, cx + rx + 2, cy + ry + 2)
+            if all(box[2] < t[0] or t[2] < box[0] or box[3] < t[1] or t[3] < box[1] for t in taken):
+                break
+        else:
+            continue  # no free spot left
+        cat = int(rng.integers(num_classes))
+        poly = _polygon(SHAPES[cat], cx, cy, rx, ry)
+        color = tuple(int(c) for c in rng.integers(0, 256, 3))
         draw.polygon(poly, fill=color)
-        objects.append(poly)
-    return img, objects
+        layer = Image.new("L", (width, height), 0)
+        ImageDraw.Draw(layer).polygon(poly, fill=1)
+        mask = np.asarray(layer, dtype=bool)
+        if not mask.any():
+            continue
+        xs, ys = [p[0] for p in poly], [p[1] for p in poly]
+        taken.append(box)
+        objects.append(dict(shape=SHAPES[cat], category_id=cat + 1, polygon=poly, mask=mask,
+                            bbox=[min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]))
+    return np.asarray(img), objects
+
+
+def make_scene(seed: int, height: int = 240, width: int = 320, n_objects: int = 3) -> Tuple[np.ndarray, List[np.ndarray]]:
+    """A generated RGB scene (uint8) and the boolean masks of its objects (:func:`draw_scene`, seeded)."""
+    image, objects = draw_scene(np.random.default_rng(seed), width, height, n_objects)
+    return image, [o["mask"] for o in objects]
 
 
 def _area(poly: List[Tuple[float, float]]) -> float:
@@ -61,8 +103,7 @@ def make_coco_instances(root: str, splits: Dict[str, int] = None, size: Tuple[in
     """Write ``root/<split>2017/*.jpg`` and ``root/annotations/instances_<split>2017.json`` (polygon masks).
 
     All 80 COCO categories are listed (ids 1..80) so any COCO-trained head maps; objects use the first
-    ``num_classes``. Later objects are drawn over earlier ones, so masks may overlap as in real data.
-    Returns the annotation file of each split.
+    ``num_classes`` (category = shape, see :func:`draw_scene`). Returns the annotation file of each split.
     """
     splits = splits or {"train": 4, "val": 2}
     w, h = size
@@ -78,15 +119,14 @@ def make_coco_instances(root: str, splits: Dict[str, int] = None, size: Tuple[in
         for k in range(n_images):
             image_id = len(images) + 1 + (1000 if split == "val" else 0)
             name = f"{image_id:012d}.jpg"
-            img, objects = _scene(rng, w, h, n_objects)
-            img.save(os.path.join(img_dir, name), quality=95)
+            img, objects = draw_scene(rng, w, h, n_objects, num_classes)
+            Image.fromarray(img).save(os.path.join(img_dir, name), quality=95)
             images.append(dict(id=image_id, file_name=name, width=w, height=h))
-            for poly in objects:
-                xs, ys = [p[0] for p in poly], [p[1] for p in poly]
+            for obj in objects:
                 annotations.append(dict(
-                    id=ann_id, image_id=image_id, category_id=int(rng.integers(1, num_classes + 1)),
-                    segmentation=[[float(v) for p in poly for v in p]], area=_area(poly),
-                    bbox=[min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)], iscrowd=0))
+                    id=ann_id, image_id=image_id, category_id=obj["category_id"],
+                    segmentation=[[float(v) for p in obj["polygon"] for v in p]], area=_area(obj["polygon"]),
+                    bbox=obj["bbox"], iscrowd=0))
                 ann_id += 1
         path = os.path.join(root, "annotations", f"instances_{split}2017.json")
         with open(path, "w") as f:
@@ -95,12 +135,15 @@ def make_coco_instances(root: str, splits: Dict[str, int] = None, size: Tuple[in
     return out
 
 
-def make_ade20k(root: str, splits: Dict[str, int] = None, size: Tuple[int, int] = (160, 120), n_objects: int = 3,
-                num_classes: int = 150, seed: int = 0) -> str:
-    """Write ``root/images/{training,validation}/*.jpg`` and ``root/annotations/.../*.png`` (ADE20K layout:
-    label 0 = "other", 1..150 the classes, i.e. ``reduce_zero_label=True`` data)."""
-    from PIL import Image, ImageDraw
+#: ADE20K label of the generated background (1 = "wall"); objects get 1 + their category id (2, 3, 4).
+ADE_BACKGROUND = 1
 
+
+def make_ade20k(root: str, splits: Dict[str, int] = None, size: Tuple[int, int] = (160, 120), n_objects: int = 3,
+                seed: int = 0) -> str:
+    """Write ``root/images/{training,validation}/*.jpg`` and ``root/annotations/.../*.png`` (ADE20K layout:
+    label 0 = "other", 1..150 the classes, i.e. ``reduce_zero_label=True`` data). The background is
+    :data:`ADE_BACKGROUND`, each object ``ADE_BACKGROUND + category_id`` (its shape)."""
     splits = splits or {"training": 4, "validation": 2}
     w, h = size
     rng = np.random.default_rng(seed)
@@ -108,14 +151,13 @@ def make_ade20k(root: str, splits: Dict[str, int] = None, size: Tuple[int, int] 
         os.makedirs(os.path.join(root, "images", split), exist_ok=True)
         os.makedirs(os.path.join(root, "annotations", split), exist_ok=True)
         for k in range(n_images):
-            img, objects = _scene(rng, w, h, n_objects)
-            label = Image.new("L", (w, h), int(rng.integers(1, num_classes + 1)))  # background class
-            draw = ImageDraw.Draw(label)
-            for poly in objects:
-                draw.polygon(poly, fill=int(rng.integers(1, num_classes + 1)))
+            img, objects = draw_scene(rng, w, h, n_objects)
+            label = np.full((h, w), ADE_BACKGROUND, dtype=np.uint8)
+            for obj in objects:
+                label[obj["mask"]] = ADE_BACKGROUND + obj["category_id"]
             name = f"ADE_{split}_{k:08d}"
-            img.save(os.path.join(root, "images", split, name + ".jpg"), quality=95)
-            label.save(os.path.join(root, "annotations", split, name + ".png"))
+            Image.fromarray(img).save(os.path.join(root, "images", split, name + ".jpg"), quality=95)
+            Image.fromarray(label).save(os.path.join(root, "annotations", split, name + ".png"))
     return root
 
 
@@ -126,8 +168,7 @@ def make_sa1b_shards(root: str, n_shards: int = 2, images_per_shard: int = 3, si
     import io
     import tarfile
 
-    from PIL import Image, ImageDraw
-    from pycocotools import mask as mask_utils
+    from ..utils.masks import encode_rle, mask_to_box
 
     w, h = size
     rng = np.random.default_rng(seed)
@@ -137,22 +178,16 @@ def make_sa1b_shards(root: str, n_shards: int = 2, images_per_shard: int = 3, si
         path = os.path.join(root, f"sa_{s:06d}.tar")
         with tarfile.open(path, "w") as tar:
             for _ in range(images_per_shard):
-                img, objects = _scene(rng, w, h, n_objects)
+                img, objects = draw_scene(rng, w, h, n_objects)
                 anns = []
-                for poly in objects:
-                    layer = Image.new("L", (w, h), 0)
-                    ImageDraw.Draw(layer).polygon(poly, fill=1)
-                    m = np.asarray(layer, dtype=np.uint8)
-                    if not m.any():
-                        continue
-                    rle = mask_utils.encode(np.asfortranarray(m))
+                for obj in objects:
+                    m = obj["mask"]
                     ys, xs = np.nonzero(m)
                     k = int(rng.integers(len(xs)))
-                    anns.append(dict(id=ann_id, segmentation={"size": [h, w], "counts": rle["counts"].decode()},
-                                     bbox=[int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1),
-                                           int(ys.max() - ys.min() + 1)], area=int(m.sum()),
-                                     point_coords=[[float(xs[k]), float(ys[k])]], predicted_iou=0.9,
-                                     stability_score=0.95, crop_box=[0, 0, w, h]))
+                    x0, y0, x1, y1 = (int(v) for v in mask_to_box(m))
+                    anns.append(dict(id=ann_id, segmentation=encode_rle(m), bbox=[x0, y0, x1 - x0 + 1, y1 - y0 + 1],
+                                     area=int(m.sum()), point_coords=[[float(xs[k]), float(ys[k])]],
+                                     predicted_iou=0.9, stability_score=0.95, crop_box=[0, 0, w, h]))
                     ann_id += 1
                 record = dict(image=dict(image_id=image_id, width=w, height=h, file_name=f"sa_{image_id}.jpg"),
                               annotations=anns)
@@ -166,9 +201,9 @@ def make_sa1b_shards(root: str, n_shards: int = 2, images_per_shard: int = 3, si
     return paths
 
 
-def _jpeg(img) -> bytes:
+def _jpeg(img: np.ndarray) -> bytes:
     import io
 
     buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=95)
+    Image.fromarray(img).save(buf, format="JPEG", quality=95)
     return buf.getvalue()

@@ -12,8 +12,7 @@ from typing import Callable, Dict, List, Tuple
 import numpy as np
 import torch
 
-__all__ = ["SegmentFn", "predictor_segment_fn", "sample_points_in_mask", "mask_to_box", "mask_iou", "box_to_mask",
-           "encode_rle", "decode_rle", "area_range", "AREA_RANGES"]
+__all__ = ["SegmentFn", "predictor_segment_fn", "sample_points_in_mask", "area_range", "AREA_RANGES"]
 
 SegmentFn = Callable[[np.ndarray, np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray]]
 #: COCO's size buckets (pixels of the ground-truth mask area).
@@ -42,46 +41,6 @@ def sample_points_in_mask(mask: np.ndarray, n: int, rng: np.random.Generator) ->
         raise ValueError("cannot sample points from an empty mask")
     idx = rng.choice(len(xs), size=n, replace=len(xs) < n)
     return np.stack([xs[idx], ys[idx]], axis=1).astype(np.float32)
-
-
-def mask_to_box(mask: np.ndarray) -> np.ndarray:
-    """Tightest box (x0, y0, x1, y1) of a mask, in pixel indices (x1, y1 inclusive, as SAM's evaluation)."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        raise ValueError("empty mask has no box")
-    return np.array([xs.min(), ys.min(), xs.max(), ys.max()], dtype=np.float32)
-
-
-def box_to_mask(box, height: int, width: int) -> np.ndarray:
-    """The filled box as a mask (pixels whose index lies in [x0, x1] x [y0, y1])."""
-    x0, y0, x1, y1 = box
-    mask = np.zeros((height, width), dtype=bool)
-    mask[max(0, int(np.floor(y0))):int(np.floor(y1)) + 1, max(0, int(np.floor(x0))):int(np.floor(x1)) + 1] = True
-    return mask
-
-
-def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
-
-
-def encode_rle(mask: np.ndarray) -> Dict:
-    from pycocotools import mask as mask_utils
-
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    rle["counts"] = rle["counts"].decode("ascii")
-    return rle
-
-
-def decode_rle(rle: Dict) -> np.ndarray:
-    from pycocotools import mask as mask_utils
-
-    rle = dict(rle)
-    if isinstance(rle["counts"], list):  # uncompressed RLE
-        rle = mask_utils.frPyObjects(rle, *rle["size"])
-    elif isinstance(rle["counts"], str):
-        rle["counts"] = rle["counts"].encode("ascii")
-    return mask_utils.decode(rle).astype(bool)
 
 
 def area_range(area: float) -> str:

@@ -14,7 +14,8 @@ from typing import Dict, List, Optional
 import numpy as np
 from tqdm import tqdm
 
-from .common import SegmentFn, box_to_mask, encode_rle, image_infos, load_coco_like, mask_iou
+from ..utils.masks import box_to_mask, encode_rle, mask_iou
+from .common import SegmentFn, image_infos, load_coco_like
 from .point_eval import _image_path
 
 __all__ = ["segment_detections", "evaluate_segm", "evaluate_instances"]
@@ -26,7 +27,7 @@ def segment_detections(segment_fn: SegmentFn, ann_file: str, img_dir: str, detec
     """COCO results with ``segmentation`` (RLE) for every detection (``bbox`` in COCO xywh)."""
     if rule not in ("box_iou", "score"):
         raise ValueError(f"rule must be 'box_iou' or 'score', got {rule!r}")
-    from ..utils.io import load_image_rgb
+    from ..utils.image import load_image_rgb
 
     api, kind = load_coco_like(ann_file)
     by_image = defaultdict(list)

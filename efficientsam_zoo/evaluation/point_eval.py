@@ -15,8 +15,9 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from .common import (SegmentFn, ann_to_mask, anns_of, area_range, image_infos, load_coco_like, mask_iou,
-                     mask_to_box, sample_points_in_mask)
+from ..utils.masks import mask_iou, mask_to_box
+from .common import (SegmentFn, ann_to_mask, anns_of, area_range, image_infos, load_coco_like,
+                     sample_points_in_mask)
 
 __all__ = ["PROMPT_TYPES", "build_prompts", "evaluate_points", "summarize"]
 
@@ -44,7 +45,7 @@ def evaluate_points(segment_fn: SegmentFn, ann_file: str, img_dir: str, prompt_t
     ``iterative_clicks > 0`` adds prompt type ``"{k}pt-iter"``: 1 random point, then ``k - 1`` points each drawn
     from the error region (false negatives as label 1, false positives as label 0) of the previous prediction.
     """
-    from ..utils.io import load_image_rgb
+    from ..utils.image import load_image_rgb
 
     api, kind = load_coco_like(ann_file)
     records: List[Dict] = []

@@ -1,11 +1,11 @@
 """detectron2 adapter: the SAMI ViT as a detectron2 ``Backbone``, a ``BACKBONE_REGISTRY`` entry, the ViT
 layer-wise lr-decay rule for LazyConfig optimisers, and checkpoint loading through the package's loader.
 
-LazyConfigs in ``d2_configs/`` wrap :class:`SAMIViTNet` in detectron2's own ``SimpleFeaturePyramid``.
+LazyConfigs in ``d2_configs/`` wrap :class:`SamiViTNet` in detectron2's own ``SimpleFeaturePyramid``.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional
 
 import torch
 from detectron2.layers import ShapeSpec
@@ -13,32 +13,27 @@ from detectron2.modeling import BACKBONE_REGISTRY, Backbone, SimpleFeaturePyrami
 from detectron2.modeling.backbone.fpn import LastLevelMaxPool
 
 from ..checkpoints import CheckpointError, load_pretrained_backbone
-from ..modeling.vit import VIT_SIZES, ViT
+from ..modeling.vit import vitdet_vit
 from ..optim import vit_lr_decay_rate
 
-__all__ = ["SAMIViTNet", "get_sami_vit_lr_decay_rate", "build_sami_vit_fpn_backbone", "load_init_checkpoint"]
+__all__ = ["SamiViTNet", "get_sami_vit_lr_decay_rate", "build_sami_vit_fpn_backbone", "load_init_checkpoint"]
 
 
-class SAMIViTNet(Backbone):
-    """Our ViT in its ViTDet form as a single-scale detectron2 backbone (``out_feature`` at stride 16).
+class SamiViTNet(Backbone):
+    """Our ViT in its ViTDet form (``modeling.vit.vitdet_vit``) as a single-scale detectron2 backbone
+    (``out_feature`` at stride 16). ``arch`` is a paper size; any other keyword replaces a ViTDet default.
 
     ``pretrained``: optional SAMI export / official EfficientSAM checkpoint / HF ``SamiViTModel`` directory,
     loaded strictly (only the new relative-position tables may be missing).
     """
 
-    def __init__(self, arch: str = "vit-s", img_size: int = 1024, patch_size: int = 16, drop_path_rate: float = 0.1,
-                 window_size: int = 14, global_attn_indexes: Sequence[int] = (2, 5, 8, 11), use_rel_pos: bool = True,
-                 pretrain_img_size: int = 224, depth: int = 12, out_feature: str = "last_feat",
-                 pretrained: Optional[str] = None) -> None:
+    def __init__(self, arch: str = "vit-s", img_size: int = 1024, out_feature: str = "last_feat",
+                 pretrained: Optional[str] = None, **vitdet) -> None:
         super().__init__()
-        if arch not in VIT_SIZES:
-            raise ValueError(f"unknown arch {arch!r}; choose one of {sorted(VIT_SIZES)}")
-        self.vit = ViT(img_size=img_size, patch_size=patch_size, depth=depth, drop_path_rate=drop_path_rate,
-                       window_size=window_size, global_attn_indexes=global_attn_indexes, use_rel_pos=use_rel_pos,
-                       pretrain_img_size=pretrain_img_size, neck_dim=None, **VIT_SIZES[arch])
+        self.vit = vitdet_vit(arch, img_size, **vitdet)
         self._out_features = [out_feature]
         self._out_feature_channels = {out_feature: self.vit.embed_dim}
-        self._out_feature_strides = {out_feature: patch_size}
+        self._out_feature_strides = {out_feature: self.vit.patch_size}
         if pretrained:
             load_pretrained_backbone(self.vit, pretrained)
 
@@ -55,7 +50,7 @@ def build_sami_vit_fpn_backbone(cfg, input_shape: ShapeSpec = None) -> Backbone:
     """yacs-config entry (``MODEL.BACKBONE.NAME = "build_sami_vit_fpn_backbone"``), reading ``MODEL.SAMI``:
     ARCH, IMG_SIZE, DROP_PATH_RATE, WINDOW_SIZE, WEIGHTS (all optional)."""
     sami = cfg.MODEL.get("SAMI", {})
-    net = SAMIViTNet(arch=sami.get("ARCH", "vit-s"), img_size=sami.get("IMG_SIZE", 1024),
+    net = SamiViTNet(arch=sami.get("ARCH", "vit-s"), img_size=sami.get("IMG_SIZE", 1024),
                      drop_path_rate=sami.get("DROP_PATH_RATE", 0.1), window_size=sami.get("WINDOW_SIZE", 14),
                      pretrained=sami.get("WEIGHTS", None) or None)
     return SimpleFeaturePyramid(net=net, in_feature="last_feat", out_channels=256, scale_factors=(4.0, 2.0, 1.0, 0.5),
@@ -68,11 +63,11 @@ if "build_sami_vit_fpn_backbone" not in BACKBONE_REGISTRY:  # re-import must not
 
 def load_init_checkpoint(model: torch.nn.Module, path: str) -> str:
     """``train.init_checkpoint``: a backbone checkpoint (SAMI export, official EfficientSAM, HF directory) goes
-    into the model's :class:`SAMIViTNet` through our strict loader; anything else (a detectron2 checkpoint of
+    into the model's :class:`SamiViTNet` through our strict loader; anything else (a detectron2 checkpoint of
     the whole model) goes through ``DetectionCheckpointer``. Returns which one was used."""
     from detectron2.checkpoint import DetectionCheckpointer
 
-    nets = [m for m in model.modules() if isinstance(m, SAMIViTNet)]
+    nets = [m for m in model.modules() if isinstance(m, SamiViTNet)]
     if nets:
         try:
             load_pretrained_backbone(nets[0].vit, path)

@@ -23,10 +23,31 @@ from .mask_decoder import MaskDecoder, TwoWayTransformer
 from .prompt_encoder import PromptEncoder
 from .vit import ViT
 
-__all__ = ["EfficientSamSpec", "EfficientSam", "use_reference_arithmetic"]
+__all__ = ["EfficientSamSpec", "EfficientSam", "use_reference_arithmetic", "normalize_images", "rescale_points",
+           "IMAGENET_MEAN", "IMAGENET_STD"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def normalize_images(images: torch.Tensor, size: int, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """RGB images ``[B, 3, H, W]`` on a 0..1 scale -> stretched (bilinear, no letterbox) to ``size`` x ``size`` and
+    normalised with ``mean`` / ``std`` (``[1, 3, 1, 1]``, 0..1 scale). The model's and the HF processor's step."""
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"expected RGB images [B, 3, H, W] on a 0..1 scale, got shape {tuple(images.shape)}")
+    if images.shape[2] != size or images.shape[3] != size:
+        images = F.interpolate(images, (size, size), mode="bilinear")
+    return (images - mean.to(images.dtype)) / std.to(images.dtype)
+
+
+def rescale_points(points: torch.Tensor, input_h, input_w, size: int) -> torch.Tensor:
+    """(x, y) pixels ``[..., 2]`` of an ``input_h`` x ``input_w`` image -> the ``size`` x ``size`` model frame;
+    negative coordinates mark padding and become -1."""
+    x, y = points[..., 0], points[..., 1]
+    pad = torch.full_like(x, -1.0)
+    x = torch.where(x >= 0, x * size / input_w, pad)
+    y = torch.where(y >= 0, y * size / input_h, pad)
+    return torch.stack([x, y], dim=-1)
 
 
 @dataclass
@@ -47,7 +68,7 @@ class EfficientSamSpec:
     decoder_num_heads: int = 8
     upscaling_layer_dims: Tuple[int, ...] = (64, 32)
     num_multimask_outputs: int = 3
-    iou_head_depth: int = 3  # counted like the release's build (3 -> two hidden layers + fc)
+    iou_head_depth: int = 3  # linear layers of the IoU head, as MaskDecoder counts them (2 hidden + output)
     iou_head_hidden_dim: int = 256
     pixel_mean: Tuple[float, ...] = field(default=IMAGENET_MEAN)
     pixel_std: Tuple[float, ...] = field(default=IMAGENET_STD)
@@ -67,6 +88,13 @@ class EfficientSamSpec:
 
 
 class EfficientSam(nn.Module):
+    """EfficientSAM: :class:`ViT` image encoder (with SAM's neck) + :class:`PromptEncoder` + :class:`MaskDecoder`.
+
+    Build with :meth:`from_spec` (or ``build_efficient_sam``). Inputs follow the release: images on a 0..1 scale
+    (:meth:`get_image_embeddings` normalises them), prompts in the images' pixel frame (:meth:`predict_masks`
+    rescales them). See the module docstring for the forward contract.
+    """
+
     mask_threshold: float = 0.0
     image_format: str = "RGB"
 
@@ -94,7 +122,7 @@ class EfficientSam(nn.Module):
             transformer=TwoWayTransformer(spec.decoder_depth, spec.neck_dim, spec.decoder_num_heads,
                                           spec.decoder_mlp_dim),
             num_multimask_outputs=spec.num_multimask_outputs,
-            iou_head_depth=spec.iou_head_depth - 1,
+            iou_head_depth=spec.iou_head_depth,
             iou_head_hidden_dim=spec.iou_head_hidden_dim,
             upscaling_layer_dims=spec.upscaling_layer_dims,
         )
@@ -110,25 +138,18 @@ class EfficientSam(nn.Module):
     # -- image side -------------------------------------------------------------------------------
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         """Stretch to ``img_size`` x ``img_size`` (bilinear) and normalise; ``x`` is on a 0..1 scale."""
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"expected RGB images [B, 3, H, W] on a 0..1 scale, got shape {tuple(x.shape)}")
-        size = self.img_size
-        if x.shape[2] != size or x.shape[3] != size:
-            x = F.interpolate(x, (size, size), mode="bilinear")
-        return (x - self.pixel_mean.to(x.dtype)) / self.pixel_std.to(x.dtype)
+        return normalize_images(x, self.img_size, self.pixel_mean, self.pixel_std)
 
     def get_image_embeddings(self, batched_images: torch.Tensor) -> torch.Tensor:
-        """Images ``[B, 3, H, W]`` (0..1) -> embeddings ``[B, 256, img_size/16, img_size/16]``."""
+        """Images ``[B, 3, H, W]`` **on a 0..1 scale** (the release's contract; normalised here) -> embeddings
+        ``[B, 256, img_size/16, img_size/16]``. The HF ``EfficientSamModel.get_image_embeddings`` takes the
+        processor's already normalised ``pixel_values`` instead, as transformers' ``SamModel`` does."""
         return self.image_encoder(self.preprocess(batched_images))
 
     # -- prompt side ------------------------------------------------------------------------------
     def get_rescaled_pts(self, batched_points: torch.Tensor, input_h: int, input_w: int) -> torch.Tensor:
         """Pixel coordinates of an ``input_h`` x ``input_w`` image -> the model frame; negatives -> -1."""
-        x, y = batched_points[..., 0], batched_points[..., 1]
-        pad = torch.full_like(x, -1.0)
-        x = torch.where(x >= 0, x * self.img_size / input_w, pad)
-        y = torch.where(y >= 0, y * self.img_size / input_h, pad)
-        return torch.stack([x, y], dim=-1)
+        return rescale_points(batched_points, input_h, input_w, self.img_size)
 
     def pad_prompts(self, points: torch.Tensor, labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Pad (point -1, label -1) or truncate the point axis to ``decoder_max_num_input_points``.

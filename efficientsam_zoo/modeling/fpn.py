@@ -12,12 +12,16 @@ from typing import List, Sequence
 import torch
 from torch import nn
 
-from .vit import LayerNorm2d
+from .layers import LayerNorm2d
 
 __all__ = ["SimpleFeaturePyramid"]
 
 
 class SimpleFeaturePyramid(nn.Module):
+    """ViTDet's simple feature pyramid (see the module docstring): ``scale_factors`` relative to the input map
+    (4, 2, 1, 0.5 -> strides 4, 8, 16, 32 for a stride-16 ViT), each level projected to ``out_channels``;
+    ``top_block`` adds a stride-2 max-pooled copy of the last level."""
+
     def __init__(self, in_channels: int, out_channels: int = 256, scale_factors: Sequence[float] = (4.0, 2.0, 1.0, 0.5),
                  top_block: bool = True) -> None:
         super().__init__()

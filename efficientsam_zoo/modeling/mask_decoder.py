@@ -126,6 +126,10 @@ class TwoWayAttentionBlock(nn.Module):
 
 
 class TwoWayTransformer(nn.Module):
+    """SAM's two-way transformer: ``depth`` blocks in which prompt tokens and image tokens attend to each other,
+    then a final token->image attention. Image tokens are shared across an image's queries until the first
+    image->token attention (see the module docstring)."""
+
     def __init__(self, depth: int, embedding_dim: int, num_heads: int, mlp_dim: int,
                  activation: Type[nn.Module] = nn.GELU, attention_downsample_rate: int = 2) -> None:
         super().__init__()
@@ -168,10 +172,16 @@ class TwoWayTransformer(nn.Module):
 
 
 class MaskDecoder(nn.Module):
-    """Predicts masks and IoU scores from an image embedding and sparse prompt embeddings."""
+    """Predicts masks and IoU scores from an image embedding and sparse prompt embeddings.
+
+    ``num_mask_tokens`` = ``num_multimask_outputs`` + 1 (the single-mask token first); the upscaling path is
+    ``upscaling_layer_dims`` transposed 2x2 convolutions (GroupNorm + GELU between them, the release's layout);
+    ``iou_head_depth`` counts the IoU head's linear layers (3: two hidden layers and the output layer, as in
+    SAM and the release).
+    """
 
     def __init__(self, *, transformer_dim: int, transformer: nn.Module, num_multimask_outputs: int = 3,
-                 activation: Type[nn.Module] = nn.GELU, iou_head_depth: int = 2, iou_head_hidden_dim: int = 256,
+                 activation: Type[nn.Module] = nn.GELU, iou_head_depth: int = 3, iou_head_hidden_dim: int = 256,
                  upscaling_layer_dims: Sequence[int] = (64, 32)) -> None:
         super().__init__()
         self.transformer_dim = transformer_dim
@@ -194,8 +204,10 @@ class MaskDecoder(nn.Module):
         self.output_hypernetworks_mlps = nn.ModuleList(
             MLPBlock(transformer_dim, transformer_dim, in_dim, 2, activation) for _ in range(self.num_mask_tokens)
         )
+        if iou_head_depth < 1:
+            raise ValueError(f"iou_head_depth counts the IoU head's linear layers and must be >= 1, got {iou_head_depth}")
         self.iou_prediction_head = MLPBlock(transformer_dim, iou_head_hidden_dim, self.num_mask_tokens,
-                                            iou_head_depth, activation)
+                                            iou_head_depth - 1, activation)
 
     def forward(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
                 sparse_prompt_embeddings: torch.Tensor, multimask_output: bool) -> Tuple[torch.Tensor, torch.Tensor]:

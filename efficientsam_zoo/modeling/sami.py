@@ -29,9 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .vit import Mlp, ViT
+from .layers import Mlp
+from .vit import ViT
 
-__all__ = ["random_masking", "sincos_pos_embed_2d", "CrossAttentionBlock", "SAMIDecoder", "SAMI", "resize_target"]
+__all__ = ["random_masking", "sincos_pos_embed_2d", "CrossAttentionBlock", "SamiDecoder", "Sami", "resize_target"]
 
 
 def random_masking(n_batch: int, n_tokens: int, mask_ratio: float, device=None,
@@ -104,7 +105,7 @@ class CrossAttentionBlock(nn.Module):
         return queries + self.mlp(self.norm2(queries))
 
 
-class SAMIDecoder(nn.Module):
+class SamiDecoder(nn.Module):
     """Reconstructs masked tokens from the unmasked encoder features (see module docstring)."""
 
     def __init__(self, encoder_dim: int, grid: Tuple[int, int], dim: int = 512, depth: int = 8, num_heads: int = 16,
@@ -153,7 +154,7 @@ def resize_target(features: torch.Tensor, grid: Tuple[int, int], mode: str = "ar
     return features.flatten(2).transpose(1, 2)
 
 
-class SAMI(nn.Module):
+class Sami(nn.Module):
     """Student encoder + cross-attention decoder + linear head, trained to reconstruct teacher features.
 
     Args:
@@ -172,7 +173,7 @@ class SAMI(nn.Module):
         self.encoder = encoder
         self.mask_ratio = mask_ratio
         self.target_resize = target_resize
-        self.decoder = SAMIDecoder(encoder.embed_dim, encoder.grid_size, decoder_dim, decoder_depth, decoder_heads)
+        self.decoder = SamiDecoder(encoder.embed_dim, encoder.grid_size, decoder_dim, decoder_depth, decoder_heads)
         self.head = nn.Linear(decoder_dim, teacher_dim)
         resize_target(torch.zeros(1, 1, 2, 2), (1, 1), target_resize)  # validate the mode now
         self.apply(_init_from_scratch)
@@ -211,8 +212,3 @@ class SAMI(nn.Module):
         out = self.forward_features(images, generator)
         out["loss"] = self.loss(out["pred"], teacher_features)
         return out
-
-    @staticmethod
-    def num_kept(n_tokens: int, mask_ratio: float) -> int:
-        return int(round(n_tokens * (1.0 - mask_ratio)))
-

@@ -6,14 +6,24 @@ a 224-px crop is upsampled to 1024x1024, not padded) and returns its feature map
 (64x64x256 for SAM's neck output). It is always in eval mode, has no trainable parameters and runs
 under ``torch.no_grad``.
 
-This module holds the pure-PyTorch teachers: any :class:`ViT` with a neck — the segment-anything
-ViT-H/L/B image encoders (:func:`sam_image_encoder`) and EfficientSAM's own encoders. The transformers
-``SamVisionModel`` teacher lives in ``integrations/transformers.py``; ``efficientsam_zoo.teachers``
-builds any of them from a config dict.
+Teachers are built from config dicts by :func:`build_teacher` through the :data:`TEACHERS` registry:
+
+=========================  ====================================================================
+``type``                   what it builds
+=========================  ====================================================================
+``segment_anything``       segment-anything image encoder from ``checkpoint="sam_vit_h_4b8939.pth"``
+                           (``size`` vit_h / vit_l / vit_b), loaded into our ViT strictly
+``efficientsam_encoder``   an EfficientSAM image encoder (``model="efficientsam-s"``, ``checkpoint=...``)
+``hf_sam``, ``hf_clip``    registered by the Hugging Face adapter (``import efficientsam_zoo`` with
+                           transformers installed): transformers ``SamVisionModel`` / ``CLIPVisionModel``
+=========================  ====================================================================
+
+Every kind takes ``input_size`` (default: the teacher's own, 1024 for SAM) and ``resize_mode``. Adapters add
+kinds with :func:`register_teacher`; this module imports none of them.
 """
 from __future__ import annotations
 
-from typing import Dict
+from typing import Callable, Dict, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +31,8 @@ from torch import nn
 
 from .vit import ViT
 
-__all__ = ["Teacher", "ViTTeacher", "SAM_ENCODER_SIZES", "sam_image_encoder"]
+__all__ = ["Teacher", "ViTTeacher", "SAM_ENCODER_SIZES", "sam_image_encoder", "TEACHERS", "register_teacher",
+           "build_teacher"]
 
 #: segment-anything image encoders (embed dim, depth, heads, global-attention blocks); window 14, rel-pos.
 SAM_ENCODER_SIZES: Dict[str, dict] = {
@@ -84,3 +95,51 @@ class ViTTeacher(Teacher):
 
     def extract(self, images: torch.Tensor) -> torch.Tensor:
         return self.vit(images)
+
+
+#: ``type`` -> builder taking the config's other keys (``input_size`` / ``resize_mode`` included).
+TEACHERS: Dict[str, Callable[..., Teacher]] = {}
+
+
+def register_teacher(name: str) -> Callable:
+    """Decorator: ``@register_teacher("hf_sam")`` makes ``build_teacher(dict(type="hf_sam", ...))`` call the function
+    (or class). Re-registering a name replaces it (re-imports stay safe)."""
+    def add(builder: Callable[..., Teacher]) -> Callable[..., Teacher]:
+        TEACHERS[name] = builder
+        return builder
+
+    return add
+
+
+def build_teacher(cfg: Mapping) -> Teacher:
+    """A frozen teacher from ``dict(type=..., **options)``."""
+    cfg = dict(cfg)
+    kind = cfg.pop("type", None)
+    if kind not in TEACHERS:
+        hint = (" (registered by the Hugging Face adapter: install transformers and import efficientsam_zoo)"
+                if str(kind).startswith("hf_") else "")
+        raise ValueError(f"unknown teacher type {kind!r}{hint}; registered: {sorted(TEACHERS)}")
+    return TEACHERS[kind](**cfg)
+
+
+@register_teacher("segment_anything")
+def _segment_anything_teacher(size: str = "vit_h", checkpoint: str = None, input_size: int = None,
+                              resize_mode: str = "bilinear", **overrides) -> Teacher:
+    from ..checkpoints import load_state_dict_strict, read_checkpoint, segment_anything_to_vit
+
+    vit = sam_image_encoder(size, **overrides)
+    if checkpoint is not None:
+        obj = read_checkpoint(checkpoint)
+        obj = obj.get("model", obj) if isinstance(obj, Mapping) else obj
+        load_state_dict_strict(vit, segment_anything_to_vit(obj), source=f"SAM checkpoint {checkpoint!r}",
+                               hint=f"  is it a segment-anything {size} checkpoint?")
+    return ViTTeacher(vit, input_size, resize_mode)
+
+
+@register_teacher("efficientsam_encoder")
+def _efficientsam_teacher(model: str, checkpoint: str = None, input_size: int = None,
+                          resize_mode: str = "bilinear", **overrides) -> Teacher:
+    from ..build import build_efficient_sam
+
+    return ViTTeacher(build_efficient_sam(model, checkpoint=checkpoint, **overrides).image_encoder, input_size,
+                      resize_mode)

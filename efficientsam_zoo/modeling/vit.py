@@ -26,13 +26,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .layers import DropPath, LayerNorm2d, Mlp, PatchEmbed
+
 __all__ = [
-    "LayerNorm2d",
-    "DropPath",
+    "LayerNorm2d",  # re-exported from .layers
     "Attention",
     "Block",
     "ViT",
     "VIT_SIZES",
+    "VITDET_DEFAULTS",
+    "build_vit",
+    "vitdet_vit",
     "resize_abs_pos_embed",
     "window_partition",
     "window_unpartition",
@@ -45,63 +49,11 @@ VIT_SIZES = {
     "vit-b": dict(embed_dim=768, num_heads=12),
 }
 
-
-class LayerNorm2d(nn.Module):
-    """LayerNorm over the channel axis of an ``[B, C, H, W]`` map (as in SAM / ViTDet)."""
-
-    def __init__(self, num_channels: int, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(num_channels))
-        self.bias = nn.Parameter(torch.zeros(num_channels))
-        self.eps = eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Statistics in fp32 also for bf16 / fp16 inputs (autocast convs hand those over); identity for fp32.
-        xf = x.float()
-        mean = xf.mean(1, keepdim=True)
-        var = (xf - mean).pow(2).mean(1, keepdim=True)
-        y = (xf - mean) / torch.sqrt(var + self.eps)
-        return (self.weight[:, None, None] * y + self.bias[:, None, None]).to(x.dtype)
-
-
-class DropPath(nn.Module):
-    """Stochastic depth: zero a sample's residual branch with probability ``drop_prob``."""
-
-    def __init__(self, drop_prob: float = 0.0) -> None:
-        super().__init__()
-        self.drop_prob = float(drop_prob)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.drop_prob == 0.0 or not self.training:
-            return x
-        keep = 1.0 - self.drop_prob
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-        return x * mask / keep
-
-    def extra_repr(self) -> str:
-        return f"drop_prob={self.drop_prob}"
-
-
-class PatchEmbed(nn.Module):
-    """Non-overlapping patches -> embeddings, as an ``[B, C, H/p, W/p]`` map."""
-
-    def __init__(self, patch_size: int, in_chans: int, embed_dim: int) -> None:
-        super().__init__()
-        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(x)
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden_dim: int, act_layer: Type[nn.Module] = nn.GELU) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden_dim)
-        self.act = act_layer()
-        self.fc2 = nn.Linear(hidden_dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+#: ViTDet's form of a plain ViT (Li et al., 2022), as the paper's detection / segmentation finetuning uses it:
+#: 14x14 windows in every block but the 4 global ones (2, 5, 8, 11), decomposed relative position bias (new,
+#: zero-initialised tables), drop path 0.1, the 224-px absolute position embedding resized to the working grid.
+VITDET_DEFAULTS = dict(window_size=14, global_attn_indexes=(2, 5, 8, 11), use_rel_pos=True, drop_path_rate=0.1,
+                       pretrain_img_size=224)
 
 
 def resize_abs_pos_embed(pos_embed: torch.Tensor, has_cls_token: bool, grid: Tuple[int, int]) -> torch.Tensor:
@@ -294,7 +246,7 @@ class ViT(nn.Module):
         num_positions = pretrain_grid * pretrain_grid + (1 if pretrain_use_cls_token else 0)
         self.pos_embed = nn.Parameter(torch.zeros(1, num_positions, embed_dim))
         global_set = set(int(i) for i in global_attn_indexes)
-        rates = torch.linspace(0, drop_path_rate, depth).tolist() if depth > 0 else []
+        rates = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist() if depth > 0 else []
         self.blocks = nn.ModuleList(
             Block(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_path=rates[i], norm_eps=norm_eps,
                   act_layer=act_layer, window_size=0 if i in global_set else window_size,
@@ -360,3 +312,18 @@ class ViT(nn.Module):
             x = blk(x)
         x = self.norm(x).permute(0, 3, 1, 2)
         return self.neck(x) if self.neck_dim is not None else x
+
+
+def build_vit(arch: str, **overrides) -> ViT:
+    """A ViT of one of the paper's sizes (``"vit-ti"``, ``"vit-s"``, ``"vit-b"``); ``overrides`` go to :class:`ViT`
+    (``embed_dim`` / ``num_heads`` too, for other widths)."""
+    if arch not in VIT_SIZES and not {"embed_dim", "num_heads"} <= set(overrides):
+        raise ValueError(f"unknown ViT arch {arch!r}: use one of {sorted(VIT_SIZES)} or give embed_dim and num_heads")
+    return ViT(**{**VIT_SIZES.get(arch, {}), **overrides})
+
+
+def vitdet_vit(arch: str = "vit-s", img_size: int = 1024, **overrides) -> ViT:
+    """The one ViTDet backbone factory (MMDetection / MMSegmentation / detectron2 adapters all call it):
+    :data:`VITDET_DEFAULTS`, no neck, by default the last block's output (stride 16); ``overrides`` replace any
+    setting."""
+    return build_vit(arch, **{**VITDET_DEFAULTS, "img_size": img_size, "neck_dim": None, **overrides})

@@ -44,7 +44,7 @@ def export_backbone(checkpoint: str, out: str, hf_out: Optional[str] = None, num
     args = vit_args_from_state_dict(sd, num_heads)
     save_sami_backbone(sd, out, args)
     if hf_out:
-        from ..integrations.transformers import SamiViTModel, sami_config_from_vit_args
+        from ..integrations.hf import SamiViTModel, sami_config_from_vit_args
 
         model = SamiViTModel(sami_config_from_vit_args(args))
         model.vit.load_state_dict(sd, strict=True)

@@ -28,9 +28,9 @@ def precompute(config: str, data_root: str, out: str, batch_size: int = 32, devi
     from mmengine.registry import init_default_scope
     from tqdm import tqdm
 
-    from ..integrations import mmengine as mm
+    from ..integrations.openmmlab.data import ImageFolderDataset
     from ..modeling.sami import resize_target
-    from ..teachers import build_teacher
+    from ..modeling.teachers import build_teacher
     from ..utils.io import write_json
 
     cfg = Config.fromfile(config)
@@ -42,7 +42,7 @@ def precompute(config: str, data_root: str, out: str, batch_size: int = 32, devi
     teacher_cfg = cfg.model.teacher.to_dict() if hasattr(cfg.model.teacher, "to_dict") else dict(cfg.model.teacher)
     pipeline = [dict(type="LoadImageRGB"), dict(type="ResizeCenterCrop", size=size, crop_pct=crop_pct),
                 dict(type="PackImageInputs")]
-    dataset = mm.ImageFolderDataset(data_root, pipeline=pipeline)
+    dataset = ImageFolderDataset(data_root, pipeline=pipeline)
     images = [dataset.get_data_info(i)["img_path"] for i in range(len(dataset))]
     mean = torch.tensor(cfg.model.data_preprocessor.mean).view(1, 3, 1, 1)
     std = torch.tensor(cfg.model.data_preprocessor.std).view(1, 3, 1, 1)

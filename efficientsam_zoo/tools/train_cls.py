@@ -48,7 +48,7 @@ def load_recipe(path: str, overrides: Optional[List[str]] = None) -> Dict:
 def build_model(name_or_path: str, num_labels: int, recipe: Dict, id2label: Optional[Dict[int, str]] = None):
     """A ``SamiViTForImageClassification`` with a fresh ``num_labels``-way head on the given backbone."""
     from ..checkpoints import read_sami_backbone
-    from ..integrations.transformers import (SamiViTForImageClassification, SamiVisionConfig,
+    from ..integrations.hf import (SamiViTForImageClassification, SamiVisionConfig,
                                              sami_config_from_vit_args)
 
     kw = dict(num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in (id2label or {}).items()} or None)

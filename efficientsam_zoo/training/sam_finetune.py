@@ -1,4 +1,4 @@
-"""Segment-anything finetuning on SA-1B, framework-free: SAM-style prompt simulation and losses.
+"""Segment-anything finetuning on SA-1B, framework-free: SAM-style prompt simulation, losses and the step.
 
 Prompt simulation (SAM's training): each ground-truth mask first gets a box (with probability ``box_prob``;
 the tight box jittered by up to ``box_noise`` of its side, at most 20 px) or one point drawn uniformly from the
@@ -13,13 +13,13 @@ decoder's low resolution (``img_size / 4``).
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torchvision.ops import sigmoid_focal_loss
 
-__all__ = ["initial_prompts", "error_points", "mask_losses", "FOCAL_WEIGHT"]
+__all__ = ["initial_prompts", "error_points", "mask_losses", "finetune_losses", "FOCAL_WEIGHT"]
 
 FOCAL_WEIGHT = 20.0
 
@@ -99,3 +99,44 @@ def mask_losses(logits: torch.Tensor, iou_pred: torch.Tensor, gt: torch.Tensor
         actual_iou = inter / union
     iou_mse = F.mse_loss(iou_pred[rows, best], actual_iou)
     return per_output[rows, best].mean() + iou_mse, focal[rows, best].mean(), dice[rows, best].mean(), iou_mse
+
+
+def finetune_losses(sam, image: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor, valid: torch.Tensor,
+                    generator: torch.Generator, iterative_rounds: int = 2, box_prob: float = 0.5) -> Dict[str, torch.Tensor]:
+    """One training step's losses for an :class:`EfficientSam` on a batch of SA-1B-style samples.
+
+    ``image [B, 3, S, S]`` (0..1), ``masks [B, K, S/4, S/4]`` (bool), ``boxes [B, K, 4]`` (S frame), ``valid [B, K]``.
+    Each image is embedded once; every valid mask gets first-round prompts, then ``iterative_rounds`` rounds of
+    error-region points, each round decoded against the same embedding; the losses of all rounds are averaged,
+    then averaged over images. Returns ``loss`` (to optimise) and the detached ``loss_focal`` / ``loss_dice`` /
+    ``loss_iou`` parts.
+    """
+    size = sam.img_size
+    embeddings = sam.get_image_embeddings(image)  # once per image, reused by every round
+    totals = {"loss": 0.0, "loss_focal": 0.0, "loss_dice": 0.0, "loss_iou": 0.0}
+    n_images = 0
+    for b in range(image.shape[0]):
+        keep = valid[b]
+        if not bool(keep.any()):
+            continue
+        gt, gt_boxes = masks[b][keep], boxes[b][keep].cpu()
+        points, labels = initial_prompts(gt.cpu(), gt_boxes, size, generator, box_prob)
+        rounds = []
+        for r in range(1 + iterative_rounds):
+            logits, iou = sam.predict_masks(embeddings[b:b + 1], points[None].to(image.device),
+                                            labels[None].to(image.device), True, size, size)
+            logits, iou = logits[0], iou[0]
+            rounds.append(mask_losses(logits, iou, gt))
+            if r < iterative_rounds:
+                with torch.no_grad():
+                    best = iou.argmax(1)
+                    pred = logits[torch.arange(len(best)), best] > 0
+                new_p, new_l = error_points(pred.cpu(), gt.cpu(), size, generator)
+                points, labels = torch.cat([points, new_p], 1), torch.cat([labels, new_l], 1)
+        for key, idx in (("loss", 0), ("loss_focal", 1), ("loss_dice", 2), ("loss_iou", 3)):
+            totals[key] = totals[key] + sum(rd[idx] for rd in rounds) / len(rounds)
+        n_images += 1
+    if n_images == 0:  # no valid mask in the batch: a zero loss that still touches the graph
+        return {"loss": embeddings.sum() * 0.0}
+    loss = totals.pop("loss") / n_images
+    return {"loss": loss, **{k: (v / n_images).detach() for k, v in totals.items()}}

@@ -1,4 +1,4 @@
-"""Small I/O helpers: atomic writes, image loading."""
+"""Atomic writes: nothing half-written is ever left at a destination path."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ from typing import Iterator
 
 import numpy as np
 
-__all__ = ["atomic_path", "load_image_rgb", "save_png", "write_json"]
+__all__ = ["atomic_path", "save_png", "write_json"]
 
 
 @contextmanager
@@ -27,17 +27,6 @@ def atomic_path(path: str) -> Iterator[str]:
             os.remove(tmp)
 
 
-def load_image_rgb(path: str) -> np.ndarray:
-    """``HxWx3`` uint8 RGB array of an image file, with a clear error for unreadable files."""
-    from PIL import Image, UnidentifiedImageError
-
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"image {path!r} does not exist")
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"could not read image {path!r}: {exc}") from exc
 
 
 def save_png(array: np.ndarray, path: str) -> None:

@@ -1,6 +1,6 @@
 # Runtime settings shared by the package's own mmengine models (SAMI pretraining, SA-1B finetuning).
 default_scope = "efficientsam_zoo"
-custom_imports = dict(imports=["efficientsam_zoo.integrations.mmengine"], allow_failed_imports=False)
+custom_imports = dict(imports=["efficientsam_zoo.integrations.openmmlab"], allow_failed_imports=False)
 default_hooks = dict(
     timer=dict(type="IterTimerHook"),
     logger=dict(type="LoggerHook", interval=50),

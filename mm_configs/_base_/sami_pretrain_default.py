@@ -6,7 +6,7 @@
 _base_ = ["./efficientsam_zoo_runtime.py"]
 
 model = dict(
-    type="SAMIPretrainer",
+    type="SamiPretrainer",
     student=dict(arch="vit-ti", img_size=224),
     teacher=dict(type="hf_sam", pretrained="facebook/sam-vit-huge", input_size=1024, resize_mode="bilinear"),
     mask_ratio=0.75,

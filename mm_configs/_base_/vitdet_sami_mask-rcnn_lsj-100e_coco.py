@@ -2,17 +2,17 @@
 # large-scale jitter at 1024, AdamW lr 2e-4 betas (0.9, 0.999) weight decay 0.1, layer-wise lr decay 0.7,
 # 10-epoch linear warm-up then cosine to 0, 100 epochs, batch 64 (1 image per GPU on 64 GPUs), AMP.
 _base_ = ["mmdet::_base_/models/mask-rcnn_r50_fpn.py", "mmdet::_base_/default_runtime.py"]
-custom_imports = dict(imports=["efficientsam_zoo.integrations.mmdet"], allow_failed_imports=False)
+custom_imports = dict(imports=["efficientsam_zoo.integrations.openmmlab.mmdet"], allow_failed_imports=False)
 
 image_size = (1024, 1024)
 norm_cfg = dict(type="LN2d", requires_grad=True)
 model = dict(
     data_preprocessor=dict(pad_size_divisor=32, batch_augments=[dict(type="BatchFixedSizePad", size=image_size,
                                                                      pad_mask=True)]),
-    backbone=dict(_delete_=True, type="SAMIViT", arch="vit-s", img_size=1024, drop_path_rate=0.1, window_size=14,
-                  global_attn_indexes=(2, 5, 8, 11), use_rel_pos=True, out_indices=(11,),
+    # ViTDet's form of the ViT (windows 14 except blocks 2/5/8/11, rel-pos, drop path 0.1) is SamiViT's default
+    backbone=dict(_delete_=True, type="SamiViT", arch="vit-s", img_size=1024,
                   init_cfg=dict(type="Pretrained", checkpoint="checkpoints/sami_vit-s.safetensors")),
-    neck=dict(_delete_=True, type="SAMISimpleFPN", in_channels=384, out_channels=256, num_outs=5),
+    neck=dict(_delete_=True, type="SamiSimpleFPN", in_channels=384, out_channels=256, num_outs=5),
     rpn_head=dict(num_convs=2),
     roi_head=dict(bbox_head=dict(type="Shared4Conv1FCBBoxHead", conv_out_channels=256, norm_cfg=norm_cfg),
                   mask_head=dict(norm_cfg=norm_cfg)),
@@ -58,7 +58,7 @@ test_evaluator = val_evaluator
 
 optim_wrapper = dict(
     type="AmpOptimWrapper",
-    constructor="SAMILayerDecayOptimizerConstructor",
+    constructor="SamiLayerDecayOptimizerConstructor",
     paramwise_cfg=dict(decay_rate=0.7, num_layers=12),
     optimizer=dict(type="AdamW", lr=2e-4, betas=(0.9, 0.999), weight_decay=0.1),
 )

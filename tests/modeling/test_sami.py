@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from efficientsam_zoo.modeling.sami import SAMI, random_masking, resize_target, sincos_pos_embed_2d
+from efficientsam_zoo.modeling.sami import Sami, random_masking, resize_target, sincos_pos_embed_2d
 from efficientsam_zoo.modeling.teachers import ViTTeacher
 from efficientsam_zoo.modeling.vit import ViT
 
@@ -14,7 +14,7 @@ def _sami(**kw):
     enc = ViT(img_size=64, embed_dim=32, depth=2, num_heads=2, neck_dim=None)
     cfg = dict(teacher_dim=24, decoder_dim=16, decoder_depth=2, decoder_heads=2)
     cfg.update(kw)
-    return SAMI(enc, **cfg)
+    return Sami(enc, **cfg)
 
 
 def test_masking_keeps_a_quarter_and_restore_is_the_inverse():
@@ -107,6 +107,6 @@ def test_wrong_sizes_raise():
     with pytest.raises(ValueError, match="token grid"):
         model.forward_features(torch.randn(1, 3, 96, 96))
     with pytest.raises(ValueError, match="neck_dim=None"):
-        SAMI(ViT(img_size=64, embed_dim=32, depth=1, num_heads=2, neck_dim=32))
+        Sami(ViT(img_size=64, embed_dim=32, depth=1, num_heads=2, neck_dim=32))
     with pytest.raises(ValueError, match="target_resize"):
         _sami(target_resize="nearest")

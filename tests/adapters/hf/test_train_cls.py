@@ -11,10 +11,10 @@ from PIL import Image
 from transformers import AutoModelForImageClassification
 
 import efficientsam_zoo  # noqa: F401  (registers the Auto classes)
-from efficientsam_zoo.integrations.transformers import SamiViTForImageClassification, SamiViTModel, SamiVisionConfig
+from efficientsam_zoo.integrations.hf import SamiViTForImageClassification, SamiViTModel, SamiVisionConfig
 from efficientsam_zoo.tools import train_cls
+from conftest import REPO_ROOT as ROOT  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RECIPE = os.path.join(ROOT, "hf", "recipes", "vit-s_in1k.yaml")
 TINY = dict(image_size=32, hidden_size=32, num_hidden_layers=4, num_attention_heads=2, pretrain_image_size=32)
 

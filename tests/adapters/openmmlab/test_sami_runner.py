@@ -11,9 +11,9 @@ import torch
 from PIL import Image
 
 from efficientsam_zoo.checkpoints import read_sami_backbone, read_trainer_checkpoint
-from efficientsam_zoo.quickstart import make_scene
+from efficientsam_zoo.data.synthetic import make_scene
+from conftest import REPO_ROOT as ROOT  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMOKE = os.path.join(ROOT, "mm_configs", "sami_pretrain_vit-ti_smoke.py")
 
 
@@ -72,7 +72,7 @@ def test_resume_continues_to_the_same_iteration_count(trained, image_folder, tmp
 
 
 def test_export_loads_strictly_into_hf(trained, tmp_path):
-    from efficientsam_zoo.integrations.transformers import SamiViTModel
+    from efficientsam_zoo.integrations.hf import SamiViTModel
     from efficientsam_zoo.modeling.vit import ViT
 
     out_file, out_dir = str(tmp_path / "sami_vit-ti.safetensors"), str(tmp_path / "hf")
@@ -95,7 +95,7 @@ def test_export_loads_strictly_into_hf(trained, tmp_path):
 def test_precomputed_teacher_features_resume_and_train(image_folder, tmp_path):
     import numpy as np
 
-    from efficientsam_zoo.integrations.mmengine import PrecomputedFeatureDataset
+    from efficientsam_zoo.integrations.openmmlab.data import PrecomputedFeatureDataset
 
     tool = "efficientsam_zoo.tools.precompute_teacher"
     part, whole = str(tmp_path / "part"), str(tmp_path / "whole")

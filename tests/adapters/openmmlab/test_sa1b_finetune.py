@@ -14,10 +14,10 @@ import torch.nn.functional as F
 
 from efficientsam_zoo.data.sa1b import SA1BSamples
 from efficientsam_zoo.data.synthetic import make_sa1b_shards
-from efficientsam_zoo.evaluation.common import decode_rle
+from efficientsam_zoo.utils.masks import decode_rle
 from efficientsam_zoo.training.sam_finetune import FOCAL_WEIGHT, error_points, initial_prompts, mask_losses
+from conftest import REPO_ROOT as ROOT  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from detectron2.config import LazyConfig, instantiate
 from efficientsam_zoo.checkpoints import CheckpointError, save_sami_backbone
 from efficientsam_zoo.integrations import detectron2 as d2_adapter
 from efficientsam_zoo.modeling.vit import VIT_SIZES, ViT
+from conftest import REPO_ROOT as ROOT  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 D2 = os.path.join(ROOT, "d2_configs", "COCO")
 DIMS = {"ti": 192, "s": 384, "b": 768}
 
@@ -65,13 +65,13 @@ def exports(tmp_path):
 
 
 def test_pretrained_changes_weights_and_mismatch_raises(exports, tmp_path):
-    fresh = d2_adapter.SAMIViTNet(arch="vit-ti", img_size=64, window_size=2)
-    loaded = d2_adapter.SAMIViTNet(arch="vit-ti", img_size=64, window_size=2, pretrained=exports["vit-ti"])
+    fresh = d2_adapter.SamiViTNet(arch="vit-ti", img_size=64, window_size=2)
+    loaded = d2_adapter.SamiViTNet(arch="vit-ti", img_size=64, window_size=2, pretrained=exports["vit-ti"])
     sd = exports["vit-ti-sd"]
     assert not torch.equal(fresh.vit.blocks[0].attn.qkv.weight, sd["blocks.0.attn.qkv.weight"])
     assert all(torch.equal(loaded.vit.state_dict()[k], v) for k, v in sd.items())
     with pytest.raises(CheckpointError, match="mis-shaped"):
-        d2_adapter.SAMIViTNet(arch="vit-ti", img_size=64, window_size=2, pretrained=exports["vit-s"])
+        d2_adapter.SamiViTNet(arch="vit-ti", img_size=64, window_size=2, pretrained=exports["vit-s"])
     # train.init_checkpoint: backbone files through our loader, a whole-model detectron2 file through d2's
     cfg = LazyConfig.load(os.path.join(D2, "mask_rcnn_vitdet_sami_ti_smoke.py"))
     model = instantiate(cfg.model)

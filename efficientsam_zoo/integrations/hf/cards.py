@@ -1,6 +1,8 @@
 """Hub-side tooling: model cards from one template, official -> HF conversion with verification, pushing.
 
-Used by the scripts in ``hf/`` (``convert_official_checkpoint.py``, ``push_to_hub.py``, ``make_cards.py``).
+Every number and name on a card comes from the variant table (``efficientsam_zoo.registry.VARIANTS``); the
+parameter counts are counted off the models themselves. Used by the scripts in ``hf/``
+(``convert_official_checkpoint.py``, ``push_to_hub.py``, ``make_cards.py``).
 """
 from __future__ import annotations
 
@@ -12,64 +14,27 @@ from typing import Dict, List
 import torch
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from ..build import build_efficient_sam
-from ..registry import get_spec
-from .transformers import EfficientSamImageProcessor, EfficientSamModel
+from ...build import build_efficient_sam
+from ...modeling.efficient_sam import EfficientSam
+from ...modeling.vit import build_vit
+from ...registry import PAPER, VARIANTS, Variant, get_spec
+from .image_processing import EfficientSamImageProcessor
+from .modeling import EfficientSamModel
 
-__all__ = ["CARD_NAMES", "PAPER", "make_model_card", "convert_official_checkpoint", "push_folder"]
+__all__ = ["CARD_NAMES", "make_model_card", "convert_official_checkpoint", "push_folder", "parameter_count"]
 
-PAPER = dict(name="EfficientSAM paper (Xiong et al., 2023), as reported", url="https://arxiv.org/abs/2312.00863")
+CARD_NAMES = list(VARIANTS)
+_PIPELINE = {"efficientsam": "mask-generation", "sami": "image-feature-extraction"}
+_DATASETS = {"efficientsam": ["sa-1b", "imagenet-1k"], "sami": ["imagenet-1k"]}
 
-# (task_type, task_name, dataset_type, dataset_name, metric_type, metric_name, value); all from the paper.
-_T4 = "Zero-shot single point valid mask (Table 4)"
-_T5 = "Zero-shot instance segmentation with ViTDet-H boxes (Table 5)"
-_RESULTS: Dict[str, List[tuple]] = {
-    "efficientsam-ti": [
-        ("mask-generation", _T4, "coco", "COCO 2017 val", "mIoU", "mIoU (box)", 75.7),
-        ("mask-generation", _T4, "coco", "COCO 2017 val", "mIoU", "mIoU (1 click)", 45.5),
-        ("mask-generation", _T4, "coco", "COCO 2017 val", "mIoU", "mIoU (3 clicks)", 67.2),
-        ("mask-generation", _T4, "lvis", "LVIS v1 val", "mIoU", "mIoU (box)", 74.3),
-        ("mask-generation", _T4, "lvis", "LVIS v1 val", "mIoU", "mIoU (1 click)", 52.7),
-        ("mask-generation", _T4, "lvis", "LVIS v1 val", "mIoU", "mIoU (3 clicks)", 66.8),
-        ("instance-segmentation", _T5, "coco", "COCO 2017 val", "AP", "mask AP", 42.3),
-        ("instance-segmentation", _T5, "lvis", "LVIS v1 val", "AP", "mask AP", 39.9),
-    ],
-    "efficientsam-s": [
-        ("mask-generation", _T4, "coco", "COCO 2017 val", "mIoU", "mIoU (box)", 76.9),
-        ("mask-generation", _T4, "coco", "COCO 2017 val", "mIoU", "mIoU (1 click)", 50.0),
-        ("mask-generation", _T4, "coco", "COCO 2017 val", "mIoU", "mIoU (3 clicks)", 69.8),
-        ("mask-generation", _T4, "lvis", "LVIS v1 val", "mIoU", "mIoU (box)", 75.4),
-        ("mask-generation", _T4, "lvis", "LVIS v1 val", "mIoU", "mIoU (1 click)", 56.2),
-        ("mask-generation", _T4, "lvis", "LVIS v1 val", "mIoU", "mIoU (3 clicks)", 68.7),
-        ("instance-segmentation", _T5, "coco", "COCO 2017 val", "AP", "mask AP", 44.4),
-        ("instance-segmentation", _T5, "lvis", "LVIS v1 val", "AP", "mask AP", 42.3),
-    ],
-}
-for _size, (_top1, _box, _mask, _ade) in {"ti": (76.8, 44.7, 40.0, 42.7), "s": (82.7, 49.8, 44.2, 48.8),
-                                           "b": (84.8, 52.5, 46.5, 51.8)}.items():
-    _RESULTS[f"sami-vit-{_size}"] = [
-        ("image-classification", "ImageNet-1K finetuning, 100 epochs (Table 1)", "imagenet-1k", "ImageNet-1K val",
-         "accuracy", "top-1", _top1),
-        ("object-detection", "ViTDet Mask R-CNN on COCO (Table 2)", "coco", "COCO 2017 val", "AP", "box AP", _box),
-        ("instance-segmentation", "ViTDet Mask R-CNN on COCO (Table 2)", "coco", "COCO 2017 val", "AP", "mask AP",
-         _mask),
-        ("image-segmentation", "Mask2Former on ADE20K 512x512 (Table 3)", "ade20k", "ADE20K val", "mIoU", "mIoU",
-         _ade),
-    ]
 
-_KIND = {
-    "efficientsam-ti": dict(arch="EfficientSAM with a ViT-Ti image encoder", params="10.2M", pipeline="mask-generation",
-                            throughput="54 images/s on one A100 (Table 8)", datasets=["sa-1b", "imagenet-1k"]),
-    "efficientsam-s": dict(arch="EfficientSAM with a ViT-S image encoder", params="26.4M", pipeline="mask-generation",
-                           throughput="47 images/s on one A100 (Table 8)", datasets=["sa-1b", "imagenet-1k"]),
-    "sami-vit-ti": dict(arch="SAMI-pretrained ViT-Ti backbone (192-d, 12 blocks, 3 heads)", params="5.5M",
-                        pipeline="image-feature-extraction", throughput=None, datasets=["imagenet-1k"]),
-    "sami-vit-s": dict(arch="SAMI-pretrained ViT-S backbone (384-d, 12 blocks, 6 heads)", params="21.7M",
-                       pipeline="image-feature-extraction", throughput=None, datasets=["imagenet-1k"]),
-    "sami-vit-b": dict(arch="SAMI-pretrained ViT-B backbone (768-d, 12 blocks, 12 heads)", params="85.8M",
-                       pipeline="image-feature-extraction", throughput=None, datasets=["imagenet-1k"]),
-}
-CARD_NAMES = list(_KIND)
+def parameter_count(variant: Variant) -> int:
+    """Parameters of the variant's model, counted on the meta device (no memory, no weights)."""
+    with torch.device("meta"):
+        model = (EfficientSam.from_spec(variant.spec()) if variant.is_segmenter
+                 else build_vit(variant.backbone, img_size=224, neck_dim=None))
+    return sum(p.numel() for p in model.parameters())
+
 
 CARD_TEMPLATE = """---
 {{ card_data }}
@@ -142,18 +107,22 @@ tables); the models were not evaluated for safety-critical use.
 
 def make_model_card(name: str, project_url: str = "https://pypi.org/project/efficientsam-zoo/") -> ModelCard:
     """The model card of ``name`` (one of :data:`CARD_NAMES`)."""
-    if name not in _KIND:
+    if name not in VARIANTS:
         raise ValueError(f"no model card for {name!r}; known: {CARD_NAMES}")
-    kind = _KIND[name]
-    results = [EvalResult(task_type=t, task_name=tn, dataset_type=dt, dataset_name=dn, metric_type=mt,
-                          metric_name=mn, metric_value=v, source_name=PAPER["name"], source_url=PAPER["url"])
-               for (t, tn, dt, dn, mt, mn, v) in _RESULTS[name]]
-    data = ModelCardData(license="apache-2.0", library_name="efficientsam-zoo", pipeline_tag=kind["pipeline"],
-                         datasets=kind["datasets"], tags=["efficientsam", "sami", "vision", kind["pipeline"]],
+    variant = VARIANTS[name]
+    pipeline = _PIPELINE[variant.family]
+    source = f"{PAPER['title'].split(':')[0]} paper ({PAPER['citation']}), as reported"
+    results = [EvalResult(task_type=r.task, task_name=r.experiment, dataset_type=r.dataset,
+                          dataset_name=r.dataset_name, metric_type=r.metric, metric_name=r.metric_name,
+                          metric_value=r.value, source_name=source, source_url=PAPER["url"])
+               for r in variant.results]
+    data = ModelCardData(license="apache-2.0", library_name="efficientsam-zoo", pipeline_tag=pipeline,
+                         datasets=_DATASETS[variant.family], tags=["efficientsam", "sami", "vision", pipeline],
                          model_name=name, eval_results=results)
-    return ModelCard.from_template(data, template_str=CARD_TEMPLATE, name=name, arch=kind["arch"],
-                                   params=kind["params"], throughput=kind["throughput"], results=results,
-                                   segment=name.startswith("efficientsam"), project_url=project_url)
+    params = f"{parameter_count(variant) / 1e6:.1f}M"
+    return ModelCard.from_template(data, template_str=CARD_TEMPLATE, name=name, arch=variant.description,
+                                   params=params, throughput=variant.throughput, results=results,
+                                   segment=variant.is_segmenter, project_url=project_url)
 
 
 @torch.no_grad()

@@ -13,14 +13,14 @@ from mmengine.registry import init_default_scope
 
 from efficientsam_zoo.checkpoints import CheckpointError, save_sami_backbone
 from efficientsam_zoo.modeling.vit import VIT_SIZES, ViT
+from conftest import REPO_ROOT as ROOT  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CFG = os.path.join(ROOT, "mm_configs")
 DIMS = {"ti": 192, "s": 384, "b": 768}
 
 
 def _det_registry():
-    import efficientsam_zoo.integrations.mmdet  # noqa: F401
+    import efficientsam_zoo.integrations.openmmlab.mmdet  # noqa: F401
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
 
@@ -31,7 +31,7 @@ def _det_registry():
 
 def _seg_registry():
     import mmdet.models  # noqa: F401  (Mask2Former's pixel decoder / losses live in mmdet)
-    import efficientsam_zoo.integrations.mmseg  # noqa: F401
+    import efficientsam_zoo.integrations.openmmlab.mmseg  # noqa: F401
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
 
@@ -53,7 +53,10 @@ def test_vitdet_configs_build_and_give_the_pyramid(size):
     assert cfg.optim_wrapper.type == "AmpOptimWrapper" and cfg.auto_scale_lr.base_batch_size == 64
     assert cfg.train_cfg.max_iters == 184375 and cfg.param_scheduler[0].end == 18437
     assert cfg.param_scheduler[1].type == "CosineAnnealingLR" and cfg.param_scheduler[1].eta_min == 0.0
-    assert cfg.model.backbone.drop_path_rate == 0.1 and tuple(cfg.model.backbone.global_attn_indexes) == (2, 5, 8, 11)
+    vit = _det_registry().build(cfg.model.backbone).vit  # ViTDet's settings come from the one factory
+    assert [b.window_size for b in vit.blocks].count(0) == 4 and vit.blocks[2].window_size == 0
+    assert vit.blocks[0].window_size == 14 and vit.blocks[11].drop_path.drop_prob == pytest.approx(0.1)
+    assert vit.blocks[0].attn.use_rel_pos and vit.img_size == 1024
     model = _det_registry().build(_small(cfg).model).eval()
     with torch.no_grad():
         backbone_out = model.backbone(torch.rand(1, 3, 128, 128))
@@ -77,7 +80,7 @@ def test_mask2former_configs_build_and_give_strides_4_to_32(size):
 
 
 def _backbone_cfg(checkpoint):
-    return dict(type="SAMIViT", arch="vit-ti", img_size=64, window_size=2, init_cfg=dict(type="Pretrained",
+    return dict(type="SamiViT", arch="vit-ti", img_size=64, window_size=2, init_cfg=dict(type="Pretrained",
                                                                                            checkpoint=checkpoint))
 
 
@@ -112,7 +115,7 @@ def test_pretrained_checkpoint_changes_the_backbone(registry, sami_export, tmp_p
     b2 = models.build(_backbone_cfg(str(official)))
     b2.init_weights()
     assert torch.equal(b2.vit.pos_embed, sd["pos_embed"])
-    from efficientsam_zoo.integrations.transformers import SamiViTModel, SamiVisionConfig
+    from efficientsam_zoo.integrations.hf import SamiViTModel, SamiVisionConfig
 
     hf = SamiViTModel(SamiVisionConfig())
     hf.vit.load_state_dict(sd)

@@ -13,8 +13,8 @@ from conftest import TINY, randomize_
 from efficientsam_zoo import EfficientSamSpec, build_efficient_sam
 from efficientsam_zoo.automatic_mask_generator import (AutomaticMaskGenerator, crop_boxes, point_grid,
                                                        remove_small_regions, stability_score)
-from efficientsam_zoo.evaluation.common import decode_rle
-from efficientsam_zoo.quickstart import make_scene
+from efficientsam_zoo.utils.masks import decode_rle
+from efficientsam_zoo.data.synthetic import make_scene
 
 KEEP_ALL = dict(pred_iou_thresh=-1e9, stability_score_thresh=0.0)
 
@@ -84,7 +84,7 @@ sys.path.insert(0, {tests!r})
 from conftest import TINY, randomize_
 from efficientsam_zoo import EfficientSamSpec, build_efficient_sam
 from efficientsam_zoo.automatic_mask_generator import AutomaticMaskGenerator
-from efficientsam_zoo.quickstart import make_scene
+from efficientsam_zoo.data.synthetic import make_scene
 torch.set_num_threads(1)
 model = randomize_(build_efficient_sam(EfficientSamSpec(**{{**TINY, "img_size": 256}})), seed=2, scale=0.3)
 image, _ = make_scene(0, 256, 256)
@@ -97,7 +97,7 @@ print(len(records), tracemalloc.get_traced_memory()[1], resource.getrusage(resou
 
 
 def test_peak_memory_does_not_grow_with_the_grid():
-    tests = os.path.dirname(os.path.abspath(__file__))
+    tests = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where conftest.py lives
     out = {}
     for side in (8, 32):
         r = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT.format(tests=tests), str(side)], capture_output=True,

@@ -1,13 +1,13 @@
-"""The OpenMMLab-side classes shared by the MMDetection and MMSegmentation adapters (mmengine only).
+"""The backbone pieces shared by the MMDetection and MMSegmentation adapters (mmengine only).
 
 ``mmdet.py`` and ``mmseg.py`` register these in their framework's registries; nothing here imports mmdet
-or mmseg. The classes translate config and checkpoints; the networks are ``modeling.ViT`` and
-``modeling.SimpleFeaturePyramid``.
+or mmseg. The classes translate config and checkpoints; the networks are ``modeling.vit.vitdet_vit`` and
+``modeling.fpn.SimpleFeaturePyramid``.
 """
 from __future__ import annotations
 
 import json
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 import torch
 from mmengine.dist import get_dist_info
@@ -16,45 +16,36 @@ from mmengine.model import BaseModule
 from mmengine.optim import DefaultOptimWrapperConstructor
 from torch import nn
 
-from ..checkpoints import load_pretrained_backbone
-from ..modeling.fpn import SimpleFeaturePyramid
-from ..modeling.vit import VIT_SIZES, ViT
-from ..optim import no_weight_decay, vit_lr_decay_rate
+from ...checkpoints import load_pretrained_backbone
+from ...modeling.fpn import SimpleFeaturePyramid
+from ...modeling.vit import vitdet_vit
+from ...optim import no_weight_decay, vit_lr_decay_rate
 
-__all__ = ["SAMIViTBackbone", "SAMISimpleFPN", "SAMILayerDecayOptimizerConstructor"]
+__all__ = ["SamiViT", "SamiSimpleFPN", "SamiLayerDecayOptimizerConstructor"]
 
 
-class SAMIViTBackbone(BaseModule):
-    """A SAMI ViT in its ViTDet form: ``img_size`` input, window attention (``window_size``) in every block
-    except ``global_attn_indexes``, optional relative position bias, drop path, the 224-px absolute
-    position embedding resized to the working grid. Returns the outputs of ``out_indices`` (stride 16).
+class SamiViT(BaseModule):
+    """A SAMI ViT in its ViTDet form (``modeling.vit.vitdet_vit``: 14x14 windows except the global blocks, relative
+    position bias, drop path, the 224-px absolute position embedding resized to the working grid). ``arch`` is a
+    paper size (``vit-ti`` / ``vit-s`` / ``vit-b``); any other keyword replaces a ViTDet default. Returns the
+    outputs of ``out_indices`` (default: the last block), stride 16.
 
     ``init_cfg=dict(type="Pretrained", checkpoint=PATH)`` accepts a SAMI export (``.safetensors``), an official
     EfficientSAM checkpoint (``image_encoder.*``; the SAM neck is dropped) or an HF ``SamiViTModel`` directory.
     It loads strictly (only the new relative-position tables may be missing) and raises when nothing matches.
     """
 
-    def __init__(self, arch: str = "vit-s", img_size: int = 1024, patch_size: int = 16, drop_path_rate: float = 0.1,
-                 window_size: int = 14, global_attn_indexes: Sequence[int] = (2, 5, 8, 11), use_rel_pos: bool = True,
-                 out_indices: Sequence[int] = (11,), pretrain_img_size: int = 224, depth: int = 12,
-                 embed_dim: Optional[int] = None, num_heads: Optional[int] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+    def __init__(self, arch: str = "vit-s", img_size: int = 1024, init_cfg: Optional[dict] = None, **vitdet) -> None:
         super().__init__(init_cfg=init_cfg)
-        if arch not in VIT_SIZES and (embed_dim is None or num_heads is None):
-            raise ValueError(f"unknown arch {arch!r}: use one of {sorted(VIT_SIZES)} or give embed_dim and num_heads")
-        size = VIT_SIZES.get(arch, {})
-        self.vit = ViT(img_size=img_size, patch_size=patch_size, embed_dim=embed_dim or size["embed_dim"], depth=depth,
-                       num_heads=num_heads or size["num_heads"], drop_path_rate=drop_path_rate,
-                       window_size=window_size, global_attn_indexes=global_attn_indexes, use_rel_pos=use_rel_pos,
-                       pretrain_img_size=pretrain_img_size, neck_dim=None, out_indices=out_indices)
-        self.out_indices = tuple(out_indices)
+        self.vit = vitdet_vit(arch, img_size, **vitdet)
+        self.out_indices = self.vit.out_indices
         self.embed_dim = self.vit.embed_dim
 
     def init_weights(self) -> None:
         cfg = self.init_cfg
         if isinstance(cfg, dict) and cfg.get("type") == "Pretrained":
             load_pretrained_backbone(self.vit, cfg["checkpoint"])
-            MMLogger.get_current_instance().info(f"SAMIViT: loaded backbone weights from {cfg['checkpoint']}")
+            MMLogger.get_current_instance().info(f"SamiViT: loaded backbone weights from {cfg['checkpoint']}")
             self._is_init = True
         elif cfg is not None:
             super().init_weights()
@@ -63,7 +54,7 @@ class SAMIViTBackbone(BaseModule):
         return tuple(self.vit.forward_features(x))
 
 
-class SAMISimpleFPN(BaseModule):
+class SamiSimpleFPN(BaseModule):
     """ViTDet's simple feature pyramid on the backbone's last output (strides 4, 8, 16, 32 and, with
     ``num_outs=5``, a max-pooled 64) — Mask R-CNN's neck; ``num_outs=4`` feeds Mask2Former."""
 
@@ -79,7 +70,7 @@ class SAMISimpleFPN(BaseModule):
         return tuple(self.fpn(inputs[-1]))
 
 
-class SAMILayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
+class SamiLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
     """Layer-wise lr decay for the SAMI ViT (``efficientsam_zoo.optim``): ``paramwise_cfg=dict(decay_rate=0.7,
     num_layers=12, custom_keys={...})``. lr = base_lr * decay_rate ** (num_layers + 1 - layer_id) * lr_mult;
     no weight decay on norms, biases, position embeddings and relative-position tables."""

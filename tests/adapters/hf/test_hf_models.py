@@ -9,7 +9,7 @@ from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelFor
 import efficientsam_zoo
 from conftest import TINY, randomize_
 from efficientsam_zoo import build_efficient_sam
-from efficientsam_zoo.integrations.transformers import (EfficientSamConfig, EfficientSamImageProcessor,
+from efficientsam_zoo.integrations.hf import (EfficientSamConfig, EfficientSamImageProcessor,
                                                         EfficientSamModel, SamiViTForImageClassification,
                                                         SamiViTModel, SamiVisionConfig, efficientsam_config_for,
                                                         register_auto_classes)
@@ -39,7 +39,7 @@ def test_registration_is_idempotent():
     import subprocess
     import sys
 
-    code = ("import importlib, efficientsam_zoo.integrations.transformers as m; importlib.reload(m); "
+    code = ("import importlib, efficientsam_zoo.integrations.hf as m; importlib.reload(m); "
             "from transformers import AutoConfig; print(type(AutoConfig.for_model('sami_vit')).__name__)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

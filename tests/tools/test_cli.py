@@ -6,7 +6,8 @@ import pytest
 from PIL import Image
 
 from efficientsam_zoo.cli import main
-from efficientsam_zoo.quickstart import make_scene, run_quickstart
+from efficientsam_zoo.data.synthetic import make_scene
+from efficientsam_zoo.quickstart import run_quickstart
 
 pytestmark = pytest.mark.slow  # real-size (1024 px) ViT-Ti checkpoints
 
@@ -70,7 +71,7 @@ def test_quickstart_report(tmp_path):
     import glob
 
     (log,) = glob.glob(str(tmp_path / "qs" / "vitdet_work_dir" / "*" / "*.log"))
-    assert "SAMIViT: loaded backbone weights from" in open(log).read()  # the stage-2 export initialised ViTDet
+    assert "SamiViT: loaded backbone weights from" in open(log).read()  # the stage-2 export initialised ViTDet
     assert "Stage: zero-shot evaluation" in text and "| box |" in text and "COCOeval" in text
     for name in ["scene0.png", "scene0_point_overlay.png", "scene0_box_overlay.png"]:
         assert (tmp_path / "qs" / name).exists(), name

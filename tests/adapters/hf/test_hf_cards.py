@@ -9,9 +9,9 @@ import yaml
 from transformers import AutoModel
 
 from efficientsam_zoo import build_efficient_sam
-from efficientsam_zoo.integrations.hf_hub import CARD_NAMES, make_model_card
+from efficientsam_zoo.integrations.hf.cards import CARD_NAMES, make_model_card
+from conftest import REPO_ROOT as ROOT  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CARDS = os.path.join(ROOT, "hf", "cards")
 
 
@@ -44,7 +44,7 @@ def test_convert_official_checkpoint(official_ti_checkpoint, tmp_path):
 
 
 def test_push_dry_run(tmp_path, tiny_model):
-    from efficientsam_zoo.integrations.transformers import EfficientSamModel
+    from efficientsam_zoo.integrations.hf import EfficientSamModel
 
     EfficientSamModel.from_native(tiny_model).save_pretrained(tmp_path / "m")
     r = _script("push_to_hub.py", "--folder", str(tmp_path / "m"), "--repo-id", "me/test")

@@ -4,7 +4,7 @@ import torch
 from PIL import Image
 
 from efficientsam_zoo import EfficientSamPredictor
-from efficientsam_zoo.predictor import image_to_tensor
+from efficientsam_zoo.utils.image import image_to_tensor
 
 
 @pytest.fixture

@@ -1,0 +1,41 @@
+"""Hugging Face ``transformers`` adapter, laid out like transformers' own models:
+
+==========================  ==========================================================================
+``configuration``           :class:`SamiVisionConfig`, :class:`EfficientSamConfig` (+ native spec <-> config)
+``modeling``                :class:`SamiViTModel`, :class:`SamiViTForImageClassification`, :class:`EfficientSamModel`
+``image_processing``        :class:`EfficientSamImageProcessor`
+``hub``                     short names (``"efficientsam-s"``, ``"sami-vit-b"``) in every ``from_pretrained``
+``teachers``                transformers models as SAMI teachers (``hf_sam``), registered with the teacher registry
+``cards``                   model cards, official -> HF conversion, pushing (used by the scripts in ``hf/``)
+==========================  ==========================================================================
+
+Importing this package registers, idempotently, ``model_type`` ``efficientsam`` (``AutoModel``,
+``AutoImageProcessor``) and ``sami_vit`` (``AutoModel``, ``AutoModelForImageClassification``).
+"""
+from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification
+
+from . import teachers  # noqa: F401  (registers the transformers teachers)
+from .configuration import (EfficientSamConfig, SamiVisionConfig, efficientsam_config_for, sami_config_from_vit_args,
+                            spec_from_config)
+from .hub import HUB_ALIASES, resolve_pretrained
+from .image_processing import EfficientSamImageProcessor
+from .modeling import EfficientSamModel, EfficientSamOutput, SamiViTForImageClassification, SamiViTModel
+
+__all__ = ["SamiVisionConfig", "EfficientSamConfig", "SamiViTModel", "SamiViTForImageClassification",
+           "EfficientSamModel", "EfficientSamOutput", "EfficientSamImageProcessor", "HUB_ALIASES",
+           "resolve_pretrained", "register_auto_classes", "efficientsam_config_for", "spec_from_config",
+           "sami_config_from_vit_args"]
+
+
+def register_auto_classes() -> None:
+    """Register the configs / models / processor with the Auto classes (safe to call repeatedly)."""
+    AutoConfig.register(SamiVisionConfig.model_type, SamiVisionConfig, exist_ok=True)
+    AutoConfig.register(EfficientSamConfig.model_type, EfficientSamConfig, exist_ok=True)
+    AutoModel.register(SamiVisionConfig, SamiViTModel, exist_ok=True)
+    AutoModel.register(EfficientSamConfig, EfficientSamModel, exist_ok=True)
+    AutoModelForImageClassification.register(SamiVisionConfig, SamiViTForImageClassification, exist_ok=True)
+    AutoImageProcessor.register(EfficientSamConfig, slow_image_processor_class=EfficientSamImageProcessor,
+                                exist_ok=True)
+
+
+register_auto_classes()

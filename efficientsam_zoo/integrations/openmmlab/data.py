@@ -1,0 +1,193 @@
+"""Datasets and transforms for the package's own mmengine models: ImageNet-style folders for SAMI, precomputed
+teacher targets, SA-1B shards for segment-anything finetuning."""
+from __future__ import annotations
+
+import math
+import os
+import random
+from typing import List, Sequence, Tuple
+
+import mmcv
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+from mmengine.dataset import BaseDataset
+
+from .registry import DATASETS, TRANSFORMS
+
+__all__ = ["ImageFolderDataset", "LoadImageRGB", "RandomResizedCrop", "ResizeCenterCrop", "PackImageInputs",
+           "PrecomputedFeatureDataset", "SA1BDataset"]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+@DATASETS.register_module()
+class ImageFolderDataset(BaseDataset):
+    """Images under ``data_root``: ImageNet's ``<class>/<image>`` layout or a flat folder (labels unused)."""
+
+    def __init__(self, data_root: str, pipeline: Sequence = (), extensions: Sequence[str] = IMAGE_EXTENSIONS,
+                 **kwargs) -> None:
+        self.extensions = tuple(e.lower() for e in extensions)
+        super().__init__(data_root=data_root, pipeline=list(pipeline), serialize_data=False, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        root = self.data_root
+        if not os.path.isdir(root):
+            raise FileNotFoundError(f"image folder {root!r} does not exist; set train_dataloader.dataset.data_root")
+        items = []
+        classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+        label_of = {c: i for i, c in enumerate(classes)}
+        for dirpath, _, files in sorted(os.walk(root)):
+            for f in sorted(files):
+                if f.lower().endswith(self.extensions):
+                    top = os.path.relpath(dirpath, root).split(os.sep)[0]
+                    items.append(dict(img_path=os.path.join(dirpath, f), gt_label=label_of.get(top, -1)))
+        if not items:
+            raise ValueError(f"no images ({', '.join(self.extensions)}) under {root!r}")
+        return items
+
+
+@TRANSFORMS.register_module()
+class LoadImageRGB(BaseTransform):
+    """``img_path`` -> ``img`` (HxWx3 uint8 RGB)."""
+
+    def transform(self, results: dict) -> dict:
+        from ...utils.image import load_image_rgb
+
+        img = load_image_rgb(results["img_path"])
+        results.update(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2])
+        return results
+
+
+@TRANSFORMS.register_module()
+class RandomResizedCrop(BaseTransform):
+    """torchvision's RandomResizedCrop on numpy images: a crop of random area share ``scale`` and aspect
+    ``ratio`` resized to ``size`` (MAE / SAMI: scale (0.2, 1.0), bicubic)."""
+
+    def __init__(self, size: int = 224, scale: Tuple[float, float] = (0.2, 1.0),
+                 ratio: Tuple[float, float] = (3 / 4, 4 / 3), interpolation: str = "bicubic") -> None:
+        self.size, self.scale, self.ratio, self.interpolation = size, scale, ratio, interpolation
+
+    def _params(self, h: int, w: int) -> Tuple[int, int, int, int]:
+        area = h * w
+        log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
+        for _ in range(10):
+            target = area * random.uniform(*self.scale)
+            aspect = math.exp(random.uniform(*log_ratio))
+            cw, ch = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
+            if 0 < cw <= w and 0 < ch <= h:
+                return random.randint(0, h - ch), random.randint(0, w - cw), ch, cw
+        in_ratio = w / h  # fallback: central crop within the ratio limits
+        if in_ratio < self.ratio[0]:
+            cw, ch = w, int(round(w / self.ratio[0]))
+        elif in_ratio > self.ratio[1]:
+            ch, cw = h, int(round(h * self.ratio[1]))
+        else:
+            cw, ch = w, h
+        return (h - ch) // 2, (w - cw) // 2, ch, cw
+
+    def transform(self, results: dict) -> dict:
+        img = results["img"]
+        top, left, ch, cw = self._params(*img.shape[:2])
+        crop = img[top:top + ch, left:left + cw]
+        results["img"] = mmcv.imresize(crop, (self.size, self.size), interpolation=self.interpolation)
+        results["img_shape"] = results["img"].shape[:2]
+        return results
+
+
+@TRANSFORMS.register_module()
+class ResizeCenterCrop(BaseTransform):
+    """Resize the shorter side to ``size / crop_pct`` and take the central ``size`` x ``size`` crop (the fixed
+    crop of precomputed teacher features, and the usual evaluation crop)."""
+
+    def __init__(self, size: int = 224, crop_pct: float = 0.875, interpolation: str = "bicubic") -> None:
+        self.size, self.crop_pct, self.interpolation = size, crop_pct, interpolation
+
+    def transform(self, results: dict) -> dict:
+        img = results["img"]
+        h, w = img.shape[:2]
+        short = int(round(self.size / self.crop_pct))
+        nh, nw = (short, max(short, round(w * short / h))) if h <= w else (max(short, round(h * short / w)), short)
+        img = mmcv.imresize(img, (nw, nh), interpolation=self.interpolation)
+        top, left = (nh - self.size) // 2, (nw - self.size) // 2
+        results["img"] = img[top:top + self.size, left:left + self.size]
+        results["img_shape"] = results["img"].shape[:2]
+        return results
+
+
+@TRANSFORMS.register_module()
+class PackImageInputs(BaseTransform):
+    """``img`` -> ``inputs`` (CHW uint8 tensor) for ``ImgDataPreprocessor``; precomputed
+    ``teacher_features`` travel in ``data_samples``."""
+
+    def transform(self, results: dict) -> dict:
+        img = np.ascontiguousarray(results["img"])
+        packed = {"inputs": torch.from_numpy(img).permute(2, 0, 1).contiguous()}
+        if "teacher_features" in results:
+            packed["data_samples"] = {"teacher_features": torch.from_numpy(np.asarray(results["teacher_features"],
+                                                                                        dtype=np.float32))}
+        return packed
+
+
+@DATASETS.register_module()
+class PrecomputedFeatureDataset(BaseDataset):
+    """Images plus teacher targets written by ``python -m efficientsam_zoo.tools.precompute_teacher``.
+
+    ``feature_dir`` holds ``index.json`` (image paths, crop), ``features.npy`` (float16 ``[N, H*W, C]``, read
+    memory-mapped) and ``progress.json``. Use a pipeline with the same fixed crop (``ResizeCenterCrop``) and
+    no flips: the targets belong to that exact crop.
+    """
+
+    def __init__(self, feature_dir: str, pipeline: Sequence = (), **kwargs) -> None:
+        self.feature_dir = feature_dir
+        self._features = None
+        super().__init__(data_root=feature_dir, pipeline=list(pipeline), serialize_data=False, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        import json
+
+        index_path = os.path.join(self.feature_dir, "index.json")
+        progress_path = os.path.join(self.feature_dir, "progress.json")
+        if not os.path.isfile(index_path):
+            raise FileNotFoundError(f"{self.feature_dir!r} has no index.json: run "
+                                    "python -m efficientsam_zoo.tools.precompute_teacher first")
+        index = json.load(open(index_path))
+        done = json.load(open(progress_path))["done"] if os.path.isfile(progress_path) else 0
+        if done < len(index["images"]):
+            raise RuntimeError(f"teacher features in {self.feature_dir!r} are incomplete ({done}/{len(index['images'])});"
+                               " run precompute_teacher again to finish them")
+        self.index = index
+        return [dict(img_path=p, feature_row=i) for i, p in enumerate(index["images"])]
+
+    def get_data_info(self, idx: int) -> dict:
+        info = super().get_data_info(idx)
+        if self._features is None:  # opened lazily, once per worker process
+            self._features = np.load(os.path.join(self.feature_dir, "features.npy"), mmap_mode="r")
+        info["teacher_features"] = self._features[info["feature_row"]]
+        return info
+
+
+@DATASETS.register_module()
+class SA1BDataset(torch.utils.data.Dataset):
+    """SA-1B tar shards or folders (``paths``: files, folders or glob patterns) as Runner samples; see
+    :class:`efficientsam_zoo.data.sa1b.SA1BSamples`. Samples are dicts (image, masks, boxes, valid)."""
+
+    def __init__(self, paths: Sequence[str], img_size: int = 1024, max_masks: int = 64, seed: int = 0,
+                 min_area: int = 16) -> None:
+        import glob
+
+        from ...data.sa1b import SA1BSamples
+
+        resolved = []
+        for p in [paths] if isinstance(paths, str) else paths:
+            found = sorted(glob.glob(p)) if any(ch in p for ch in "*?[") else [p]
+            if not found:
+                raise FileNotFoundError(f"no SA-1B shards match {p!r}")
+            resolved += found
+        self.samples = SA1BSamples(resolved, img_size=img_size, max_masks=max_masks, seed=seed, min_area=min_area)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, idx: int) -> dict:
+        return self.samples[idx]

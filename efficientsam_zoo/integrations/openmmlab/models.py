@@ -1,0 +1,105 @@
+"""The package's own mmengine models: SAMI pretraining and EfficientSAM finetuning on SA-1B. The networks are
+``modeling.Sami`` / ``modeling.EfficientSam``; the training arithmetic lives in ``modeling`` / ``training``."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from mmengine.model import BaseModel
+
+from ...modeling.sami import Sami
+from ...modeling.teachers import build_teacher
+from ...modeling.vit import build_vit
+from .registry import MODELS
+
+__all__ = ["SamiPretrainer", "EfficientSamFinetuner"]
+
+
+@MODELS.register_module()
+class SamiPretrainer(BaseModel):
+    """SAMI as an mmengine model: ``mode="loss"`` runs the frozen teacher and returns ``{"loss": mse}``.
+
+    The teacher is held outside the module tree: it is moved with the model (``.to`` / ``.cuda``) but is not
+    part of ``state_dict`` (checkpoints stay student-sized) nor of the optimiser's parameters.
+    """
+
+    def __init__(self, student: dict, teacher: dict, mask_ratio: float = 0.75, decoder: Optional[dict] = None,
+                 target_resize: str = "area", data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if teacher.get("type") == "precomputed":  # targets come with the data (PrecomputedFeatureDataset)
+            teacher_module, teacher_dim = None, int(teacher["out_channels"])
+        else:
+            teacher_module = build_teacher(teacher)
+            teacher_dim = teacher_module.out_channels
+        decoder = dict(decoder or {})
+        self.sami = Sami(build_vit(**{"img_size": 224, **student, "neck_dim": None}), teacher_dim=teacher_dim, mask_ratio=mask_ratio,
+                         decoder_dim=decoder.get("dim", 512), decoder_depth=decoder.get("depth", 8),
+                         decoder_heads=decoder.get("num_heads", 16), target_resize=target_resize)
+        self._teacher = [teacher_module]
+
+    @property
+    def teacher(self):
+        return self._teacher[0]
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        if self._teacher[0] is not None:
+            self._teacher[0]._apply(fn, *args, **kwargs)
+        return self
+
+    def forward(self, inputs: torch.Tensor, data_samples=None, mode: str = "tensor"):
+        if mode == "loss":
+            if self.teacher is None:
+                if not isinstance(data_samples, dict) or "teacher_features" not in data_samples:
+                    raise ValueError("teacher type 'precomputed' needs a PrecomputedFeatureDataset")
+                tokens = data_samples["teacher_features"]  # [B, H*W, C] on the student grid
+                h, w = self.sami.encoder.grid_size
+                target = tokens.transpose(1, 2).reshape(tokens.shape[0], -1, h, w)
+            else:
+                with torch.no_grad():
+                    target = self.teacher(inputs)
+            return {"loss": self.sami(inputs, target)["loss"]}
+        out = self.sami.forward_features(inputs)
+        if mode == "predict":
+            return [dict(pred=p, mask=m) for p, m in zip(out["pred"], out["mask"])]
+        return out["pred"]
+
+
+@MODELS.register_module()
+class EfficientSamFinetuner(BaseModel):
+    """EfficientSAM trained end to end (encoder + decoder) with SAM's simulated prompts and losses.
+
+    ``init_checkpoint``: a SAMI backbone export / HF ``SamiViTModel`` directory (into the image encoder; its SAM
+    neck and the decoder start fresh) or an official EfficientSAM checkpoint (everything).
+    """
+
+    def __init__(self, variant: str, overrides: Optional[dict] = None,
+                 init_checkpoint: Optional[str] = None, iterative_rounds: int = 2, box_prob: float = 0.5,
+                 seed: int = 0, data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor or dict(type="BaseDataPreprocessor"), init_cfg=init_cfg)
+        from ...build import build_efficient_sam
+
+        self.sam = build_efficient_sam(variant, **(overrides or {})).train()
+        self.init_checkpoint = init_checkpoint
+        if iterative_rounds < 0 or 2 + iterative_rounds > self.sam.decoder_max_num_input_points:
+            raise ValueError(f"iterative_rounds={iterative_rounds}: a box plus the extra points must fit in "
+                             f"{self.sam.decoder_max_num_input_points} prompt points")
+        self.iterative_rounds = iterative_rounds
+        self.box_prob = box_prob
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def init_weights(self) -> None:
+        if self.init_checkpoint:
+            from ...checkpoints import load_segmenter_init
+
+            load_segmenter_init(self.sam, self.init_checkpoint)
+
+    def forward(self, image: torch.Tensor = None, masks: torch.Tensor = None, boxes: torch.Tensor = None,
+                valid: torch.Tensor = None, mode: str = "loss", **kwargs):
+        from ...training.sam_finetune import finetune_losses
+
+        if mode != "loss":
+            raise ValueError("EfficientSamFinetuner only trains (mode='loss'); evaluate with efficientsam-zoo eval-*")
+        return finetune_losses(self.sam, image, masks, boxes, valid, self.generator, self.iterative_rounds,
+                               self.box_prob)

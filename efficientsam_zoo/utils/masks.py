@@ -1,0 +1,69 @@
+"""Masks, boxes and COCO run-length encoding, shared by the evaluations, segment-everything and the datasets.
+
+Boxes are (x0, y0, x1, y1) in pixel indices with x1, y1 inclusive unless said otherwise; masks are boolean
+``HxW`` arrays; RLE is pycocotools' compressed form with ``counts`` as a string (JSON-ready).
+"""
+from __future__ import annotations
+
+from typing import Dict
+
+import numpy as np
+import torch
+
+__all__ = ["mask_to_box", "box_to_mask", "mask_iou", "encode_rle", "decode_rle", "masks_to_boxes"]
+
+
+def mask_to_box(mask: np.ndarray) -> np.ndarray:
+    """Tightest box (x0, y0, x1, y1) of a mask, in pixel indices (x1, y1 inclusive, as SAM's evaluation)."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        raise ValueError("empty mask has no box")
+    return np.array([xs.min(), ys.min(), xs.max(), ys.max()], dtype=np.float32)
+
+
+def box_to_mask(box, height: int, width: int) -> np.ndarray:
+    """The filled box as a mask (pixels whose index lies in [x0, x1] x [y0, y1])."""
+    x0, y0, x1, y1 = box
+    mask = np.zeros((height, width), dtype=bool)
+    mask[max(0, int(np.floor(y0))):int(np.floor(y1)) + 1, max(0, int(np.floor(x0))):int(np.floor(x1)) + 1] = True
+    return mask
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def encode_rle(mask: np.ndarray) -> Dict:
+    from pycocotools import mask as mask_utils
+
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode("ascii")
+    return rle
+
+
+def decode_rle(rle: Dict) -> np.ndarray:
+    from pycocotools import mask as mask_utils
+
+    rle = dict(rle)
+    if isinstance(rle["counts"], list):  # uncompressed RLE
+        rle = mask_utils.frPyObjects(rle, *rle["size"])
+    elif isinstance(rle["counts"], str):
+        rle["counts"] = rle["counts"].encode("ascii")
+    return mask_utils.decode(rle).astype(bool)
+
+
+def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
+    """xyxy boxes of boolean masks [N, H, W] (inclusive max; zeros for empty masks)."""
+    n, h, w = masks.shape
+    if n == 0:
+        return torch.zeros(0, 4)
+    cols, rows = masks.any(1), masks.any(2)
+    xs = torch.arange(w).expand(n, w)
+    ys = torch.arange(h).expand(n, h)
+    x0 = torch.where(cols, xs, w).min(1).values
+    x1 = torch.where(cols, xs, -1).max(1).values
+    y0 = torch.where(rows, ys, h).min(1).values
+    y1 = torch.where(rows, ys, -1).max(1).values
+    box = torch.stack([x0, y0, x1, y1], 1).float()
+    return torch.where(masks.flatten(1).any(1, keepdim=True), box, torch.zeros_like(box))
