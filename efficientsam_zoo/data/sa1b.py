@@ -63,7 +63,8 @@ class SA1BIndex:
 
 class SA1BSamples:
     """Map-style samples: ``{"image": float [3, S, S] 0..1, "masks": bool [K, S/4, S/4], "boxes": [K, 4] (S frame),
-    "valid": bool [K]}`` with up to ``max_masks`` masks drawn per image (seeded by ``seed`` and the index)."""
+    "valid": bool [K], "index": idx}`` with up to ``max_masks`` masks drawn per image (seeded by ``seed`` and the
+    index)."""
 
     def __init__(self, paths: List[str], img_size: int = 1024, max_masks: int = 8, seed: int = 0,
                  min_area: int = 16) -> None:
@@ -98,4 +99,4 @@ class SA1BSamples:
             valid[k] = bool(masks[k].any())
         x = torch.from_numpy(image.copy()).permute(2, 0, 1).float()[None] / 255.0
         x = F.interpolate(x, (s, s), mode="bilinear")[0]
-        return {"image": x, "masks": masks, "boxes": boxes, "valid": valid}
+        return {"image": x, "masks": masks, "boxes": boxes, "valid": valid, "index": idx}

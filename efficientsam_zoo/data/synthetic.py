@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
 
 __all__ = ["COCO_CLASSES", "SHAPES", "draw_scene", "make_scene", "make_coco_instances", "make_ade20k",
-           "make_sa1b_shards"]
+           "make_sa1b_shards", "CLASSIFICATION_CLASSES", "make_classification_folders"]
 
 COCO_CLASSES = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
@@ -42,13 +42,15 @@ def _polygon(shape: str, cx: float, cy: float, rx: float, ry: float) -> List[Tup
 
 
 def draw_scene(rng: np.random.Generator, width: int = 160, height: int = 120, n_objects: int = 3,
-               num_classes: int = len(SHAPES), radius: Tuple[float, float] = (0.1, 0.22)) -> Tuple[np.ndarray, List[Dict]]:
+               num_classes: int = len(SHAPES), radius: Tuple[float, float] = (0.1, 0.22),
+               categories: Optional[Sequence[int]] = None) -> Tuple[np.ndarray, List[Dict]]:
     """The one scene generator: a noisy gradient background and up to ``n_objects`` non-overlapping shapes.
 
     Returns the RGB image (``HxWx3`` uint8) and one dict per object: ``shape``, ``category_id`` (1-based, the
     shape's index among the first ``num_classes`` of :data:`SHAPES`), ``polygon`` (its exact outline), ``mask``
     (``HxW`` bool, the pixels PIL filled for it) and ``bbox`` (COCO ``[x, y, w, h]`` of the polygon). Objects never
-    overlap (each keeps a 2-px gap), so every mask is fully visible and equals its polygon.
+    overlap (each keeps a 2-px gap), so every mask is fully visible and equals its polygon. ``categories`` (1-based)
+    fixes the objects' classes in turn instead of drawing them.
     """
     from PIL import ImageDraw
 
@@ -70,7 +72,7 @@ def draw_scene(rng: np.random.Generator, width: int = 160, height: int = 120, n_
                 break
         else:
             continue  # no free spot left
-        cat = int(rng.integers(num_classes))
+        cat = int(rng.integers(num_classes)) if categories is None else categories[len(objects) % len(categories)] - 1
         poly = _polygon(SHAPES[cat], cx, cy, rx, ry)
         color = tuple(int(c) for c in rng.integers(0, 256, 3))
         draw.polygon(poly, fill=color)
@@ -140,7 +142,7 @@ ADE_BACKGROUND = 1
 
 
 def make_ade20k(root: str, splits: Dict[str, int] = None, size: Tuple[int, int] = (160, 120), n_objects: int = 3,
-                seed: int = 0) -> str:
+                seed: int = 0, categories: Optional[Sequence[int]] = None) -> str:
     """Write ``root/images/{training,validation}/*.jpg`` and ``root/annotations/.../*.png`` (ADE20K layout:
     label 0 = "other", 1..150 the classes, i.e. ``reduce_zero_label=True`` data). The background is
     :data:`ADE_BACKGROUND`, each object ``ADE_BACKGROUND + category_id`` (its shape)."""
@@ -151,7 +153,7 @@ def make_ade20k(root: str, splits: Dict[str, int] = None, size: Tuple[int, int] 
         os.makedirs(os.path.join(root, "images", split), exist_ok=True)
         os.makedirs(os.path.join(root, "annotations", split), exist_ok=True)
         for k in range(n_images):
-            img, objects = draw_scene(rng, w, h, n_objects)
+            img, objects = draw_scene(rng, w, h, n_objects, categories=categories)
             label = np.full((h, w), ADE_BACKGROUND, dtype=np.uint8)
             for obj in objects:
                 label[obj["mask"]] = ADE_BACKGROUND + obj["category_id"]
@@ -207,3 +209,35 @@ def _jpeg(img: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format="JPEG", quality=95)
     return buf.getvalue()
+
+
+#: The 10 classes of :func:`make_classification_folders`: a rectangle or a triangle in one of five colours.
+_COLOURS = {"red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 70, 220), "yellow": (230, 210, 30),
+            "magenta": (200, 40, 200)}
+CLASSIFICATION_CLASSES = tuple(f"{c}_{s}" for s in ("rectangle", "triangle") for c in _COLOURS)
+
+
+def make_classification_folders(root: str, splits: Dict[str, int] = None, size: int = 64, seed: int = 0) -> Dict[str, str]:
+    """An ImageNet-layout 10-class set (``root/<split>/<class>/<i>.png``, :data:`CLASSIFICATION_CLASSES`): one
+    object of the class's shape and colour (size, place, aspect and shade jittered) on the generator's background.
+    ``splits`` maps split name -> images per class. Returns each split's folder."""
+    from PIL import ImageDraw
+
+    splits = splits or {"train": 20, "val": 5}
+    rng = np.random.default_rng(seed)
+    out = {}
+    for split, per_class in splits.items():
+        for name in CLASSIFICATION_CLASSES:
+            folder = os.path.join(root, split, name)
+            os.makedirs(folder, exist_ok=True)
+            for i in range(per_class):
+                img, _ = draw_scene(rng, size, size, n_objects=0)
+                pic = Image.fromarray(img)
+                colour, shape = name.split("_")
+                r = rng.uniform(0.3, 0.42) * size
+                cx, cy = rng.uniform(r + 1, size - r - 1, 2)
+                shade = tuple(int(np.clip(c + rng.integers(-25, 26), 0, 255)) for c in _COLOURS[colour])
+                ImageDraw.Draw(pic).polygon(_polygon(shape, cx, cy, r, r * rng.uniform(0.8, 1.2)), fill=shade)
+                pic.save(os.path.join(folder, f"{i}.png"))
+        out[split] = os.path.join(root, split)
+    return out

@@ -5,9 +5,12 @@ LazyConfigs in ``d2_configs/`` wrap :class:`SamiViTNet` in detectron2's own ``Si
 """
 from __future__ import annotations
 
+import functools
+import os
 from typing import Dict, Optional
 
 import torch
+from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import BACKBONE_REGISTRY, Backbone, SimpleFeaturePyramid
 from detectron2.modeling.backbone.fpn import LastLevelMaxPool
@@ -16,7 +19,8 @@ from ..checkpoints import CheckpointError, load_pretrained_backbone
 from ..modeling.vit import vitdet_vit
 from ..optim import vit_lr_decay_rate
 
-__all__ = ["SamiViTNet", "get_sami_vit_lr_decay_rate", "build_sami_vit_fpn_backbone", "load_init_checkpoint"]
+__all__ = ["SamiViTNet", "get_sami_vit_lr_decay_rate", "check_layer_decay", "build_sami_vit_fpn_backbone",
+           "load_init_checkpoint", "AtomicDetectionCheckpointer"]
 
 
 class SamiViTNet(Backbone):
@@ -46,6 +50,31 @@ def get_sami_vit_lr_decay_rate(name: str, lr_decay_rate: float = 1.0, num_layers
     return vit_lr_decay_rate(name, lr_decay_rate, num_layers)
 
 
+def check_layer_decay(lr_factor_func, model: torch.nn.Module) -> None:
+    """Refuse a ``get_sami_vit_lr_decay_rate`` partial whose ``num_layers`` is not the backbone's depth (a mismatch
+    would starve or overdrive whole blocks)."""
+    if not (isinstance(lr_factor_func, functools.partial) and lr_factor_func.func is get_sami_vit_lr_decay_rate):
+        return
+    depths = {m.vit.depth for m in model.modules() if isinstance(m, SamiViTNet)}
+    num_layers = lr_factor_func.keywords.get("num_layers", 12)
+    if depths and num_layers not in depths:
+        raise ValueError(f"optimizer.params.lr_factor_func has num_layers={num_layers} but the SamiViTNet has "
+                         f"{sorted(depths)} blocks; set num_layers to the backbone depth")
+
+
+class AtomicDetectionCheckpointer(DetectionCheckpointer):
+    """``DetectionCheckpointer`` whose saves never leave a half-written ``model_N.pth``: the file is written under a
+    temporary name and renamed, then tagged as the last checkpoint."""
+
+    def save(self, name: str, **kwargs) -> None:
+        if not self.save_dir or not self.save_to_disk:
+            return
+        tmp = f".{name}.tmp"
+        super().save(tmp, **kwargs)
+        os.replace(os.path.join(self.save_dir, tmp + ".pth"), os.path.join(self.save_dir, name + ".pth"))
+        self.tag_last_checkpoint(name + ".pth")
+
+
 def build_sami_vit_fpn_backbone(cfg, input_shape: ShapeSpec = None) -> Backbone:
     """yacs-config entry (``MODEL.BACKBONE.NAME = "build_sami_vit_fpn_backbone"``), reading ``MODEL.SAMI``:
     ARCH, IMG_SIZE, DROP_PATH_RATE, WINDOW_SIZE, WEIGHTS (all optional)."""
@@ -65,8 +94,6 @@ def load_init_checkpoint(model: torch.nn.Module, path: str) -> str:
     """``train.init_checkpoint``: a backbone checkpoint (SAMI export, official EfficientSAM, HF directory) goes
     into the model's :class:`SamiViTNet` through our strict loader; anything else (a detectron2 checkpoint of
     the whole model) goes through ``DetectionCheckpointer``. Returns which one was used."""
-    from detectron2.checkpoint import DetectionCheckpointer
-
     nets = [m for m in model.modules() if isinstance(m, SamiViTNet)]
     if nets:
         try:

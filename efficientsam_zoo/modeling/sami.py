@@ -36,17 +36,23 @@ __all__ = ["random_masking", "sincos_pos_embed_2d", "CrossAttentionBlock", "Sami
 
 
 def random_masking(n_batch: int, n_tokens: int, mask_ratio: float, device=None,
-                   generator: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                   generator: Optional[torch.Generator] = None, noise: Optional[torch.Tensor] = None
+                   ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-sample random split of ``n_tokens`` into kept and masked tokens (MAE's shuffle by noise).
 
     Returns ``ids_keep [B, K]``, ``ids_mask [B, N-K]`` (original token indices, in shuffled order) and
     ``ids_restore [B, N]`` with ``concat(kept, masked)[ids_restore] == original order``.
-    ``K = round(N * (1 - mask_ratio))``.
+    ``K = round(N * (1 - mask_ratio))``. ``noise`` (``[B, N]``, e.g. drawn per sample from seeded generators)
+    replaces the random draw.
     """
     if not 0.0 <= mask_ratio < 1.0:
         raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
     n_keep = int(round(n_tokens * (1.0 - mask_ratio)))
-    noise = torch.rand(n_batch, n_tokens, device=device, generator=generator)
+    if noise is None:
+        noise = torch.rand(n_batch, n_tokens, device=device, generator=generator)
+    elif tuple(noise.shape) != (n_batch, n_tokens):
+        raise ValueError(f"masking noise must be [B, N] = {(n_batch, n_tokens)}, got {tuple(noise.shape)}")
+    noise = noise.to(device)
     ids_shuffle = torch.argsort(noise, dim=1)
     ids_restore = torch.argsort(ids_shuffle, dim=1)
     return ids_shuffle[:, :n_keep], ids_shuffle[:, n_keep:], ids_restore
@@ -181,8 +187,8 @@ class Sami(nn.Module):
         w = self.encoder.patch_embed.proj.weight
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))  # the patch projection is a linear layer
 
-    def forward_features(self, images: torch.Tensor, generator: Optional[torch.Generator] = None
-                         ) -> Dict[str, torch.Tensor]:
+    def forward_features(self, images: torch.Tensor, generator: Optional[torch.Generator] = None,
+                         noise: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         """Normalised images -> ``pred [B, N, teacher_dim]`` plus the masking indices."""
         tokens = self.encoder.embed(images)
         grid = tuple(tokens.shape[1:3])
@@ -191,7 +197,7 @@ class Sami(nn.Module):
                              f"({self.encoder.img_size} px), got images of {tuple(images.shape[-2:])}")
         tokens = tokens.flatten(1, 2)
         b, n, _ = tokens.shape
-        ids_keep, ids_mask, ids_restore = random_masking(b, n, self.mask_ratio, tokens.device, generator)
+        ids_keep, ids_mask, ids_restore = random_masking(b, n, self.mask_ratio, tokens.device, generator, noise)
         latent = self.encoder.forward_tokens(_gather_tokens(tokens, ids_keep))
         merged = self.decoder(latent, ids_keep, ids_mask, ids_restore)
         mask = torch.ones(b, n, device=tokens.device)
@@ -208,7 +214,8 @@ class Sami(nn.Module):
         return F.mse_loss(pred, target)
 
     def forward(self, images: torch.Tensor, teacher_features: torch.Tensor,
-                generator: Optional[torch.Generator] = None) -> Dict[str, torch.Tensor]:
-        out = self.forward_features(images, generator)
+                generator: Optional[torch.Generator] = None, noise: Optional[torch.Tensor] = None
+                ) -> Dict[str, torch.Tensor]:
+        out = self.forward_features(images, generator, noise)
         out["loss"] = self.loss(out["pred"], teacher_features)
         return out

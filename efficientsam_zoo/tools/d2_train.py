@@ -5,13 +5,13 @@
 
 ``train.init_checkpoint`` goes through efficientsam_zoo's loader when it is a backbone checkpoint (SAMI
 export, official EfficientSAM, HF SamiViTModel directory) and through ``DetectionCheckpointer`` otherwise;
-``--resume`` continues from the last checkpoint in ``train.output_dir``.
+``--resume`` continues from the latest complete checkpoint in ``train.output_dir`` (saves are atomic); ``--num-gpus 2``
+on a machine without CUDA starts two CPU processes (gloo).
 """
 from __future__ import annotations
 
 import logging
 
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import LazyConfig, instantiate
 from detectron2.engine import (AMPTrainer, SimpleTrainer, default_argument_parser, default_setup, default_writers,
                                hooks, launch)
@@ -19,7 +19,8 @@ from detectron2.engine.defaults import create_ddp_model
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
 
-from ..integrations.detectron2 import load_init_checkpoint
+from ..integrations.detectron2 import AtomicDetectionCheckpointer, check_layer_decay, load_init_checkpoint
+from ..utils.io import latest_complete_file
 
 logger = logging.getLogger("detectron2")
 
@@ -32,15 +33,43 @@ def do_test(cfg, model):
     return {}
 
 
-def do_train(args, cfg):
+class _RecordingLoader:
+    """The training data stream, recording each batch's image files per rank (``--record-samples DIR``)."""
+
+    def __init__(self, loader, directory: str) -> None:
+        self.loader, self.directory = loader, directory
+
+    def __iter__(self):
+        from ..utils.io import record_samples
+
+        for step, batch in enumerate(self.loader):
+            record_samples(self.directory, comm.get_rank(), step, [d.get("file_name") for d in batch])
+            yield batch
+
+
+def _ddp_kwargs(cfg) -> dict:
+    """``train.ddp``; a CPU model's DDP takes no device ids (detectron2 would pass the local rank)."""
+    kwargs = dict(cfg.train.ddp)
+    if str(cfg.train.device) == "cpu":
+        kwargs.setdefault("device_ids", None)
+    return kwargs
+
+
+def build_training(args, cfg):
+    """``(trainer, checkpointer, start_iter)`` ready to ``trainer.train(start_iter, cfg.train.max_iter)``: the model,
+    optimizer, data, hooks, and the weights (``--resume``: the latest complete checkpoint's model, optimizer,
+    scheduler and iteration; else ``train.init_checkpoint``)."""
     model = instantiate(cfg.model)
     model.to(cfg.train.device)
+    check_layer_decay(cfg.optimizer.params.get("lr_factor_func"), model)
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
     train_loader = instantiate(cfg.dataloader.train)
-    model = create_ddp_model(model, **cfg.train.ddp)
+    if getattr(args, "record_samples", None):
+        train_loader = _RecordingLoader(train_loader, args.record_samples)
+    model = create_ddp_model(model, **_ddp_kwargs(cfg))
     trainer = (AMPTrainer if cfg.train.amp.enabled else SimpleTrainer)(model, train_loader, optimizer)
-    checkpointer = DetectionCheckpointer(model, cfg.train.output_dir, optimizer=optimizer, trainer=trainer)
+    checkpointer = AtomicDetectionCheckpointer(model, cfg.train.output_dir, optimizer=optimizer, trainer=trainer)
     trainer.register_hooks([
         hooks.IterationTimer(),
         hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
@@ -49,14 +78,21 @@ def do_train(args, cfg):
         hooks.PeriodicWriter(default_writers(cfg.train.output_dir, cfg.train.max_iter), period=cfg.train.log_period)
         if comm.is_main_process() else None,
     ])
-    if args.resume and checkpointer.has_checkpoint():
-        checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=True)
+    latest = latest_complete_file(cfg.train.output_dir) if args.resume else None
+    if latest:
+        logger.info(f"resuming from {latest}")
+        checkpointer.load(latest)  # model, optimizer, scheduler and the trainer's iteration
         start_iter = trainer.iter + 1  # the checkpoint stores the iteration that just finished
     else:
         if cfg.train.init_checkpoint:
             how = load_init_checkpoint(model.module if hasattr(model, "module") else model, cfg.train.init_checkpoint)
             logger.info(f"loaded {cfg.train.init_checkpoint} ({how} checkpoint)")
         start_iter = 0
+    return trainer, checkpointer, start_iter
+
+
+def do_train(args, cfg):
+    trainer, _, start_iter = build_training(args, cfg)
     trainer.train(start_iter, cfg.train.max_iter)
 
 
@@ -71,12 +107,19 @@ def register_datasets(specs) -> None:
 
 
 def main(args):
+    from .configs import resolve_config
+
     register_datasets(args.register_coco)
+    args.config_file = resolve_config(args.config_file, kind="d2")
     cfg = LazyConfig.load(args.config_file)
     cfg = LazyConfig.apply_overrides(cfg, args.opts)
+    output_dir = cfg.train.output_dir
+    if comm.get_rank() > 0:  # detectron2 would write log.txt.rank<N> there: only rank 0 writes files
+        cfg.train.output_dir = None
     default_setup(cfg, args)
+    cfg.train.output_dir = output_dir
     if args.eval_only:
-        model = create_ddp_model(instantiate(cfg.model).to(cfg.train.device))
+        model = create_ddp_model(instantiate(cfg.model).to(cfg.train.device), **_ddp_kwargs(cfg))
         if cfg.train.init_checkpoint:
             load_init_checkpoint(model.module if hasattr(model, "module") else model, cfg.train.init_checkpoint)
         return do_test(cfg, model)
@@ -87,6 +130,8 @@ def build_parser():
     parser = default_argument_parser()
     parser.add_argument("--register-coco", nargs=3, action="append", metavar=("NAME", "JSON", "IMAGE_DIR"),
                         help="register a COCO-format dataset under NAME before building the config (repeatable)")
+    parser.add_argument("--record-samples", metavar="DIR",
+                        help="write the images each process trains on to DIR/samples_rank<N>.jsonl (data sharding)")
     return parser
 
 

@@ -24,15 +24,18 @@ import numpy as np
 import torch
 import yaml
 
-__all__ = ["load_recipe", "build_model", "build_datasets", "build_trainer", "topk_accuracy", "main"]
+from ..modeling.efficient_sam import IMAGENET_MEAN, IMAGENET_STD
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+__all__ = ["load_recipe", "build_model", "build_datasets", "build_trainer", "topk_accuracy",
+           "latest_complete_checkpoint", "main"]
+
 
 
 def load_recipe(path: str, overrides: Optional[List[str]] = None) -> Dict:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"recipe {path!r} does not exist (see hf/recipes/)")
+    """A recipe file (a path, or the name of a shipped one such as ``vit-s_in1k``) with ``key=value`` overrides."""
+    from .configs import resolve_config
+
+    path = resolve_config(path, kind="recipe")
     with open(path) as f:
         recipe = yaml.safe_load(f)
     for item in overrides or []:
@@ -54,7 +57,8 @@ def build_model(name_or_path: str, num_labels: int, recipe: Dict, id2label: Opti
     kw = dict(num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in (id2label or {}).items()} or None)
     if name_or_path == "scratch":
         cfg = SamiVisionConfig.from_size(recipe["size"], image_size=recipe["image_size"],
-                                         drop_path_rate=recipe["drop_path"], **kw)
+                                         num_hidden_layers=recipe.get("depth", 12), drop_path_rate=recipe["drop_path"],
+                                         **kw)
         return SamiViTForImageClassification(cfg)
     if name_or_path.endswith(".safetensors"):
         sd, vit = read_sami_backbone(name_or_path)
@@ -70,37 +74,57 @@ def build_model(name_or_path: str, num_labels: int, recipe: Dict, id2label: Opti
 
 
 class _FolderDataset(torch.utils.data.Dataset):
-    def __init__(self, root: str, transform) -> None:
+    """``<root>/<class>/<image>`` samples; with ``record_dir`` each process appends the indices it loads to
+    ``record_dir/samples_rank<N>.jsonl`` (``--record-samples``)."""
+
+    def __init__(self, root: str, transform, record_dir: Optional[str] = None) -> None:
         from torchvision.datasets import ImageFolder
 
         if not os.path.isdir(root):
             raise FileNotFoundError(f"image folder {root!r} does not exist (expected <root>/<class>/<image>)")
         self.folder = ImageFolder(root, transform=transform)
         self.classes = self.folder.classes
+        self.record_dir = record_dir
 
     def __len__(self) -> int:
         return len(self.folder)
 
     def __getitem__(self, i: int) -> Dict:
+        if self.record_dir:
+            from ..utils.io import record_samples
+
+            record_samples(self.record_dir, int(os.environ.get("RANK", 0)), -1, [i])
         x, y = self.folder[i]
         return {"pixel_values": x, "labels": y}
 
 
-def build_datasets(recipe: Dict, train_dir: str, val_dir: Optional[str]):
+def build_datasets(recipe: Dict, train_dir: str, val_dir: Optional[str], record_dir: Optional[str] = None):
     from timm.data import create_transform
 
     size = recipe["image_size"]
     train_tf = create_transform(input_size=size, is_training=True, auto_augment=recipe.get("auto_augment"),
                                 re_prob=recipe.get("reprob", 0.0), re_mode="pixel", re_count=1,
-                                interpolation="bicubic", mean=IMAGENET_MEAN, std=IMAGENET_STD)
+                                scale=tuple(recipe.get("crop_scale", (0.08, 1.0))), hflip=recipe.get("hflip", 0.5),
+                                color_jitter=recipe.get("color_jitter", 0.4), interpolation="bicubic",
+                                mean=IMAGENET_MEAN, std=IMAGENET_STD)
     eval_tf = create_transform(input_size=size, is_training=False, interpolation="bicubic",
                                crop_pct=size / recipe.get("eval_resize", round(size / 0.875)),
                                mean=IMAGENET_MEAN, std=IMAGENET_STD)
-    train = _FolderDataset(train_dir, train_tf)
+    train = _FolderDataset(train_dir, train_tf, record_dir)
     val = _FolderDataset(val_dir, eval_tf) if val_dir else None
     if val is not None and val.classes != train.classes:
         raise ValueError(f"train and val folders have different classes ({len(train.classes)} vs {len(val.classes)})")
     return train, val
+
+
+def latest_complete_checkpoint(output_dir: str) -> Optional[str]:
+    """The newest ``checkpoint-N`` directory the Trainer finished writing (``trainer_state.json`` is its last file;
+    a directory a kill interrupted lacks it), or ``None``."""
+    if not os.path.isdir(output_dir):
+        return None
+    done = [d for d in os.listdir(output_dir) if d.startswith("checkpoint-") and d.split("-")[-1].isdigit()
+            and os.path.isfile(os.path.join(output_dir, d, "trainer_state.json"))]
+    return os.path.join(output_dir, max(done, key=lambda d: int(d.split("-")[-1]))) if done else None
 
 
 def topk_accuracy(logits: np.ndarray, labels: np.ndarray, ks=(1, 5)) -> Dict[str, float]:
@@ -138,8 +162,15 @@ def _trainer_class():
                                                   layer_decay=self.recipe.get("layer_decay", 1.0))
                 for g in groups:
                     g["lr"] = self.args.learning_rate * g.get("lr_scale", 1.0)
-                self.optimizer = torch.optim.AdamW(groups, lr=self.args.learning_rate,
-                                                   betas=tuple(self.recipe.get("betas", (0.9, 0.999))))
+                kind = self.recipe.get("optimizer", "adamw")
+                if kind == "adamw":
+                    self.optimizer = torch.optim.AdamW(groups, lr=self.args.learning_rate,
+                                                       betas=tuple(self.recipe.get("betas", (0.9, 0.999))))
+                elif kind == "sgd":  # plain SGD (momentum betas[0]), e.g. for linear probes
+                    self.optimizer = torch.optim.SGD(groups, lr=self.args.learning_rate,
+                                                     momentum=float(self.recipe.get("betas", (0.9,))[0]))
+                else:
+                    raise ValueError(f"recipe optimizer must be 'adamw' or 'sgd', got {kind!r}")
             return self.optimizer
 
         def compute_loss(self, model, inputs, return_outputs=False, **kwargs):
@@ -176,7 +207,9 @@ def build_trainer(recipe: Dict, model, train, val, output_dir: str, world_size: 
         adam_beta2=recipe["betas"][1], eval_strategy="epoch" if val is not None else "no", save_strategy="epoch",
         logging_steps=max(1, steps_per_epoch // 10), remove_unused_columns=False, report_to=[],
         dataloader_num_workers=int(recipe.get("num_workers", 4)), seed=int(recipe.get("seed", 0)),
-        save_total_limit=int(recipe.get("keep_checkpoints", 3)), **overrides)
+        save_total_limit=int(recipe.get("keep_checkpoints", 3)),
+        use_cpu=not torch.cuda.is_available(),  # torchrun CPU processes: accelerate's multi-CPU (gloo) mode
+        **overrides)
 
     def metrics(eval_pred):
         return topk_accuracy(np.asarray(eval_pred.predictions), np.asarray(eval_pred.label_ids))
@@ -188,7 +221,7 @@ def build_trainer(recipe: Dict, model, train, val, output_dir: str, world_size: 
 
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--recipe", required=True, help="hf/recipes/vit-{ti,s,b}_in1k.yaml")
+    ap.add_argument("--recipe", required=True, help="a recipe file or a shipped recipe name (vit-s_in1k, ...)")
     ap.add_argument("--model", required=True, help="HF directory / alias, SAMI export .safetensors, or 'scratch'")
     ap.add_argument("--train-dir", required=True)
     ap.add_argument("--val-dir")
@@ -196,19 +229,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--resume", nargs="?", const="auto", help="continue from the last (or this) checkpoint")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override recipe values")
     ap.add_argument("--max-steps", type=int, default=-1, help="stop after this many optimiser steps (smoke runs)")
+    ap.add_argument("--record-samples", metavar="DIR",
+                    help="write the images each process loads to DIR/samples_rank<N>.jsonl (data sharding)")
     args = ap.parse_args(argv)
 
     recipe = load_recipe(args.recipe, args.set)
-    train, val = build_datasets(recipe, args.train_dir, args.val_dir)
+    from transformers import set_seed
+
+    set_seed(int(recipe.get("seed", 0)))  # before the model is built: a fresh head / scratch model repeats too
+    train, val = build_datasets(recipe, args.train_dir, args.val_dir, args.record_samples)
     id2label = dict(enumerate(train.classes))
     model = build_model(args.model, len(train.classes), recipe, id2label)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     trainer = build_trainer(recipe, model, train, val, args.output_dir, world_size=world, max_steps=args.max_steps)
-    resume = None
+    if trainer.is_world_process_zero():
+        print(f"world size {trainer.args.world_size}, {trainer.args.per_device_train_batch_size} images per process "
+              f"and step, lr {trainer.args.learning_rate:g}")
+    resume = args.resume
     if args.resume == "auto":
-        resume = True
-    elif args.resume:
-        resume = args.resume
+        resume = latest_complete_checkpoint(args.output_dir)
+        print(f"resuming from {resume}" if resume else f"no checkpoint in {args.output_dir} yet: starting from scratch")
     trainer.train(resume_from_checkpoint=resume)
     if val is not None:
         print(trainer.evaluate())

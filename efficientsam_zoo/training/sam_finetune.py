@@ -13,10 +13,9 @@ decoder's low resolution (``img_size / 4``).
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from torchvision.ops import sigmoid_focal_loss
 
 __all__ = ["initial_prompts", "error_points", "mask_losses", "finetune_losses", "FOCAL_WEIGHT"]
@@ -79,11 +78,11 @@ def error_points(pred: torch.Tensor, gt: torch.Tensor, img_size: int, generator:
     return points, labels
 
 
-def mask_losses(logits: torch.Tensor, iou_pred: torch.Tensor, gt: torch.Tensor
+def mask_losses(logits: torch.Tensor, iou_pred: torch.Tensor, gt: torch.Tensor, reduction: str = "mean"
                 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``logits [K, M, h, w]``, ``iou_pred [K, M]``, ``gt [K, h, w]`` (bool) ->
-    ``(total, focal, dice, iou_mse)`` of the best of the ``M`` outputs per mask, averaged over masks;
-    also returns nothing else (the chosen index is internal)."""
+    """``logits [K, M, h, w]``, ``iou_pred [K, M]``, ``gt [K, h, w]`` (bool) -> ``(total, focal, dice, iou_mse)``
+    of the best of the ``M`` outputs of each mask: averaged over the masks (``reduction="mean"``) or one value per
+    mask (``"none"``, each ``[K]``)."""
     target = gt[:, None].float().expand_as(logits)
     focal = sigmoid_focal_loss(logits, target, alpha=0.25, gamma=2.0, reduction="none").flatten(2).mean(-1)
     prob = logits.sigmoid().flatten(2)
@@ -97,46 +96,60 @@ def mask_losses(logits: torch.Tensor, iou_pred: torch.Tensor, gt: torch.Tensor
         inter = (binary & gt).flatten(1).sum(-1).float()
         union = (binary | gt).flatten(1).sum(-1).float().clamp(min=1)
         actual_iou = inter / union
-    iou_mse = F.mse_loss(iou_pred[rows, best], actual_iou)
-    return per_output[rows, best].mean() + iou_mse, focal[rows, best].mean(), dice[rows, best].mean(), iou_mse
+    iou_sq = (iou_pred[rows, best] - actual_iou) ** 2
+    per_mask = (per_output[rows, best] + iou_sq, focal[rows, best], dice[rows, best], iou_sq)
+    if reduction == "none":
+        return per_mask
+    if reduction != "mean":
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    return tuple(v.mean() for v in per_mask)
 
 
 def finetune_losses(sam, image: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor, valid: torch.Tensor,
-                    generator: torch.Generator, iterative_rounds: int = 2, box_prob: float = 0.5) -> Dict[str, torch.Tensor]:
+                    generators: Sequence[torch.Generator], iterative_rounds: int = 2, box_prob: float = 0.5
+                    ) -> Dict[str, torch.Tensor]:
     """One training step's losses for an :class:`EfficientSam` on a batch of SA-1B-style samples.
 
-    ``image [B, 3, S, S]`` (0..1), ``masks [B, K, S/4, S/4]`` (bool), ``boxes [B, K, 4]`` (S frame), ``valid [B, K]``.
-    Each image is embedded once; every valid mask gets first-round prompts, then ``iterative_rounds`` rounds of
-    error-region points, each round decoded against the same embedding; the losses of all rounds are averaged,
-    then averaged over images. Returns ``loss`` (to optimise) and the detached ``loss_focal`` / ``loss_dice`` /
-    ``loss_iou`` parts.
+    ``image [B, 3, S, S]`` (0..1), ``masks [B, K, S/4, S/4]`` (bool), ``boxes [B, K, 4]`` (S frame), ``valid [B, K]``;
+    ``generators`` (one per image) draw that image's prompts. The images are embedded once; every valid mask gets
+    first-round prompts, then ``iterative_rounds`` rounds of error-region points, each round decoded for the whole
+    batch at once against the same embeddings. A mask's loss is averaged over the rounds, an image's over its masks,
+    the batch's over its images with at least one mask. Returns ``loss`` (to optimise) and the detached
+    ``loss_focal`` / ``loss_dice`` / ``loss_iou`` parts.
     """
     size = sam.img_size
+    b, k = valid.shape
     embeddings = sam.get_image_embeddings(image)  # once per image, reused by every round
-    totals = {"loss": 0.0, "loss_focal": 0.0, "loss_dice": 0.0, "loss_iou": 0.0}
-    n_images = 0
-    for b in range(image.shape[0]):
-        keep = valid[b]
-        if not bool(keep.any()):
-            continue
-        gt, gt_boxes = masks[b][keep], boxes[b][keep].cpu()
-        points, labels = initial_prompts(gt.cpu(), gt_boxes, size, generator, box_prob)
-        rounds = []
-        for r in range(1 + iterative_rounds):
-            logits, iou = sam.predict_masks(embeddings[b:b + 1], points[None].to(image.device),
-                                            labels[None].to(image.device), True, size, size)
-            logits, iou = logits[0], iou[0]
-            rounds.append(mask_losses(logits, iou, gt))
-            if r < iterative_rounds:
-                with torch.no_grad():
-                    best = iou.argmax(1)
-                    pred = logits[torch.arange(len(best)), best] > 0
-                new_p, new_l = error_points(pred.cpu(), gt.cpu(), size, generator)
-                points, labels = torch.cat([points, new_p], 1), torch.cat([labels, new_l], 1)
-        for key, idx in (("loss", 0), ("loss_focal", 1), ("loss_dice", 2), ("loss_iou", 3)):
-            totals[key] = totals[key] + sum(rd[idx] for rd in rounds) / len(rounds)
-        n_images += 1
-    if n_images == 0:  # no valid mask in the batch: a zero loss that still touches the graph
+    has_mask = valid.any(1)
+    if not bool(has_mask.any()):  # no valid mask in the batch: a zero loss that still touches the graph
         return {"loss": embeddings.sum() * 0.0}
-    loss = totals.pop("loss") / n_images
-    return {"loss": loss, **{k: (v / n_images).detach() for k, v in totals.items()}}
+    masks_cpu, valid_cpu = masks.cpu(), valid.cpu()
+    points = torch.full((b, k, 2, 2), -1.0)  # empty slots stay padding and are left out of the loss
+    labels = torch.full((b, k, 2), -1, dtype=torch.long)
+    for i in range(b):
+        v = valid_cpu[i]
+        if bool(v.any()):
+            points[i, v], labels[i, v] = initial_prompts(masks_cpu[i][v], boxes[i][v].cpu(), size, generators[i],
+                                                         box_prob)
+    gt = masks[valid]
+    totals = None
+    for r in range(1 + iterative_rounds):
+        logits, iou = sam.predict_masks(embeddings, points.to(image.device), labels.to(image.device), True, size, size)
+        per_mask = mask_losses(logits[valid], iou[valid], gt, reduction="none")
+        totals = per_mask if totals is None else tuple(t + p for t, p in zip(totals, per_mask))
+        if r < iterative_rounds:
+            with torch.no_grad():
+                best = iou.argmax(2, keepdim=True)[..., None, None].expand(-1, -1, 1, *logits.shape[-2:])
+                pred = (logits.gather(2, best)[:, :, 0] > 0).cpu()
+            new_p, new_l = torch.full((b, k, 1, 2), -1.0), torch.full((b, k, 1), -1, dtype=torch.long)
+            for i in range(b):
+                v = valid_cpu[i]
+                if bool(v.any()):
+                    new_p[i, v], new_l[i, v] = error_points(pred[i][v], masks_cpu[i][v], size, generators[i])
+            points, labels = torch.cat([points, new_p], 2), torch.cat([labels, new_l], 2)
+    image_of = torch.arange(b, device=valid.device)[:, None].expand(b, k)[valid]
+    n_images = int(has_mask.sum())
+    per_image = [torch.zeros(b, device=gt.device).index_add(0, image_of, t / (1 + iterative_rounds))
+                 / valid.sum(1).clamp(min=1) for t in totals]
+    loss, focal, dice, iou_mse = (v.sum() / n_images for v in per_image)
+    return {"loss": loss, "loss_focal": focal.detach(), "loss_dice": dice.detach(), "loss_iou": iou_mse.detach()}

@@ -4,11 +4,11 @@ from __future__ import annotations
 import os
 import tempfile
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Optional
 
 import numpy as np
 
-__all__ = ["atomic_path", "save_png", "write_json"]
+__all__ = ["atomic_path", "save_png", "write_json", "is_complete_torch_file", "latest_complete_file", "record_samples"]
 
 
 @contextmanager
@@ -43,3 +43,41 @@ def write_json(obj, path: str, indent=None) -> None:
 
     with atomic_path(path) as tmp, open(tmp, "w") as f:
         json.dump(obj, f, indent=indent)
+
+
+def is_complete_torch_file(path: str) -> bool:
+    """A ``torch.save`` zip archive with its central directory in place (a file cut short by a kill has none)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.endswith("data.pkl") for n in z.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def latest_complete_file(folder: str, suffix: str = ".pth", named_by: str = "last_checkpoint") -> Optional[str]:
+    """The checkpoint a resume should take: the one the ``named_by`` tag file names if it is complete, else the most
+    recently written complete ``*suffix`` file in ``folder``; ``None`` when there is none. (mmengine and detectron2
+    both tag their last save that way; the tag may name a file that a kill left unfinished.)"""
+    tag = os.path.join(folder, named_by)
+    if os.path.isfile(tag):
+        named = open(tag).read().strip()
+        named = named if os.path.isabs(named) else os.path.join(folder, named)
+        if named and os.path.isfile(named) and is_complete_torch_file(named):
+            return named
+    if not os.path.isdir(folder):
+        return None
+    found = [os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(suffix)]
+    found = [p for p in found if is_complete_torch_file(p)]
+    return max(found, key=os.path.getmtime) if found else None
+
+
+def record_samples(directory: str, rank: int, step: int, ids) -> None:
+    """Append ``{"step", "ids"}`` to ``directory/samples_rank<rank>.jsonl``: which samples a process trained on (the
+    trainers' ``--record-samples DIR``; a debugging aid for data sharding, written by every rank)."""
+    import json
+
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, f"samples_rank{rank}.jsonl"), "a") as f:
+        f.write(json.dumps({"step": int(step), "ids": [str(i) for i in ids]}) + "\n")

@@ -13,3 +13,5 @@ model = dict(
     decode_head=dict(in_channels=[256, 256, 256, 256]),
 )
 optim_wrapper = dict(optimizer=dict(lr=2e-4, weight_decay=0.05))
+# A fixed seed (the sampler's too): runs repeat, and --resume continues exactly where a run stopped.
+randomness = dict(seed=0, diff_rank_seed=True)

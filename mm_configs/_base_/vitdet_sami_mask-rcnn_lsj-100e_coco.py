@@ -59,7 +59,7 @@ test_evaluator = val_evaluator
 optim_wrapper = dict(
     type="AmpOptimWrapper",
     constructor="SamiLayerDecayOptimizerConstructor",
-    paramwise_cfg=dict(decay_rate=0.7, num_layers=12),
+    paramwise_cfg=dict(decay_rate=0.7),  # num_layers: the ViT depth, read off the model
     optimizer=dict(type="AdamW", lr=2e-4, betas=(0.9, 0.999), weight_decay=0.1),
 )
 auto_scale_lr = dict(base_batch_size=64, enable=False)
@@ -81,3 +81,5 @@ default_hooks = dict(logger=dict(type="LoggerHook", interval=50),
                      checkpoint=dict(type="CheckpointHook", by_epoch=False, save_last=True, interval=interval,
                                      max_keep_ckpts=5))
 log_processor = dict(type="LogProcessor", window_size=50, by_epoch=False)
+# A fixed seed (the sampler's too): runs repeat, and --resume continues exactly where a run stopped.
+randomness = dict(seed=0, diff_rank_seed=True)

@@ -72,13 +72,23 @@ class SamiSimpleFPN(BaseModule):
 
 class SamiLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
     """Layer-wise lr decay for the SAMI ViT (``efficientsam_zoo.optim``): ``paramwise_cfg=dict(decay_rate=0.7,
-    num_layers=12, custom_keys={...})``. lr = base_lr * decay_rate ** (num_layers + 1 - layer_id) * lr_mult;
-    no weight decay on norms, biases, position embeddings and relative-position tables."""
+    custom_keys={...})``. lr = base_lr * decay_rate ** (num_layers + 1 - layer_id) * lr_mult; no weight decay on
+    norms, biases, position embeddings and relative-position tables. ``num_layers`` is the model's ViT depth (a
+    ``num_layers`` in ``paramwise_cfg`` must agree with it: a mismatch would starve or overdrive whole blocks)."""
 
     def add_params(self, params: List[dict], module: nn.Module, **kwargs) -> None:
+        from ...modeling.vit import ViT
+
         cfg = dict(self.paramwise_cfg or {})
         decay_rate = float(cfg.get("decay_rate", 0.7))
-        num_layers = int(cfg.get("num_layers", 12))
+        depths = {m.depth for m in module.modules() if isinstance(m, ViT)}
+        if len(depths) != 1 and "num_layers" not in cfg:
+            raise ValueError(f"cannot tell the ViT depth for layer decay (found depths {sorted(depths)}); "
+                             "set paramwise_cfg.num_layers")
+        num_layers = int(cfg.get("num_layers", next(iter(depths), 0)))
+        if depths and num_layers not in depths:
+            raise ValueError(f"paramwise_cfg.num_layers={num_layers} but the backbone ViT has {sorted(depths)} blocks; "
+                             "drop num_layers (it is read off the model) or make them agree")
         custom = cfg.get("custom_keys", {})
         keys = sorted(custom, key=lambda k: (-len(k), k))  # longest match first, as mmengine does
         groups: Dict[tuple, dict] = {}

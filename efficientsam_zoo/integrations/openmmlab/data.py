@@ -117,16 +117,15 @@ class ResizeCenterCrop(BaseTransform):
 
 @TRANSFORMS.register_module()
 class PackImageInputs(BaseTransform):
-    """``img`` -> ``inputs`` (CHW uint8 tensor) for ``ImgDataPreprocessor``; precomputed
-    ``teacher_features`` travel in ``data_samples``."""
+    """``img`` -> ``inputs`` (CHW uint8 tensor) for ``ImgDataPreprocessor``; ``data_samples`` carry the dataset
+    index (``sample_idx``, which seeds the sample's masking) and precomputed ``teacher_features`` if any."""
 
     def transform(self, results: dict) -> dict:
         img = np.ascontiguousarray(results["img"])
-        packed = {"inputs": torch.from_numpy(img).permute(2, 0, 1).contiguous()}
+        samples = {"sample_idx": int(results.get("sample_idx", -1))}
         if "teacher_features" in results:
-            packed["data_samples"] = {"teacher_features": torch.from_numpy(np.asarray(results["teacher_features"],
-                                                                                        dtype=np.float32))}
-        return packed
+            samples["teacher_features"] = torch.from_numpy(np.asarray(results["teacher_features"], dtype=np.float32))
+        return {"inputs": torch.from_numpy(img).permute(2, 0, 1).contiguous(), "data_samples": samples}
 
 
 @DATASETS.register_module()

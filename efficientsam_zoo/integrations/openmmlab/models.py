@@ -2,9 +2,11 @@
 ``modeling.Sami`` / ``modeling.EfficientSam``; the training arithmetic lives in ``modeling`` / ``training``."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
+import numpy as np
 import torch
+from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 
 from ...modeling.sami import Sami
@@ -12,7 +14,23 @@ from ...modeling.teachers import build_teacher
 from ...modeling.vit import build_vit
 from .registry import MODELS
 
-__all__ = ["SamiPretrainer", "EfficientSamFinetuner"]
+__all__ = ["SamiPretrainer", "EfficientSamFinetuner", "sample_generators"]
+
+
+def sample_generators(seed: int, sample_indices) -> List[torch.Generator]:
+    """One CPU generator per sample, seeded by (``seed``, training iteration, the sample's dataset index).
+
+    A step's randomness (SAMI's masks, SA-1B's simulated prompts) is then the same whether the batch runs in one
+    process or is split across several, and after a resume, which restores the iteration but not global RNGs.
+    """
+    step = int(MessageHub.get_current_instance().get_info("iter", 0))
+    if sample_indices is None:
+        raise ValueError("per-sample randomness needs the samples' dataset indices (sample_idx / index)")
+    out = []
+    for idx in torch.as_tensor(sample_indices).reshape(-1).tolist():
+        state = np.random.SeedSequence([int(seed), step, int(idx)]).generate_state(1)[0]
+        out.append(torch.Generator().manual_seed(int(state)))
+    return out
 
 
 @MODELS.register_module()
@@ -24,7 +42,7 @@ class SamiPretrainer(BaseModel):
     """
 
     def __init__(self, student: dict, teacher: dict, mask_ratio: float = 0.75, decoder: Optional[dict] = None,
-                 target_resize: str = "area", data_preprocessor: Optional[dict] = None,
+                 target_resize: str = "area", seed: int = 0, data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if teacher.get("type") == "precomputed":  # targets come with the data (PrecomputedFeatureDataset)
@@ -33,9 +51,11 @@ class SamiPretrainer(BaseModel):
             teacher_module = build_teacher(teacher)
             teacher_dim = teacher_module.out_channels
         decoder = dict(decoder or {})
-        self.sami = Sami(build_vit(**{"img_size": 224, **student, "neck_dim": None}), teacher_dim=teacher_dim, mask_ratio=mask_ratio,
+        student = {"img_size": 224, **student, "neck_dim": None}
+        self.sami = Sami(build_vit(**student), teacher_dim=teacher_dim, mask_ratio=mask_ratio,
                          decoder_dim=decoder.get("dim", 512), decoder_depth=decoder.get("depth", 8),
                          decoder_heads=decoder.get("num_heads", 16), target_resize=target_resize)
+        self.seed = seed
         self._teacher = [teacher_module]
 
     @property
@@ -59,7 +79,10 @@ class SamiPretrainer(BaseModel):
             else:
                 with torch.no_grad():
                     target = self.teacher(inputs)
-            return {"loss": self.sami(inputs, target)["loss"]}
+            gens = sample_generators(self.seed, (data_samples or {}).get("sample_idx"))
+            n_tokens = self.sami.encoder.grid_size[0] * self.sami.encoder.grid_size[1]
+            noise = torch.stack([torch.rand(n_tokens, generator=g) for g in gens])
+            return {"loss": self.sami(inputs, target, noise=noise)["loss"]}
         out = self.sami.forward_features(inputs)
         if mode == "predict":
             return [dict(pred=p, mask=m) for p, m in zip(out["pred"], out["mask"])]
@@ -87,7 +110,7 @@ class EfficientSamFinetuner(BaseModel):
                              f"{self.sam.decoder_max_num_input_points} prompt points")
         self.iterative_rounds = iterative_rounds
         self.box_prob = box_prob
-        self.generator = torch.Generator().manual_seed(seed)
+        self.seed = seed
 
     def init_weights(self) -> None:
         if self.init_checkpoint:
@@ -96,10 +119,10 @@ class EfficientSamFinetuner(BaseModel):
             load_segmenter_init(self.sam, self.init_checkpoint)
 
     def forward(self, image: torch.Tensor = None, masks: torch.Tensor = None, boxes: torch.Tensor = None,
-                valid: torch.Tensor = None, mode: str = "loss", **kwargs):
+                valid: torch.Tensor = None, index: torch.Tensor = None, mode: str = "loss", **kwargs):
         from ...training.sam_finetune import finetune_losses
 
         if mode != "loss":
             raise ValueError("EfficientSamFinetuner only trains (mode='loss'); evaluate with efficientsam-zoo eval-*")
-        return finetune_losses(self.sam, image, masks, boxes, valid, self.generator, self.iterative_rounds,
-                               self.box_prob)
+        return finetune_losses(self.sam, image, masks, boxes, valid, sample_generators(self.seed, index),
+                               self.iterative_rounds, self.box_prob)

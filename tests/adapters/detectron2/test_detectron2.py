@@ -3,8 +3,6 @@ SimpleTrainer, COCOEvaluator) on generated COCO-format data."""
 import importlib
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -14,6 +12,7 @@ from efficientsam_zoo.checkpoints import CheckpointError, save_sami_backbone
 from efficientsam_zoo.integrations import detectron2 as d2_adapter
 from efficientsam_zoo.modeling.vit import VIT_SIZES, ViT
 from conftest import REPO_ROOT as ROOT  # noqa: E402
+from trainer_utils import run  # noqa: E402
 
 D2 = os.path.join(ROOT, "d2_configs", "COCO")
 DIMS = {"ti": 192, "s": 384, "b": 768}
@@ -73,7 +72,9 @@ def test_pretrained_changes_weights_and_mismatch_raises(exports, tmp_path):
     with pytest.raises(CheckpointError, match="mis-shaped"):
         d2_adapter.SamiViTNet(arch="vit-ti", img_size=64, window_size=2, pretrained=exports["vit-s"])
     # train.init_checkpoint: backbone files through our loader, a whole-model detectron2 file through d2's
-    cfg = LazyConfig.load(os.path.join(D2, "mask_rcnn_vitdet_sami_ti_smoke.py"))
+    cfg = LazyConfig.load(os.path.join(D2, "mask_rcnn_vitdet_sami_ti_100ep.py"))
+    cfg.model.backbone.net.update(img_size=128, window_size=4)
+    cfg.model.backbone.square_pad = 128
     model = instantiate(cfg.model)
     assert d2_adapter.load_init_checkpoint(model, exports["vit-ti"]) == "backbone"
     assert torch.equal(model.backbone.net.vit.blocks[2].mlp.fc1.weight, sd["blocks.2.mlp.fc1.weight"])
@@ -85,32 +86,22 @@ def test_pretrained_changes_weights_and_mismatch_raises(exports, tmp_path):
         d2_adapter.load_init_checkpoint(instantiate(cfg.model), exports["vit-s"])
 
 
-def _train(tmp_path, out, *opts):
+@pytest.mark.learning
+def test_vitdet_learns_the_generated_shapes(tmp_path):
+    """The shipped tiny-shapes LazyConfig through lazyconfig_train_net-style training (SimpleTrainer) and
+    COCOEvaluator: box and mask AP >= 50 on its training scenes (an untrained detector scores ~0)."""
     from efficientsam_zoo.data.synthetic import make_coco_instances
 
     root = tmp_path / "coco"
-    if not root.exists():
-        make_coco_instances(str(root), {"train": 6, "val": 2}, size=(160, 120))
-    cmd = [sys.executable, "-m", "efficientsam_zoo.tools.d2_train", "--config-file",
-           os.path.join(D2, "mask_rcnn_vitdet_sami_ti_smoke.py"),
-           "--register-coco", "syn_train", str(root / "annotations/instances_train2017.json"), str(root / "train2017"),
-           "--register-coco", "syn_val", str(root / "annotations/instances_val2017.json"), str(root / "val2017"),
-           *opts, "dataloader.train.dataset.names=syn_train", "dataloader.test.dataset.names=syn_val",
-           f"train.output_dir={out}"]
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return [json.loads(line) for line in open(os.path.join(out, "metrics.json"))], r.stdout + r.stderr
-
-
-def test_simple_trainer_and_coco_evaluator_then_resume(tmp_path):
+    make_coco_instances(str(root), {"train": 8}, size=(128, 128), n_objects=3, seed=2)
     out = str(tmp_path / "out")
-    rows, _ = _train(tmp_path, out)
+    run(["efficientsam_zoo.tools.d2_train", "--config-file", "COCO/mask_rcnn_vitdet_sami_ti_tiny-shapes",
+         "--register-coco", "shapes_train", str(root / "annotations/instances_train2017.json"), str(root / "train2017"),
+         "dataloader.train.dataset.names=shapes_train", "dataloader.test.dataset.names=shapes_train",
+         f"train.output_dir={out}"])
+    rows = [json.loads(line) for line in open(os.path.join(out, "metrics.json"))]
     train = [r for r in rows if "total_loss" in r]
-    assert [r["iteration"] for r in train] == [0, 1, 2, 3]
     assert all(k in train[0] for k in ("loss_cls", "loss_box_reg", "loss_mask", "loss_rpn_cls"))
     (ev,) = [r for r in rows if "bbox/AP" in r]
-    assert 0.0 <= ev["bbox/AP"] <= 100.0 and 0.0 <= ev["segm/AP"] <= 100.0
+    assert ev["bbox/AP"] >= 50.0 and ev["segm/AP"] >= 50.0, ev
     assert os.path.isfile(os.path.join(out, "model_final.pth"))
-    rows, log = _train(tmp_path, out, "--resume", "train.max_iter=6", "train.eval_period=100")
-    resumed = [r["iteration"] for r in rows if "total_loss" in r]
-    assert resumed[-2:] == [4, 5] and "Starting training from iteration 4" in log

@@ -1,10 +1,6 @@
 """MMDetection (ViTDet Mask R-CNN) and MMSegmentation (Mask2Former) with the SAMI backbone, built from the
 shipped configs with the real registries and trained by mmengine's Runner on generated data."""
-import glob
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -14,6 +10,7 @@ from mmengine.registry import init_default_scope
 from efficientsam_zoo.checkpoints import CheckpointError, save_sami_backbone
 from efficientsam_zoo.modeling.vit import VIT_SIZES, ViT
 from conftest import REPO_ROOT as ROOT  # noqa: E402
+from trainer_utils import mm_scalars, run  # noqa: E402
 
 CFG = os.path.join(ROOT, "mm_configs")
 DIMS = {"ti": 192, "s": 384, "b": 768}
@@ -141,7 +138,8 @@ def test_mismatched_checkpoints_raise(sami_export, tmp_path):
 def test_layer_decay_groups_match_a_hand_computation():
     from mmengine.optim import build_optim_wrapper
 
-    cfg = Config.fromfile(os.path.join(CFG, "vitdet_sami_ti_smoke.py"))
+    cfg = _small(Config.fromfile(os.path.join(CFG, "vitdet_sami_ti.py")))
+    cfg.optim_wrapper.type = "OptimWrapper"  # the recipe's AMP wrapper needs a GPU; the groups are the same
     model = _det_registry().build(cfg.model)
     wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     lr, wd, rate = cfg.optim_wrapper.optimizer.lr, cfg.optim_wrapper.optimizer.weight_decay, 0.7
@@ -168,40 +166,27 @@ def test_layer_decay_groups_match_a_hand_computation():
         assert g["lr"] == pytest.approx(want_lr, rel=1e-9), name
         assert g["weight_decay"] == pytest.approx(want_wd), name
     assert sum(len(g["params"]) for g in wrapper.optimizer.param_groups) == len(named)
+    # the number of layers is the backbone's depth; a config that says otherwise is refused
+    cfg.optim_wrapper.paramwise_cfg.num_layers = 6
+    with pytest.raises(ValueError, match="num_layers=6 but the backbone ViT has \\[12\\] blocks"):
+        build_optim_wrapper(model, cfg.optim_wrapper)
 
 
-def _run_train(config, *options, work_dir):
-    r = subprocess.run([sys.executable, "-m", "efficientsam_zoo.tools.train", config, "--work-dir", work_dir,
-                        "--cfg-options", *options], capture_output=True, text=True, cwd=ROOT)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    (scalars,) = glob.glob(os.path.join(work_dir, "*", "vis_data", "scalars.json"))
-    return [json.loads(line) for line in open(scalars)]
-
-
-def test_vitdet_smoke_trains_and_evaluates_with_coco_metric(tmp_path):
-    from efficientsam_zoo.data.synthetic import make_coco_instances
-
-    root = str(tmp_path / "coco") + "/"
-    ann = make_coco_instances(root, {"train": 6, "val": 2}, size=(160, 120))
-    rows = _run_train(os.path.join(CFG, "vitdet_sami_ti_smoke.py"), f"train_dataloader.dataset.data_root={root}",
-                      f"val_dataloader.dataset.data_root={root}", f"test_dataloader.dataset.data_root={root}",
-                      f"val_evaluator.ann_file={ann['val']}", work_dir=str(tmp_path / "wd"))
-    train = [r for r in rows if "loss" in r]
-    assert len(train) == 4 and train[-1]["loss"] < train[0]["loss"]
-    assert all(k in train[0] for k in ("loss_rpn_cls", "loss_cls", "loss_bbox", "loss_mask"))
-    (val,) = [r for r in rows if "coco/bbox_mAP" in r]
-    assert 0.0 <= val["coco/bbox_mAP"] <= 1.0 and 0.0 <= val["coco/segm_mAP"] <= 1.0
-    assert os.path.isfile(tmp_path / "wd" / "iter_4.pth")
-
-
-def test_mask2former_smoke_trains_and_evaluates_with_iou_metric(tmp_path):
+@pytest.mark.learning
+def test_mask2former_learns_the_generated_classes(tmp_path):
+    """The shipped tiny-shapes config through mmengine's Runner and mmseg's IoUMetric: mIoU >= 60 % on the training
+    scenes (a model that had not learned, or a mis-wired head, stays near the background-only ~25 %)."""
     from efficientsam_zoo.data.synthetic import make_ade20k
 
-    root = make_ade20k(str(tmp_path / "ade"))
-    rows = _run_train(os.path.join(CFG, "mask2former_sami_ti_smoke.py"), f"train_dataloader.dataset.data_root={root}",
-                      f"val_dataloader.dataset.data_root={root}", f"test_dataloader.dataset.data_root={root}",
-                      work_dir=str(tmp_path / "wd"))
+    root = make_ade20k(str(tmp_path / "ade"), {"training": 16}, size=(128, 128), seed=3)
+    train_split = ["val_dataloader.dataset.data_prefix.img_path=images/training",
+                   "val_dataloader.dataset.data_prefix.seg_map_path=annotations/training"]
+    run(["efficientsam_zoo.tools.train", "mask2former_sami_ti_tiny-shapes", "--work-dir", str(tmp_path / "wd"),
+         "--cfg-options", f"train_dataloader.dataset.data_root={root}", f"val_dataloader.dataset.data_root={root}",
+         "train_cfg.max_iters=200", "train_cfg.val_interval=200", "param_scheduler.0.end=200", *train_split])
+    rows = mm_scalars(str(tmp_path / "wd"))
     train = [r for r in rows if "loss" in r]
-    assert len(train) == 4 and all("decode.loss_mask" in r and "decode.loss_dice" in r for r in train)
+    assert all("decode.loss_mask" in r and "decode.loss_dice" in r and "decode.loss_cls" in r for r in train)
     (val,) = [r for r in rows if "mIoU" in r]
-    assert 0.0 <= val["mIoU"] <= 100.0 and "aAcc" in val
+    assert val["mIoU"] >= 60.0, val
+    assert os.path.isfile(tmp_path / "wd" / "iter_200.pth")

@@ -1,5 +1,6 @@
-"""SAMI pretraining through mmengine's Runner from the shipped smoke config: loss falls, checkpoints,
-resume, and the exported backbone loads strictly into transformers' SamiViTModel."""
+"""SAMI pretraining through mmengine's Runner from the shipped tiny-shapes config: loss falls, checkpoints, the
+exported backbone loads strictly into transformers' SamiViTModel, precomputed teacher targets. (Learning on held-out
+scenes is checked by the quickstart test, resume after a kill by tests/tools/test_resume.py.)"""
 import glob
 import json
 import os
@@ -14,7 +15,7 @@ from efficientsam_zoo.checkpoints import read_sami_backbone, read_trainer_checkp
 from efficientsam_zoo.data.synthetic import make_scene
 from conftest import REPO_ROOT as ROOT  # noqa: E402
 
-SMOKE = os.path.join(ROOT, "mm_configs", "sami_pretrain_vit-ti_smoke.py")
+SMOKE = os.path.join(ROOT, "mm_configs", "sami_pretrain_vit-ti_tiny-shapes.py")
 
 
 def _run(*args):
@@ -50,25 +51,14 @@ def trained(image_folder, tmp_path_factory):
 
 def test_loss_falls_and_checkpoints_are_written(trained):
     rows = [r for r in _scalars(trained) if "loss" in r]
-    assert [r["iter"] for r in rows][-1] == 50
+    assert [r["iter"] for r in rows][-1] == 60
     first = sum(r["loss"] for r in rows[:2]) / 2
     last = sum(r["loss"] for r in rows[-2:]) / 2
     assert last < 0.5 * first, (first, last)
-    assert os.path.isfile(os.path.join(trained, "iter_25.pth")) and os.path.isfile(os.path.join(trained, "iter_50.pth"))
-    sd = read_trainer_checkpoint(os.path.join(trained, "iter_50.pth"))
-    assert any(k.startswith("sami.encoder.blocks.11.") for k in sd)
+    assert os.path.isfile(os.path.join(trained, "iter_30.pth")) and os.path.isfile(os.path.join(trained, "iter_60.pth"))
+    sd = read_trainer_checkpoint(os.path.join(trained, "iter_60.pth"))
+    assert any(k.startswith("sami.encoder.blocks.5.") for k in sd)
     assert not any("teacher" in k for k in sd)  # the frozen teacher is not saved
-
-
-def test_resume_continues_to_the_same_iteration_count(trained, image_folder, tmp_path):
-    out = _run("efficientsam_zoo.tools.train", SMOKE, "--work-dir", str(tmp_path),
-               "--resume", os.path.join(trained, "iter_25.pth"),
-               "--cfg-options", f"train_dataloader.dataset.data_root={image_folder}")
-    assert "resumed epoch: 0, iter: 25" in out
-    iters = [r["iter"] for r in _scalars(str(tmp_path)) if "loss" in r]
-    assert iters[0] > 25 and iters[-1] == 50
-    ckpt = torch.load(os.path.join(tmp_path, "iter_50.pth"), map_location="cpu", weights_only=False)
-    assert ckpt["meta"]["iter"] == 50
 
 
 def test_export_loads_strictly_into_hf(trained, tmp_path):
@@ -76,16 +66,16 @@ def test_export_loads_strictly_into_hf(trained, tmp_path):
     from efficientsam_zoo.modeling.vit import ViT
 
     out_file, out_dir = str(tmp_path / "sami_vit-ti.safetensors"), str(tmp_path / "hf")
-    log = _run("efficientsam_zoo.cli", "export-backbone", os.path.join(trained, "iter_50.pth"), "--out", out_file,
+    log = _run("efficientsam_zoo.cli", "export-backbone", os.path.join(trained, "iter_60.pth"), "--out", out_file,
                "--hf-out", out_dir)
-    assert "12 blocks, 192-d, 3 heads" in log
+    assert "6 blocks, 192-d, 3 heads" in log
     sd, vit_args = read_sami_backbone(out_file)
     assert vit_args["embed_dim"] == 192 and vit_args["pretrain_img_size"] == 224 and vit_args["pretrain_use_cls_token"]
     assert sd["pos_embed"].shape == (1, 197, 192) and not any(k.startswith(("neck", "decoder", "head")) for k in sd)
     model, info = SamiViTModel.from_pretrained(out_dir, output_loading_info=True)
     assert info["missing_keys"] == set() or not info["missing_keys"]
     assert not info["unexpected_keys"] and not info["mismatched_keys"]
-    native = ViT(img_size=224, embed_dim=192, depth=12, num_heads=3, neck_dim=None).eval()
+    native = ViT(img_size=224, embed_dim=192, depth=6, num_heads=3, neck_dim=None).eval()
     native.load_state_dict(sd, strict=True)
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
@@ -106,7 +96,7 @@ def test_precomputed_teacher_features_resume_and_train(image_folder, tmp_path):
     _run(tool, SMOKE, "--data-root", image_folder, "--out", part, "--batch-size", "4")  # resumes at 6
     _run(tool, SMOKE, "--data-root", image_folder, "--out", whole, "--batch-size", "16")
     a, b = np.load(os.path.join(part, "features.npy")), np.load(os.path.join(whole, "features.npy"))
-    assert a.shape == (16, 196, 32) and a.dtype == np.float16
+    assert a.shape == (16, 64, 32) and a.dtype == np.float16  # the 128-px student: an 8x8 grid
     np.testing.assert_allclose(a.astype(np.float32), b.astype(np.float32), atol=2e-3)
     assert np.abs(a).sum() > 0
 
@@ -114,5 +104,5 @@ def test_precomputed_teacher_features_resume_and_train(image_folder, tmp_path):
     _run("efficientsam_zoo.tools.train", os.path.join(ROOT, "mm_configs", "sami_pretrain_vit-ti_precomputed_smoke.py"),
          "--work-dir", wd, "--cfg-options", f"train_dataloader.dataset.feature_dir={part}")
     rows = [r for r in _scalars(wd) if "loss" in r]
-    assert rows[-1]["iter"] == 50
+    assert rows[-1]["iter"] == 60
     assert sum(r["loss"] for r in rows[-2:]) < 0.5 * sum(r["loss"] for r in rows[:2])

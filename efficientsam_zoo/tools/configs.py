@@ -1,0 +1,62 @@
+"""Shipped configs by name: ``vitdet_sami_s`` works wherever ``mm_configs/vitdet_sami_s.py`` does.
+
+A wheel carries the configs in the package, OpenMMLab's ``.mim`` way: ``efficientsam_zoo/.mim/configs``
+(``mm_configs/``), ``.mim/d2_configs`` and ``.mim/recipes`` (``hf/recipes/``). In a checkout the repository's own
+folders are used. ``_base_`` references are relative, so they resolve in either place, and mmengine's
+``efficientsam_zoo::vitdet_sami_s.py`` form reads the same ``.mim/configs`` folder.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+from typing import List
+
+__all__ = ["KINDS", "config_dirs", "resolve_config", "shipped_configs"]
+
+_PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_REPO = os.path.dirname(_PKG)
+#: kind -> (folder inside efficientsam_zoo/.mim, folder of a checkout, file extension)
+KINDS = {"mm": ("configs", "mm_configs", ".py"), "d2": ("d2_configs", "d2_configs", ".py"),
+         "recipe": ("recipes", os.path.join("hf", "recipes"), ".yaml")}
+
+
+def config_dirs(kind: str = "mm") -> List[str]:
+    """Where shipped configs of ``kind`` live on this installation: a checkout's own folders first (so edits count),
+    then the copies a wheel carries."""
+    mim, repo, _ = KINDS[kind]
+    candidates = [os.path.join(_REPO, repo), os.path.join(_PKG, ".mim", mim)]
+    return [d for d in candidates if os.path.isdir(d)]
+
+
+def shipped_configs(kind: str = "mm") -> List[str]:
+    """Names (paths relative to the config folder, without extension) of every shipped config of ``kind``."""
+    ext = KINDS[kind][2]
+    names = set()
+    for root in config_dirs(kind):
+        for dirpath, _, files in os.walk(root):
+            if os.path.basename(dirpath).startswith("_"):
+                continue  # _base_ pieces are not runnable on their own
+            names.update(os.path.relpath(os.path.join(dirpath, f), root)[:-len(ext)] for f in files if f.endswith(ext))
+    return sorted(names)
+
+
+def resolve_config(name_or_path: str, kind: str = "mm") -> str:
+    """A config file path: an existing path as given, else a shipped config by name (``vitdet_sami_s``,
+    ``vitdet_sami_s.py``, ``COCO/mask_rcnn_vitdet_sami_s_100ep``). Raises ``FileNotFoundError`` naming the
+    closest shipped names."""
+    if os.path.isfile(name_or_path):
+        return name_or_path
+    ext = KINDS[kind][2]
+    name = name_or_path[:-len(ext)] if name_or_path.endswith(ext) else name_or_path
+    known = shipped_configs(kind)
+    for root in config_dirs(kind):
+        path = os.path.join(root, name + ext)
+        if os.path.isfile(path):
+            return path
+    by_base = [k for k in known if os.path.basename(k) == os.path.basename(name)]
+    if len(by_base) == 1:
+        return resolve_config(by_base[0], kind)
+    close = difflib.get_close_matches(name, known, n=5, cutoff=0.4)
+    where = ", ".join(config_dirs(kind)) or "no shipped config folder found"
+    raise FileNotFoundError(f"config {name_or_path!r} is neither a file nor a shipped config name ({where}); "
+                            + (f"did you mean {close}?" if close else f"shipped: {known}"))
