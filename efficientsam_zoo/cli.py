@@ -91,10 +91,13 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 def cmd_quickstart(args: argparse.Namespace) -> int:
     from .quickstart import run_quickstart
+    from .quickstart.report import console_table
 
-    report = run_quickstart(args.out_dir, model=args.model, checkpoint=args.checkpoint, device=_device(args.device),
-                            seed=args.seed)
-    print(f"report -> {report}")
+    summary = run_quickstart(args.out_dir, checkpoint=args.checkpoint, device=_device(args.device), seed=args.seed,
+                             verbose=args.verbose)
+    print(console_table(summary))
+    print(f"framework logs -> {summary['logs']}/")
+    print(f"report -> {summary['report']}")
     return 0
 
 
@@ -226,7 +229,6 @@ def _weights_args(p: argparse.ArgumentParser, device: bool = True) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .registry import DEFAULT_MODEL, EFFICIENT_SAM_NAMES
 
     parser = argparse.ArgumentParser(prog="efficientsam-zoo", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -244,12 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
     _weights_args(seg)
     seg.set_defaults(func=cmd_segment)
 
-    qs = sub.add_parser("quickstart", help="offline end-to-end run on generated data; writes a report")
+    qs = sub.add_parser("quickstart", help="offline end-to-end run on generated scenes: every stage learns; a report")
     qs.add_argument("--out-dir", default="quickstart_out")
-    qs.add_argument("--model", default=DEFAULT_MODEL, choices=EFFICIENT_SAM_NAMES)
-    qs.add_argument("--checkpoint", help="official weights to use instead of random ones")
+    qs.add_argument("--checkpoint", help="released weights (efficient_sam_vitt.pt ...): segment with them, no training")
     qs.add_argument("--seed", type=int, default=0)
     qs.add_argument("--device")
+    qs.add_argument("--verbose", action="store_true", help="show the frameworks' logs on the console too")
     qs.set_defaults(func=cmd_quickstart)
 
     for name, text in (("pretrain", "SAMI pretraining from an mm_configs/sami_pretrain_*.py config"),

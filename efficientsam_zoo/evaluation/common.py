@@ -20,9 +20,14 @@ AREA_RANGES = {"small": (0, 32 ** 2), "medium": (32 ** 2, 96 ** 2), "large": (96
 
 
 def predictor_segment_fn(predictor, multimask_output: bool = True, chunk: int = 64) -> SegmentFn:
-    """A segment function backed by an ``EfficientSamPredictor`` (queries in chunks of ``chunk``)."""
+    """A segment function backed by an ``EfficientSamPredictor`` (queries in chunks of ``chunk``). Consecutive calls
+    with the same image array (one per prompt type) reuse its embedding."""
+    last = []
+
     def segment(image: np.ndarray, points: np.ndarray, labels: np.ndarray):
-        predictor.set_image(image)
+        if not last or last[0] is not image:
+            predictor.set_image(image)
+            last[:] = [image]
         masks, scores = [], []
         for i in range(0, len(points), chunk):
             m, s, _ = predictor.predict_torch(torch.as_tensor(points[i:i + chunk], dtype=torch.float32),

@@ -58,8 +58,8 @@ def segment_detections(segment_fn: SegmentFn, ann_file: str, img_dir: str, detec
     return results
 
 
-def evaluate_segm(ann_file: str, results: List[Dict]) -> Dict[str, float]:
-    """AP, AP50, AP75, AP_S, AP_M, AP_L (in %) of segmentation results."""
+def evaluate_segm(ann_file: str, results: List[Dict], img_ids: Optional[List[int]] = None) -> Dict[str, float]:
+    """AP, AP50, AP75, AP_S, AP_M, AP_L (in %) of segmentation results (over ``img_ids`` only, if given)."""
     api, kind = load_coco_like(ann_file)
     if not results:
         return {k: 0.0 for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")}
@@ -67,12 +67,16 @@ def evaluate_segm(ann_file: str, results: List[Dict]) -> Dict[str, float]:
         from lvis import LVISEval, LVISResults
 
         ev = LVISEval(api, LVISResults(api, results), "segm")
+        if img_ids is not None:
+            ev.params.img_ids = list(img_ids)
         ev.run()
         r = ev.get_results()
         return {k: 100.0 * float(r[k]) for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")}
     from pycocotools.cocoeval import COCOeval
 
     ev = COCOeval(api, api.loadRes(results), "segm")
+    if img_ids is not None:
+        ev.params.imgIds = list(img_ids)
     ev.evaluate()
     ev.accumulate()
     ev.summarize()
@@ -80,7 +84,7 @@ def evaluate_segm(ann_file: str, results: List[Dict]) -> Dict[str, float]:
 
 
 def evaluate_instances(segment_fn: SegmentFn, ann_file: str, img_dir: str, detections_file: str,
-                       out_file: Optional[str] = None, **kwargs) -> Dict:
+                       out_file: Optional[str] = None, img_ids: Optional[List[int]] = None, **kwargs) -> Dict:
     with open(detections_file) as f:
         detections = json.load(f)
     if not isinstance(detections, list) or (detections and "bbox" not in detections[0]):
@@ -92,4 +96,4 @@ def evaluate_instances(segment_fn: SegmentFn, ann_file: str, img_dir: str, detec
 
         with atomic_path(out_file) as tmp, open(tmp, "w") as f:
             json.dump(results, f)
-    return {"metrics": evaluate_segm(ann_file, results), "num_results": len(results)}
+    return {"metrics": evaluate_segm(ann_file, results, img_ids), "num_results": len(results)}

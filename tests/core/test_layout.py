@@ -108,6 +108,6 @@ def test_everything_derives_from_the_table():
         assert guess_efficientsam_variant(fake) == name
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command").choices
-    for command in ("segment", "eval-points", "eval-instances", "segment-everything", "export-onnx", "quickstart"):
+    for command in ("segment", "eval-points", "eval-instances", "segment-everything", "export-onnx"):
         model_opt = next(a for a in sub[command]._actions if a.dest == "model")
         assert list(model_opt.choices) == EFFICIENT_SAM_NAMES, command

@@ -7,7 +7,6 @@ from PIL import Image
 
 from efficientsam_zoo.cli import main
 from efficientsam_zoo.data.synthetic import make_scene
-from efficientsam_zoo.quickstart import run_quickstart
 
 pytestmark = pytest.mark.slow  # real-size (1024 px) ViT-Ti checkpoints
 
@@ -60,18 +59,3 @@ def test_model_download_offline_error(scene_file, tmp_path, capsys, monkeypatch)
     rc = main(["segment", scene_file, "--point", "5", "3", "--model", "efficientsam-s"])
     err = capsys.readouterr().err
     assert rc == 2 and "efficient_sam_vits.pt" in err and "--checkpoint PATH" in err
-
-
-def test_quickstart_report(tmp_path):
-    report = run_quickstart(str(tmp_path / "qs"), num_scenes=1)
-    text = open(report).read()
-    assert "Stage: segment" in text and text.count("| 0 | point |") >= 1 and text.count("| 0 | box |") >= 1
-    assert "Stage: SAMI pretraining" in text and "loss" in text and (tmp_path / "qs" / "sami_vit-ti.safetensors").exists()
-    assert "Stage: framework finetuning" in text and "CocoMetric" in text and "segm mAP" in text
-    import glob
-
-    (log,) = glob.glob(str(tmp_path / "qs" / "vitdet_work_dir" / "*" / "*.log"))
-    assert "SamiViT: loaded backbone weights from" in open(log).read()  # the stage-2 export initialised ViTDet
-    assert "Stage: zero-shot evaluation" in text and "| box |" in text and "COCOeval" in text
-    for name in ["scene0.png", "scene0_point_overlay.png", "scene0_box_overlay.png"]:
-        assert (tmp_path / "qs" / name).exists(), name

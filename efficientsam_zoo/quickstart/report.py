@@ -1,0 +1,110 @@
+"""``report.md``, ``summary.json`` and the learning-curve plot of a quickstart run, and its console table."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from typing import Dict, List, Optional
+
+__all__ = ["write", "console_table", "TARGETS"]
+
+#: (summary section, key, ">=" or "<=", bar, meaning) of a trained run; the quickstart test checks the same bars.
+TARGETS = [
+    ("segment", "box_miou_before", "<=", 0.3, "box-prompt mIoU on held-out scenes before finetuning"),
+    ("segment", "point_miou_before", "<=", 0.3, "1-point mIoU on held-out scenes before finetuning"),
+    ("segment", "box_miou_after", ">=", 0.75, "box-prompt mIoU on held-out scenes after finetuning"),
+    ("segment", "point_miou_after", ">=", 0.5, "1-point mIoU on held-out scenes after finetuning"),
+    ("vitdet", "bbox_ap", ">=", 0.1, "ViTDet box AP on held-out scenes"),
+]
+
+
+def _fmt(v: Optional[float]) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def _rows(s: Dict) -> List[tuple]:
+    rows = []
+    if s.get("sami"):
+        rows += [("SAMI reconstruction loss (training)", f"{s['sami']['loss_first']:.3f} -> {s['sami']['loss_last']:.3f}"),
+                 ("SAMI loss on held-out scenes", f"untrained {s['sami']['loss_unseen_untrained']:.3f}, "
+                                                  f"trained {s['sami']['loss_unseen_trained']:.3f}")]
+    seg = s["segment"]
+    rows += [("box-prompt mIoU (held-out)", f"{_fmt(seg['box_miou_before'])} -> {_fmt(seg['box_miou_after'])}"),
+             ("1-point mIoU (held-out)", f"{_fmt(seg['point_miou_before'])} -> {_fmt(seg['point_miou_after'])}")]
+    if s.get("vitdet"):
+        v = s["vitdet"]
+        rows += [("ViTDet box / mask AP (held-out)", f"{v['bbox_ap']:.3f} / {v['segm_ap']:.3f}"),
+                 ("ViTDet box / mask AP (training scenes)", f"{v['bbox_ap_train']:.3f} / {v['segm_ap_train']:.3f}")]
+    z = s["zero_shot"]
+    rows += [("zero-shot mIoU box / 1 / 3 points", f"{z['miou_box']:.3f} / {z['miou_1pt']:.3f} / {z['miou_3pt']:.3f}"),
+             ("zero-shot instance AP (GT boxes)", f"{z['instance_ap']:.3f}")]
+    return rows
+
+
+def console_table(summary: Dict) -> str:
+    rows = _rows(summary) + [("seconds", f"{summary['seconds']:.0f}")]
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"  {name:<{width}}  {value}" for name, value in rows)
+
+
+def _plot(summary: Dict, path: str) -> Optional[str]:
+    curves = [(name, summary[key]["curve"]) for key, name in (("sami", "SAMI (MSE)"), ("segment", "EfficientSAM"),
+                                                              ("vitdet", "ViTDet (total)"))
+              if summary.get(key) and summary[key].get("curve")]
+    if not curves:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(curves), figsize=(4 * len(curves), 3), squeeze=False)
+    for ax, (name, points) in zip(axes[0], curves):
+        ax.plot([p[0] for p in points], [p[1] for p in points])
+        ax.set_title(name)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("loss")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def write(out_dir: str, summary: Dict, data: Dict[str, str]) -> str:
+    """Write ``report.md``, ``summary.json`` and ``curves.png``; returns the report's path."""
+    from ..utils.io import atomic_path, write_json
+
+    curves = _plot(summary, os.path.join(out_dir, "curves.png"))
+    numbers = json.loads(json.dumps(summary, default=str))
+    for section in ("sami", "segment", "vitdet"):
+        for key in ("curve", "pictures_before", "pictures_after", "export"):
+            (numbers.get(section) or {}).pop(key, None)
+    write_json(numbers, os.path.join(out_dir, "summary.json"), indent=1)
+    rel = lambda p: os.path.relpath(p, out_dir)  # noqa: E731
+    lines = ["# efficientsam-zoo quickstart", "",
+             f"Mode: **{summary['mode']}**; {summary['seconds']:.0f} s on {platform.machine()} "
+             f"({os.cpu_count()} CPUs), torch {__import__('torch').__version__}.", ""]
+    if summary["mode"] == "trained":
+        lines += ["Small models on small generated scenes, so that every stage finishes in minutes on a CPU: a 6-block "
+                  "ViT-Ti encoder at 128 px (the released EfficientSAM-Ti has 12 blocks at 1024 px), a tiny random SAM "
+                  "teacher for SAMI (no SAM weights offline: the SAMI numbers show the pipeline learns, not SAM's "
+                  "knowledge), ViTDet with 32-channel heads. Configs: `mm_configs/*_tiny-shapes.py`.", ""]
+    lines += ["| what | value |", "|---|---|"] + [f"| {a} | {b} |" for a, b in _rows(summary)] + [""]
+    if summary["mode"] == "trained":
+        lines += ["Targets: " + "; ".join(f"{desc} {op} {bar}" for _, _, op, bar, desc in TARGETS) + ".", ""]
+    seg = summary["segment"]
+    for when in ("before", "after"):
+        pictures = seg.get(f"pictures_{when}")
+        if pictures:
+            title = {"before": "Before finetuning (SAMI encoder, untrained decoder)",
+                     "after": "After finetuning" if summary["mode"] == "trained" else "Released weights"}[when]
+            lines += [f"## {title}", ""] + [f"![{os.path.basename(p)}]({rel(p)})" for p in pictures] + [""]
+    if curves:
+        lines += ["## Learning curves", "", f"![learning curves]({rel(curves)})", ""]
+    lines += ["## Files", "", f"* numbers: `summary.json`; framework logs: `{rel(summary['logs'])}/`",
+              f"* generated data: `{rel(data['coco'])}` (COCO format), `{rel(os.path.dirname(data['shards']))}` (SA-1B "
+              "layout)", ""]
+    path = os.path.join(out_dir, "report.md")
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        f.write("\n".join(lines))
+    return path
