@@ -51,6 +51,19 @@ else
   "${PIP[@]}" install -q --isolated "torch==2.13.0" "torchvision==0.28.0"
 fi
 
+# mmcv's ~9-17 min build only needs torch (and numpy, installed first so the build never imports it half-written):
+# start it in the background and install everything else meanwhile.
+"${PIP[@]}" install -q "numpy<2"
+mmcv_build_pid=""
+if ! have mmcv 2.1.0 && ! ls "$CACHE"/wheels/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
+  log "building mmcv 2.1.0 with CPU ops from its sdist in the background (~9-17 min on 2 cores; cached afterwards)"
+  mmcv_tmp=$(mktemp -d)
+  ( MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-2}" \
+      "${PIP[@]}" wheel -q --no-build-isolation --no-deps "mmcv==2.1.0" -w "$mmcv_tmp" >"$mmcv_tmp/build.log" 2>&1 \
+    && mv "$mmcv_tmp"/mmcv-2.1.0-*.whl "$CACHE/wheels/" ) &   # move is atomic on one filesystem
+  mmcv_build_pid=$!
+fi
+
 log "common dependencies"
 "${PIP[@]}" install -q "numpy<2" "opencv-python<4.12" "mmengine==0.10.7" \
   "transformers>=5,<6" "huggingface_hub>=1" "safetensors>=0.4" "accelerate>=1.1" \
@@ -61,18 +74,17 @@ log "common dependencies"
 if have mmcv 2.1.0; then
   log "mmcv 2.1.0 already installed"
 else
-  wheel=$(ls "$CACHE"/wheels/mmcv-2.1.0-*.whl 2>/dev/null | head -n1 || true)
-  if [ -z "$wheel" ]; then
-    log "building mmcv 2.1.0 with CPU ops from its sdist (~9 min on 2 cores; cached afterwards)"
-    tmp=$(mktemp -d)
-    MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-2}" \
-      "${PIP[@]}" wheel --no-build-isolation --no-deps "mmcv==2.1.0" -w "$tmp"
-    mv "$tmp"/mmcv-2.1.0-*.whl "$CACHE/wheels/"   # move is atomic on one filesystem
-    rm -rf "$tmp"
-    wheel=$(ls "$CACHE"/wheels/mmcv-2.1.0-*.whl | head -n1)
-  else
-    log "using cached mmcv wheel $wheel"
+  if [ -n "$mmcv_build_pid" ]; then
+    log "waiting for the mmcv build"
+    if ! wait "$mmcv_build_pid"; then
+      cat "$mmcv_tmp/build.log" >&2
+      echo "[setup] building mmcv 2.1.0 failed (log above)" >&2
+      exit 1
+    fi
+    rm -rf "$mmcv_tmp"
   fi
+  wheel=$(ls "$CACHE"/wheels/mmcv-2.1.0-*.whl | head -n1)
+  log "installing mmcv wheel $wheel"
   "${PIP[@]}" install -q --no-deps "$wheel"
   "${PIP[@]}" install -q addict yapf packaging pyyaml  # mmcv's runtime needs (not torch)
 fi
