@@ -12,6 +12,9 @@
     efficientsam-zoo eval-instances --ann-file ANN.json --img-dir DIR --detections DETS.json ... --out R.json
     efficientsam-zoo segment-everything IMAGE (--model NAME | --checkpoint PATH) --out masks.json [--overlay P]
                      [--cuda-graphs]
+    efficientsam-zoo segment-salient IMAGE (--saliency-map MAP.png | --saliency-model ID) (--model | --checkpoint)
+
+The segmenting and evaluation commands live in :mod:`efficientsam_zoo.cli_segment`.
 """
 from __future__ import annotations
 
@@ -53,40 +56,22 @@ def load_model_from_args(model: Optional[str], checkpoint: Optional[str], device
     return build_efficient_sam(model, checkpoint=checkpoint).to(_device(device))
 
 
-def cmd_segment(args: argparse.Namespace) -> int:
-    import numpy as np
+def _require_inputs(**paths: str) -> None:
+    """Input files / folders checked before the model loads (not after minutes of work)."""
+    import os
 
-    from .predictor import EfficientSamPredictor
-    from .utils.image import load_image_rgb
-    from .utils.io import save_png
-    from .visualize import overlay_masks
+    for what, path in paths.items():
+        is_dir = what.endswith("_dir")
+        if not (os.path.isdir(path) if is_dir else os.path.isfile(path)):
+            raise FileNotFoundError(f"--{what.replace('_', '-')} {path!r} does not exist"
+                                    + (" (a folder)" if is_dir else ""))
 
-    points = np.asarray(args.point, dtype=np.float32) if args.point else None
-    labels = None
-    if points is not None:
-        if args.label and len(args.label) != len(points):
-            raise SystemExit(f"error: {len(points)} --point but {len(args.label)} --label; give one label per point "
-                             "or none (all 1)")
-        labels = np.asarray(args.label if args.label else [1] * len(points), dtype=np.int64)
-    elif args.label:
-        raise SystemExit("error: --label needs --point")
-    box = np.asarray(args.box, dtype=np.float32) if args.box else None
-    if points is None and box is None:
-        raise SystemExit("error: give at least one --point X Y or a --box X0 Y0 X1 Y1")
 
-    image = load_image_rgb(args.image)
-    model = load_model_from_args(args.model, args.checkpoint, args.device)
-    predictor = EfficientSamPredictor(model)
-    predictor.set_image(image)
-    masks, scores, _ = predictor.predict(points, labels, box, multimask_output=not args.single_mask)
-    best = int(np.argmax(scores))
-    mask = masks[best]
-    save_png(mask.astype(np.uint8) * 255, args.out)
-    print(f"mask {best} of {len(scores)} (predicted IoU {scores[best]:.3f}, {int(mask.sum())} px) -> {args.out}")
-    if args.overlay:
-        save_png(overlay_masks(image, [mask], points=points, labels=labels, boxes=box), args.overlay)
-        print(f"overlay -> {args.overlay}")
-    return 0
+def points_cap() -> int:
+    """Prompt points per query that every EfficientSAM variant takes (the decoder's fixed input size)."""
+    from .registry import EFFICIENT_SAM_NAMES, get_spec
+
+    return min(get_spec(n).decoder_max_num_input_points for n in EFFICIENT_SAM_NAMES)
 
 
 def cmd_quickstart(args: argparse.Namespace) -> int:
@@ -129,93 +114,6 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_tables(rows, columns, stem: str) -> None:
-    """``stem.md`` (markdown) and ``stem.csv`` with the same rows."""
-    import csv
-
-    from .utils.io import atomic_path
-
-    with atomic_path(stem + ".md") as tmp, open(tmp, "w") as f:
-        f.write("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n")
-        for r in rows:
-            f.write("| " + " | ".join(f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c]) for c in columns)
-                    + " |\n")
-    with atomic_path(stem + ".csv") as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows([{c: r[c] for c in columns} for r in rows])
-
-
-def cmd_eval_points(args: argparse.Namespace) -> int:
-    import os
-
-    from .evaluation.common import predictor_segment_fn
-    from .evaluation.point_eval import evaluate_points
-    from .predictor import EfficientSamPredictor
-    from .utils.io import write_json
-
-    model = load_model_from_args(args.model, args.checkpoint, args.device)
-    out = evaluate_points(predictor_segment_fn(EfficientSamPredictor(model)), args.ann_file, args.img_dir,
-                          prompt_types=args.prompts, num_instances=args.num_instances, seed=args.seed,
-                          iterative_clicks=args.iterative)
-    out["config"] = {k: v for k, v in vars(args).items() if k != "func"}
-    write_json(out, args.out, indent=1)
-    rows = [dict(prompt=p, n=v["n"], all=v["all"], small=v.get("small", float("nan")),
-                 medium=v.get("medium", float("nan")), large=v.get("large", float("nan")))
-            for p, v in out["summary"].items()]
-    _write_tables(rows, ["prompt", "n", "all", "small", "medium", "large"], os.path.splitext(args.out)[0])
-    for r in rows:
-        print(f"{r['prompt']:>10}: mIoU {r['all']:.2f} over {r['n']} instances "
-              f"(S {r['small']:.2f} / M {r['medium']:.2f} / L {r['large']:.2f})")
-    return 0
-
-
-def cmd_eval_instances(args: argparse.Namespace) -> int:
-    import os
-
-    from .evaluation.common import predictor_segment_fn
-    from .evaluation.instance_eval import evaluate_instances
-    from .predictor import EfficientSamPredictor
-    from .utils.io import write_json
-
-    model = load_model_from_args(args.model, args.checkpoint, args.device)
-    out = evaluate_instances(predictor_segment_fn(EfficientSamPredictor(model)), args.ann_file, args.img_dir,
-                             args.detections, out_file=args.out, rule=args.rule, score_thr=args.score_thr)
-    stem = os.path.splitext(args.out)[0]
-    write_json(out, stem + ".metrics.json", indent=1)
-    _write_tables([dict(out["metrics"], n=out["num_results"])], ["n", "AP", "AP50", "AP75", "APs", "APm", "APl"],
-                  stem + ".metrics")
-    m = out["metrics"]
-    print(f"mask AP {m['AP']:.2f}  AP_S {m['APs']:.2f}  AP_M {m['APm']:.2f}  AP_L {m['APl']:.2f} "
-          f"({out['num_results']} masks -> {args.out})")
-    return 0
-
-
-def cmd_segment_everything(args: argparse.Namespace) -> int:
-    from .automatic_mask_generator import AutomaticMaskGenerator
-    from .utils.masks import decode_rle
-    from .utils.image import load_image_rgb
-    from .utils.io import save_png, write_json
-    from .visualize import overlay_masks
-
-    image = load_image_rgb(args.image)
-    model = load_model_from_args(args.model, args.checkpoint, args.device)
-    amg = AutomaticMaskGenerator(model, points_per_side=args.points_per_side, points_per_batch=args.points_per_batch,
-                                 pred_iou_thresh=args.pred_iou_thresh,
-                                 stability_score_thresh=args.stability_score_thresh,
-                                 box_nms_thresh=args.box_nms_thresh, crop_n_layers=args.crop_n_layers,
-                                 min_mask_region_area=args.min_mask_region_area, cuda_graphs=args.cuda_graphs)
-    records = amg.generate(image)
-    write_json(records, args.out, indent=1)
-    print(f"{len(records)} masks -> {args.out}")
-    if args.overlay:
-        order = sorted(records, key=lambda r: -r["area"])
-        save_png(overlay_masks(image, [decode_rle(r["segmentation"]) for r in order]) if order else image,
-                 args.overlay)
-        print(f"overlay -> {args.overlay}")
-    return 0
-
-
 def _weights_args(p: argparse.ArgumentParser, device: bool = True) -> None:
     from .registry import EFFICIENT_SAM_NAMES, VARIANTS
 
@@ -229,6 +127,7 @@ def _weights_args(p: argparse.ArgumentParser, device: bool = True) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import cli_segment as cs
 
     parser = argparse.ArgumentParser(prog="efficientsam-zoo", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -244,7 +143,20 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--overlay", help="also write the image with the mask and prompts drawn on it")
     seg.add_argument("--single-mask", action="store_true", help="use the single-mask output instead of the best of 3")
     _weights_args(seg)
-    seg.set_defaults(func=cmd_segment)
+    seg.set_defaults(func=cs.cmd_segment)
+
+    sal = sub.add_parser("segment-salient", help="salient instances: clicks drawn from a saliency map (paper Fig. 6)")
+    sal.add_argument("image")
+    sal.add_argument("--saliency-map", help="saliency map image (gray, 0..255 or 16-bit), e.g. from U2-Net")
+    sal.add_argument("--saliency-model", help="or a transformers image-segmentation model that makes one")
+    sal.add_argument("--threshold", type=float, default=0.5, help="salient where the map reaches this (0..1)")
+    sal.add_argument("--points", type=int, default=3, help="clicks per salient region (the paper: 3)")
+    sal.add_argument("--min-area", type=int, default=64, help="ignore salient regions smaller than this (pixels)")
+    sal.add_argument("--seed", type=int, default=0)
+    sal.add_argument("--out", default="salient.json", help="SA-1B-style records (COCO RLE masks)")
+    sal.add_argument("--overlay", help="also write the image with the masks and clicks drawn on it")
+    _weights_args(sal)
+    sal.set_defaults(func=cs.cmd_segment_salient)
 
     qs = sub.add_parser("quickstart", help="offline end-to-end run on generated scenes: every stage learns; a report")
     qs.add_argument("--out-dir", default="quickstart_out")
@@ -286,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--num-instances", type=int)
     ep.add_argument("--seed", type=int, default=0)
     _weights_args(ep)
-    ep.set_defaults(func=cmd_eval_points)
+    ep.set_defaults(func=cs.cmd_eval_points)
 
     ei = sub.add_parser("eval-instances", help="zero-shot instance segmentation AP from a detector's boxes")
     ei.add_argument("--ann-file", required=True, help="COCO or LVIS instances JSON")
@@ -297,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="which of the 3 masks to keep per box (default: highest IoU with the box, as the paper)")
     ei.add_argument("--score-thr", type=float, default=0.0)
     _weights_args(ei)
-    ei.set_defaults(func=cmd_eval_instances)
+    ei.set_defaults(func=cs.cmd_eval_instances)
 
     se = sub.add_parser("segment-everything", help="automatic mask generation over a point grid")
     se.add_argument("image")
@@ -313,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--cuda-graphs", action="store_true",
                     help="replay the prompt decoder from CUDA graphs (needs a CUDA --device)")
     _weights_args(se)
-    se.set_defaults(func=cmd_segment_everything)
+    se.set_defaults(func=cs.cmd_segment_everything)
     return parser
 
 

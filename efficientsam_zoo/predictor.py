@@ -72,7 +72,7 @@ class EfficientSamPredictor:
             if point_labels is None:
                 raise ValueError("point_labels must be given with point_coords (1 = foreground point)")
             pts = torch.as_tensor(np.asarray(point_coords, dtype=np.float32))
-            lbl = torch.as_tensor(np.asarray(point_labels, dtype=np.int64))
+            lbl = torch.as_tensor(np.asarray(point_labels))  # cast after the whole-number check
             if pts.ndim != 2 or pts.shape[-1] != 2:
                 raise ValueError(f"point_coords must be (N, 2) as (x, y), got shape {tuple(pts.shape)}")
             pts, lbl = pts[None], lbl[None]
@@ -99,6 +99,17 @@ class EfficientSamPredictor:
             masks ``[Q, M, H, W]`` (bool, or logits with ``return_logits``), scores ``[Q, M]``,
             low-res logits ``[Q, M, img_size/4, img_size/4]``.
         """
+        low_res, scores = self.predict_low_res(point_coords, point_labels, boxes, multimask_output)
+        logits = self.upscale(low_res)
+        masks = logits if return_logits else logits > self.model.mask_threshold
+        return masks, scores, low_res
+
+    @torch.inference_mode()
+    def predict_low_res(self, point_coords: Optional[torch.Tensor] = None,
+                        point_labels: Optional[torch.Tensor] = None, boxes: Optional[torch.Tensor] = None,
+                        multimask_output: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`predict_torch` without the upsampling: low-res logits ``[Q, M, img_size/4, img_size/4]`` and
+        scores ``[Q, M]``. Filter by score first, then :meth:`upscale` only the masks you keep."""
         self._require_image()
         points, labels = assemble_prompts(point_coords, point_labels, boxes, self.original_size,
                                           self.model.decoder_max_num_input_points)
@@ -106,10 +117,11 @@ class EfficientSamPredictor:
         dev = self.device
         low_res, scores = self._decode(self.features, points[None].to(dev), labels[None].to(dev),
                                        multimask_output, input_h=h, input_w=w)
-        low_res, scores = low_res[0], scores[0]
-        logits = F.interpolate(low_res, (h, w), mode="bicubic")
-        masks = logits if return_logits else logits > self.model.mask_threshold
-        return masks, scores, low_res
+        return low_res[0], scores[0]
+
+    def upscale(self, low_res: torch.Tensor) -> torch.Tensor:
+        """Low-res logits ``[Q, M, h, w]`` -> logits at the set image's size (bicubic, each mask on its own)."""
+        return F.interpolate(low_res, self.original_size, mode="bicubic")
 
 
 def assemble_prompts(point_coords, point_labels, boxes, image_size: Tuple[int, int], max_points: int,
@@ -125,7 +137,12 @@ def assemble_prompts(point_coords, point_labels, boxes, image_size: Tuple[int, i
         if point_labels is None:
             raise ValueError("point_labels must be given with point_coords (1 = foreground point)")
         point_coords = torch.as_tensor(point_coords, dtype=torch.float32).cpu()
-        point_labels = torch.as_tensor(point_labels).cpu().long()
+        point_labels = torch.as_tensor(point_labels).cpu()
+        if point_labels.is_floating_point() or point_labels.is_complex():
+            if not bool((point_labels == point_labels.round()).all()):
+                bad = point_labels[point_labels != point_labels.round()][:4].tolist()
+                raise ValueError(f"point labels must be whole numbers (1 = foreground, 0 = background), got {bad}")
+        point_labels = point_labels.long()
         if point_coords.ndim != 3 or point_coords.shape[-1] != 2:
             raise ValueError(f"point_coords must be [Q, N, 2], got shape {tuple(point_coords.shape)}")
         if point_labels.shape != point_coords.shape[:2]:
@@ -136,12 +153,14 @@ def assemble_prompts(point_coords, point_labels, boxes, image_size: Tuple[int, i
         if bad:
             raise ValueError(f"point labels must be 1 (point), 0 (no label), 2 / 3 (box corners)"
                              f"{', -1 (padding)' if allow_padding else ''}; got {bad}")
+        _check_finite("point_coords", point_coords)
         parts.append(point_coords)
         part_labels.append(point_labels)
     if boxes is not None:
         boxes = torch.as_tensor(boxes, dtype=torch.float32).cpu()
         if boxes.ndim != 2 or boxes.shape[-1] != 4:
             raise ValueError(f"boxes must be [Q, 4] as (x0, y0, x1, y1), got shape {tuple(boxes.shape)}")
+        _check_finite("boxes", boxes)
         if bool(((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])).any()):
             raise ValueError("boxes must be (x0, y0, x1, y1) with x1 >= x0 and y1 >= y0")
         corners, corner_labels = box_corner_prompts(boxes)
@@ -164,3 +183,12 @@ def assemble_prompts(point_coords, point_labels, boxes, image_size: Tuple[int, i
         raise ValueError(f"prompt point ({x:g}, {y:g}) of query {q} lies outside the {w}x{h} (WxH) image; "
                          "coordinates are (x, y) pixels of the image given to set_image")
     return points, labels
+
+
+def _check_finite(name: str, values: torch.Tensor) -> None:
+    """NaN compares False with everything, so a range check alone lets it through (it would become padding)."""
+    bad = ~torch.isfinite(values)
+    if bool(bad.any()):
+        where = tuple(int(i) for i in bad.nonzero()[0])
+        raise ValueError(f"{name} holds a non-finite value ({values[where].item()}) at index {list(where)}; "
+                         "prompts must be finite pixel coordinates")

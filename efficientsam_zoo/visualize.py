@@ -14,10 +14,13 @@ PALETTE = np.array([[30, 144, 255], [255, 99, 71], [50, 205, 50], [255, 215, 0],
 def overlay_masks(image: np.ndarray, masks: Sequence[np.ndarray], alpha: float = 0.5,
                   points: Optional[np.ndarray] = None, labels: Optional[np.ndarray] = None,
                   boxes: Optional[np.ndarray] = None) -> np.ndarray:
-    """Blend boolean masks (each ``HxW``) over an ``HxWx3`` uint8 image; draw prompts on top."""
+    """Blend boolean masks (each ``HxW``) over an ``HxWx3`` image (uint8, uint16 or 0..1 float); draw prompts on
+    top. Returns uint8."""
     from PIL import Image, ImageDraw
 
-    out = image.astype(np.float32).copy()
+    from .utils.image import to_uint8
+
+    out = to_uint8(image).astype(np.float32)
     for i, mask in enumerate(masks):
         m = np.asarray(mask, dtype=bool)
         if m.shape != out.shape[:2]:

@@ -3,6 +3,10 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never touch the network from tests
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+if "ESZ_CACHE_DIR" not in os.environ:  # caches the tests write (SA-1B indexes ...) stay out of the home directory
+    import tempfile
+
+    os.environ["ESZ_CACHE_DIR"] = tempfile.mkdtemp(prefix="esz-test-cache-")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

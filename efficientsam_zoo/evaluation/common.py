@@ -64,9 +64,15 @@ def lvis_numpy_compat() -> None:
 def load_coco_like(ann_file: str):
     """``(api, kind)`` for a COCO or LVIS annotation file (LVIS through the ``lvis`` package)."""
     import json
+    import os
 
-    with open(ann_file) as f:
-        head = json.load(f)
+    if not os.path.isfile(ann_file):
+        raise FileNotFoundError(f"annotation file {ann_file!r} does not exist (a COCO / LVIS instances JSON)")
+    try:
+        with open(ann_file) as f:
+            head = json.load(f)
+    except ValueError as exc:
+        raise ValueError(f"annotation file {ann_file!r} is not valid JSON ({exc})") from exc
     is_lvis = any("frequency" in c for c in head.get("categories", [])[:5])
     if is_lvis:
         from lvis import LVIS

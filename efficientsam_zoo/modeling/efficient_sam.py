@@ -40,6 +40,22 @@ def normalize_images(images: torch.Tensor, size: int, mean: torch.Tensor, std: t
     return (images - mean.to(images.dtype)) / std.to(images.dtype)
 
 
+def _concrete(t: torch.Tensor) -> bool:
+    """A real tensor with values to look at (not traced, compiled, exported or fake)."""
+    return (type(t) in (torch.Tensor, nn.Parameter) and not torch.jit.is_tracing()
+            and not torch.compiler.is_compiling())
+
+
+def check_images(images: torch.Tensor) -> None:
+    """Model inputs must be float RGB on a 0..1 scale: refuse uint8 / integer pixels and NaN / inf with the fix."""
+    if not images.is_floating_point():
+        raise TypeError(f"images must be float on a 0..1 scale, got {images.dtype} pixels; divide uint8 images by "
+                        "255 (or pass the array to EfficientSamPredictor.set_image, which accepts uint8 / uint16)")
+    if _concrete(images) and images.numel() and not bool(torch.isfinite(images).all()):
+        n = int((~torch.isfinite(images)).sum())
+        raise ValueError(f"images hold {n} non-finite values (NaN or inf); replace them (torch.nan_to_num) first")
+
+
 def rescale_points(points: torch.Tensor, input_h, input_w, size: int) -> torch.Tensor:
     """(x, y) pixels ``[..., 2]`` of an ``input_h`` x ``input_w`` image -> the ``size`` x ``size`` model frame;
     negative coordinates mark padding and become -1."""
@@ -143,8 +159,14 @@ class EfficientSam(nn.Module):
     def get_image_embeddings(self, batched_images: torch.Tensor) -> torch.Tensor:
         """Images ``[B, 3, H, W]`` **on a 0..1 scale** (the release's contract; normalised here) -> embeddings
         ``[B, 256, img_size/16, img_size/16]``. The HF ``EfficientSamModel.get_image_embeddings`` takes the
-        processor's already normalised ``pixel_values`` instead, as transformers' ``SamModel`` does."""
-        return self.image_encoder(self.preprocess(batched_images))
+        processor's already normalised ``pixel_values`` instead, as transformers' ``SamModel`` does.
+
+        Float images of any precision are cast to the encoder's (a ``.half()`` model takes float32 images);
+        integer pixels and non-finite values are refused with the fix named."""
+        check_images(batched_images)
+        x = self.preprocess(batched_images)
+        weight = self.image_encoder.patch_embed.proj.weight
+        return self.image_encoder(x.to(weight.dtype) if x.dtype != weight.dtype else x)
 
     # -- prompt side ------------------------------------------------------------------------------
     def get_rescaled_pts(self, batched_points: torch.Tensor, input_h: int, input_w: int) -> torch.Tensor:
@@ -188,6 +210,9 @@ class EfficientSam(nn.Module):
         if batched_images.ndim != 4:
             raise ValueError(f"batched_images must be [B, 3, H, W], got shape {tuple(batched_images.shape)}")
         _, _, h, w = batched_images.shape
+        if _concrete(batched_points) and not bool(torch.isfinite(batched_points).all()):
+            raise ValueError("batched_points hold NaN or inf; prompts must be finite pixel coordinates (use -1 with "
+                             "label -1 for padding)")
         embeddings = self.get_image_embeddings(batched_images)
         out_h, out_w = (h, w) if scale_to_original_image_size else (-1, -1)
         return self.predict_masks(embeddings, batched_points, batched_point_labels, multimask_output=True,

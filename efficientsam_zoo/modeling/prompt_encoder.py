@@ -63,8 +63,10 @@ class PositionEmbeddingRandom(nn.Module):
     def forward_with_coords(self, coords: torch.Tensor, image_size: Tuple[int, int]) -> torch.Tensor:
         """Encoding of pixel coordinates ``[..., 2]`` (x, y) inside an image of ``(H, W)``."""
         h, w = image_size
-        scale = coords.new_tensor([1.0 / w, 1.0 / h])
-        return self._encode((coords * scale).to(self.positional_encoding_gaussian_matrix.dtype))
+        # Python-scalar arithmetic only: no tensor built from host data (a host-to-device copy, which CUDA-graph
+        # capture of the prompt side forbids).
+        coords01 = torch.stack([coords[..., 0] / w, coords[..., 1] / h], dim=-1)
+        return self._encode(coords01.to(self.positional_encoding_gaussian_matrix.dtype))
 
 
 class PromptEncoder(nn.Module):

@@ -80,9 +80,11 @@ class _FolderDataset(torch.utils.data.Dataset):
     def __init__(self, root: str, transform, record_dir: Optional[str] = None) -> None:
         from torchvision.datasets import ImageFolder
 
+        from ..utils.image import load_image_pil
+
         if not os.path.isdir(root):
             raise FileNotFoundError(f"image folder {root!r} does not exist (expected <root>/<class>/<image>)")
-        self.folder = ImageFolder(root, transform=transform)
+        self.folder = ImageFolder(root, transform=transform, loader=load_image_pil)
         self.classes = self.folder.classes
         self.record_dir = record_dir
 

@@ -1,45 +1,104 @@
 """Reading images: files (any format PIL reads) and in-memory arrays / tensors -> what the models take.
 
-The one path from pixels to a model: :func:`load_image_rgb` for files, :func:`image_to_tensor` for everything
-already in memory.
+The one path from pixels to a model: :func:`load_image_rgb` for files (and encoded bytes), :func:`image_to_tensor`
+for everything already in memory. Both show the image as a viewer does (EXIF orientation applied) and scale 16-bit
+pixels by their bit depth instead of clipping them.
 """
 from __future__ import annotations
 
+import io
 import os
-from typing import Union
+from typing import Optional, Union
 
 import numpy as np
 import torch
 
-__all__ = ["ImageLike", "load_image_rgb", "image_to_tensor"]
+__all__ = ["ImageLike", "load_image_rgb", "load_image_pil", "image_to_tensor", "to_uint8"]
 
 ImageLike = Union[np.ndarray, torch.Tensor, "PIL.Image.Image"]  # noqa: F821
 
 
-def load_image_rgb(path: str) -> np.ndarray:
-    """``HxWx3`` uint8 RGB array of an image file, with a clear error for unreadable files."""
+def _decode(im) -> np.ndarray:
+    """A PIL image -> ``HxWx3`` RGB, uint8, or uint16 for 16-bit images (PIL's ``convert("RGB")`` saturates
+    those: every pixel above 255 would become white). EXIF orientation is applied first."""
+    from PIL import ImageOps
+
+    im = ImageOps.exif_transpose(im)
+    mode = im.mode
+    if mode.startswith("I;16") or mode == "I":
+        arr = np.asarray(im)
+        if arr.size and (int(arr.min()) < 0 or int(arr.max()) > 65535):
+            raise ValueError(f"32-bit integer image (values {int(arr.min())}..{int(arr.max())}); save it with 8 or "
+                             "16 bits per channel, or pass the pixels as a float array scaled to 0..1")
+        return np.repeat(arr.astype(np.uint16)[:, :, None], 3, axis=2)
+    if mode == "F":
+        arr = np.asarray(im, dtype=np.float32)
+        _check_float_pixels(torch.from_numpy(arr))
+        return np.repeat((arr * 65535).round().astype(np.uint16)[:, :, None], 3, axis=2)
+    return np.asarray(im.convert("RGB"))
+
+
+def load_image_rgb(source: Union[str, bytes], name: Optional[str] = None) -> np.ndarray:
+    """An image file (a path, or its encoded bytes with ``name`` for messages) as a viewer shows it: EXIF
+    orientation applied, ``HxWx3`` RGB, uint8 -- or uint16 for 16-bit files, which :func:`image_to_tensor` scales
+    by 65535. One clear error for missing or unreadable files."""
     from PIL import Image, UnidentifiedImageError
 
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"image {path!r} does not exist")
+    if isinstance(source, (bytes, bytearray)):
+        name, fobj = name or "<bytes>", io.BytesIO(source)
+    else:
+        name, fobj = str(source), str(source)
+        if not os.path.isfile(name):
+            raise FileNotFoundError(f"image {name!r} does not exist")
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"could not read image {path!r}: {exc}") from exc
+        with Image.open(fobj) as im:
+            return _decode(im)
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise ValueError(f"could not read image {name!r} ({exc}); is it a complete image file?") from exc
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """An ``HxWx3`` uint8 / uint16 / 0..1 float array -> uint8 for display (16-bit scaled, not clipped)."""
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        return (image.astype(np.float32) / 257.0).round().astype(np.uint8)
+    return (np.asarray(image, dtype=np.float32) * 255.0).round().clip(0, 255).astype(np.uint8)
+
+
+def load_image_pil(path: str):
+    """An image file as an 8-bit RGB PIL image, as a viewer shows it (for torchvision-style transforms)."""
+    from PIL import Image
+
+    return Image.fromarray(to_uint8(load_image_rgb(path)))
+
+
+def _check_float_pixels(tensor: torch.Tensor) -> None:
+    if not tensor.numel():
+        return
+    finite = torch.isfinite(tensor)
+    if not bool(finite.all()):
+        bad = tensor[~finite]
+        kinds = sorted({"NaN" if v != v else ("inf" if v > 0 else "-inf") for v in bad[:1000].tolist()})
+        raise ValueError(f"the image holds {bad.numel()} non-finite pixel values ({', '.join(kinds)}); "
+                         "replace them (e.g. numpy.nan_to_num) before segmenting")
+    if bool(tensor.min() < 0) or bool(tensor.max() > 1):
+        raise ValueError(f"float images must be on a 0..1 scale (got values in {float(tensor.min()):g}.."
+                         f"{float(tensor.max()):g}); pass uint8 / uint16 pixels or divide by 255")
 
 
 def image_to_tensor(image: ImageLike, image_format: str = "RGB") -> torch.Tensor:
     """Any supported image -> float ``[3, H, W]`` RGB tensor on a 0..1 scale.
 
-    Accepted: PIL images (any mode); numpy ``HxW`` / ``HxWx1`` (grayscale), ``HxWx3`` (RGB or BGR with
-    ``image_format="BGR"``), ``HxWx4`` (RGBA, alpha dropped), uint8 or float in 0..1; torch ``[C, H, W]``
-    or ``[1, C, H, W]`` with C in {1, 3}, uint8 or float in 0..1.
+    Accepted: PIL images (any mode; EXIF orientation applied, as :func:`load_image_rgb` does); numpy ``HxW`` /
+    ``HxWx1`` (grayscale), ``HxWx3`` (RGB or BGR with ``image_format="BGR"``), ``HxWx4`` (RGBA, alpha dropped);
+    torch ``[C, H, W]`` or ``[1, C, H, W]`` with C in {1, 3}. Pixels: uint8 (/255), uint16 (/65535) or finite
+    float in 0..1.
     """
     if image_format not in ("RGB", "BGR"):
         raise ValueError(f"image_format must be 'RGB' or 'BGR', got {image_format!r}")
     if type(image).__module__.startswith("PIL."):
-        image = np.asarray(image.convert("RGB"))
+        image = _decode(image)
     if isinstance(image, np.ndarray):
         arr = image
         if arr.ndim == 2:
@@ -56,9 +115,13 @@ def image_to_tensor(image: ImageLike, image_format: str = "RGB") -> torch.Tensor
             arr = arr[:, :, :3]
         if c == 3 and image_format == "BGR":
             arr = arr[:, :, ::-1]
+        if arr.dtype == np.uint16:  # torch has few uint16 kernels: scale here
+            arr = arr.astype(np.float32) / 65535.0
         tensor = torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1)  # own, writable copy
     elif isinstance(image, torch.Tensor):
         tensor = image[0] if image.ndim == 4 and image.shape[0] == 1 else image
+        if tensor.dtype == torch.uint16:
+            tensor = tensor.float() / 65535.0
         if tensor.ndim != 3 or tensor.shape[0] not in (1, 3):
             raise ValueError(f"a tensor image must be [C, H, W] or [1, C, H, W] with C in (1, 3), "
                              f"got shape {tuple(image.shape)}")
@@ -74,9 +137,8 @@ def image_to_tensor(image: ImageLike, image_format: str = "RGB") -> torch.Tensor
     if tensor.dtype == torch.uint8:
         return tensor.float() / 255.0
     if not tensor.is_floating_point():
-        raise ValueError(f"unsupported pixel type {tensor.dtype}; use uint8 (0..255) or float (0..1)")
+        raise ValueError(f"unsupported pixel type {tensor.dtype}; use uint8 (0..255), uint16 (0..65535) or float "
+                         "(0..1)")
     tensor = tensor.float()
-    if tensor.numel() and (tensor.min() < 0 or tensor.max() > 1):
-        raise ValueError("float images must be on a 0..1 scale (got values outside it); "
-                         "pass uint8 pixels or divide by 255")
+    _check_float_pixels(tensor)
     return tensor

@@ -6,6 +6,7 @@ On a CPU-only machine (CI) only the refusals run; the replay tests run wherever 
 import numpy as np
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from conftest import randomize_
 from efficientsam_zoo import EfficientSamPredictor, build_efficient_sam
@@ -34,6 +35,44 @@ def test_cli_refuses_cuda_graphs_on_cpu(official_ti_checkpoint, tmp_path, capsys
                    "--device", "cpu", "--cuda-graphs"])
     assert rc == 2 and not out.exists()
     assert "CUDA graphs need the model on a CUDA device" in capsys.readouterr().err
+
+
+class _NoHostData(TorchDispatchMode):
+    """Fails on what CUDA-graph capture forbids: a tensor built from host data (``torch.tensor`` /
+    ``new_tensor``, a host-to-device copy on a GPU) or a read of a value back to Python (a sync)."""
+
+    FORBIDDEN = {torch.ops.aten.lift_fresh.default, torch.ops.aten.lift_fresh_copy.default,
+                 torch.ops.aten._local_scalar_dense.default}
+
+    def __init__(self):
+        super().__init__()
+        self.ops = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.add(func)
+        if func in self.FORBIDDEN:
+            raise AssertionError(f"{func} inside the captured region")
+        kwargs = kwargs or {}
+        if func is torch.ops.aten._to_copy.default and "device" in kwargs:
+            raise AssertionError(f"a device copy inside the captured region ({kwargs['device']})")
+        return func(*args, **kwargs)
+
+
+def test_captured_region_builds_no_tensor_from_host_data(tiny_model):
+    """What CUDAGraphDecoder captures (predict_masks), run on the CPU under a mode that fails on host data."""
+    model = tiny_model.eval()
+    with torch.inference_mode():
+        emb = model.get_image_embeddings(torch.rand(2, 3, 64, 64))
+        pts = torch.rand(2, 3, 2, 2) * 64
+        lbl = torch.randint(0, 2, (2, 3, 2))
+        ref = model.predict_masks(emb, pts, lbl, True, 64, 64, 80, 96)
+        with _NoHostData() as mode:
+            got = model.predict_masks(emb, pts, lbl, True, 64, 64, 80, 96)
+    seen = {op.overloadpacket.__name__ for op in mode.ops}
+    assert {"cos", "upsample_bicubic2d"} <= seen, seen  # it saw the prompt encoder and the upsampling
+    torch.testing.assert_close(got[0], ref[0])
+    with _NoHostData(), pytest.raises(AssertionError, match="lift_fresh"):  # the mode does catch a host tensor
+        pts.new_tensor([1.0, 2.0])
 
 
 # -- on a GPU ------------------------------------------------------------------------------------------

@@ -49,12 +49,13 @@ class ImageFolderDataset(BaseDataset):
 
 @TRANSFORMS.register_module()
 class LoadImageRGB(BaseTransform):
-    """``img_path`` -> ``img`` (HxWx3 uint8 RGB)."""
+    """``img_path`` -> ``img`` (HxWx3 uint8 RGB, as a viewer shows the file: EXIF orientation applied, 16-bit
+    files scaled)."""
 
     def transform(self, results: dict) -> dict:
-        from ...utils.image import load_image_rgb
+        from ...utils.image import load_image_rgb, to_uint8
 
-        img = load_image_rgb(results["img_path"])
+        img = to_uint8(load_image_rgb(results["img_path"]))
         results.update(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2])
         return results
 
@@ -128,12 +129,30 @@ class PackImageInputs(BaseTransform):
         return {"inputs": torch.from_numpy(img).permute(2, 0, 1).contiguous(), "data_samples": samples}
 
 
+def precomputed_count(feature_dir: str) -> int:
+    """Images whose teacher targets are written: ``progress.json`` of a one-process run, or the per-rank
+    ``progress.<rank>-of-<world>.json`` files of a sharded run (each ``{"start", "end", "done"}``)."""
+    import glob
+    import json
+    import re
+
+    counts = {}
+    single = os.path.join(feature_dir, "progress.json")
+    if os.path.isfile(single):
+        counts[1] = json.load(open(single))["done"]
+    for path in glob.glob(os.path.join(feature_dir, "progress.*-of-*.json")):
+        world = int(re.search(r"-of-(\d+)\.json$", path).group(1))
+        p = json.load(open(path))
+        counts[world] = counts.get(world, 0) + min(p["done"], p["end"]) - p["start"]
+    return max(counts.values(), default=0)
+
+
 @DATASETS.register_module()
 class PrecomputedFeatureDataset(BaseDataset):
     """Images plus teacher targets written by ``python -m efficientsam_zoo.tools.precompute_teacher``.
 
     ``feature_dir`` holds ``index.json`` (image paths, crop), ``features.npy`` (float16 ``[N, H*W, C]``, read
-    memory-mapped) and ``progress.json``. Use a pipeline with the same fixed crop (``ResizeCenterCrop``) and
+    memory-mapped) and the progress files (see :func:`precomputed_count`). Use a pipeline with the same fixed crop (``ResizeCenterCrop``) and
     no flips: the targets belong to that exact crop.
     """
 
@@ -146,12 +165,11 @@ class PrecomputedFeatureDataset(BaseDataset):
         import json
 
         index_path = os.path.join(self.feature_dir, "index.json")
-        progress_path = os.path.join(self.feature_dir, "progress.json")
         if not os.path.isfile(index_path):
             raise FileNotFoundError(f"{self.feature_dir!r} has no index.json: run "
                                     "python -m efficientsam_zoo.tools.precompute_teacher first")
         index = json.load(open(index_path))
-        done = json.load(open(progress_path))["done"] if os.path.isfile(progress_path) else 0
+        done = precomputed_count(self.feature_dir)
         if done < len(index["images"]):
             raise RuntimeError(f"teacher features in {self.feature_dir!r} are incomplete ({done}/{len(index['images'])});"
                                " run precompute_teacher again to finish them")

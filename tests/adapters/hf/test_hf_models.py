@@ -125,6 +125,42 @@ def test_hf_model_equals_native(tiny_model):
     assert masks[0].dtype == torch.bool and masks[0].shape == (2, 3, 40, 56)
 
 
+_FORWARDS = """
+import sys, warnings
+import numpy as np, torch
+sys.path.insert(0, {tests!r})
+from conftest import TINY
+from efficientsam_zoo import build_efficient_sam
+from efficientsam_zoo.modeling.efficient_sam import EfficientSamSpec
+from efficientsam_zoo.integrations.hf import (EfficientSamImageProcessor, EfficientSamModel, SamiVisionConfig,
+                                             SamiViTForImageClassification, SamiViTModel)
+warnings.simplefilter("always")
+vit = dict(image_size=32, hidden_size=32, num_hidden_layers=2, num_attention_heads=2)
+inputs = EfficientSamImageProcessor(size=64)(np.zeros((40, 56, 3), np.uint8), input_points=[[[[10.0, 12.0]]]],
+                                             input_labels=[[[1]]])
+x = {{"pixel_values": torch.randn(1, 3, 32, 32)}}
+print("forwards", flush=True)
+with torch.no_grad():
+    for model, kwargs in [(EfficientSamModel.from_native(build_efficient_sam(EfficientSamSpec(**TINY))), inputs),
+                          (SamiViTModel(SamiVisionConfig(**vit)), x),
+                          (SamiViTForImageClassification(SamiVisionConfig(**vit, num_labels=2)), x)]:
+        model.eval()(**kwargs)
+        model(**kwargs, return_dict=False)
+"""
+
+
+def test_forwards_print_no_warning():
+    """transformers 5 warns on every read of ``config.use_return_dict``; our forwards read ``return_dict``."""
+    import subprocess
+    import sys
+
+    tests = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    r = subprocess.run([sys.executable, "-c", _FORWARDS.format(tests=tests)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    after = (r.stdout + r.stderr).split("forwards", 1)[1]
+    assert "deprecated" not in after and "Warning" not in after, after
+
+
 def test_processor_is_registered_and_roundtrips(tmp_path, tiny_model):
     hf = EfficientSamModel.from_native(tiny_model)
     hf.save_pretrained(tmp_path)
