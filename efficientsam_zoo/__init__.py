@@ -6,6 +6,7 @@ its Auto classes and the ``hf_sam`` SAMI teacher, and exposes the HF classes her
 """
 from importlib.util import find_spec as _find_spec
 
+from .automatic_mask_generator import AutomaticMaskGenerator, SamAutomaticMaskGenerator
 from .build import build_efficient_sam, efficient_sam_model_registry
 from .checkpoints import CheckpointError
 from .modeling import EfficientSam, EfficientSamSpec, ViT
@@ -13,7 +14,8 @@ from .predictor import EfficientSamPredictor
 from .version import __version__
 
 __all__ = ["build_efficient_sam", "efficient_sam_model_registry", "EfficientSam", "EfficientSamSpec", "ViT",
-           "EfficientSamPredictor", "CheckpointError", "__version__"]
+           "EfficientSamPredictor", "AutomaticMaskGenerator", "SamAutomaticMaskGenerator", "CheckpointError",
+           "__version__"]
 
 _HF_NAMES = ("EfficientSamConfig", "SamiVisionConfig", "EfficientSamModel", "SamiViTModel",
              "SamiViTForImageClassification", "EfficientSamImageProcessor")

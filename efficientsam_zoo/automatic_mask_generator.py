@@ -10,18 +10,21 @@ Records follow SAM / SA-1B: ``segmentation`` (COCO RLE, or a bool array with ``o
 """
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 from torchvision.ops import batched_nms, box_area
 
-from .utils.masks import decode_rle, encode_rle, masks_to_boxes
+from .utils.masks import decode_rle, encode_rle, masks_to_boxes, uncompressed_rle
 from .modeling.efficient_sam import EfficientSam
 from .predictor import EfficientSamPredictor
 from .utils.image import image_to_tensor
 
-__all__ = ["AutomaticMaskGenerator", "point_grid", "crop_boxes", "stability_score", "remove_small_regions"]
+__all__ = ["AutomaticMaskGenerator", "SamAutomaticMaskGenerator", "point_grid", "crop_boxes", "stability_score", "remove_small_regions"]
+
+
+OUTPUT_MODES = ("coco_rle", "binary_mask", "uncompressed_rle")
 
 
 def point_grid(n: int) -> np.ndarray:
@@ -71,23 +74,33 @@ def remove_small_regions(mask: np.ndarray, min_area: int) -> np.ndarray:
 class AutomaticMaskGenerator:
     """Segment everything in an image: ``generate(image)`` returns SAM / SA-1B-style records (module docstring).
 
-    The options are segment-anything's ``SamAutomaticMaskGenerator`` options: a ``points_per_side`` grid decoded in
-    chunks of ``points_per_batch``; masks kept when their predicted IoU exceeds ``pred_iou_thresh`` and their
+    The options are segment-anything's ``SamAutomaticMaskGenerator`` options, with its names and defaults (except
+    ``output_mode``, ``"coco_rle"`` here; :class:`SamAutomaticMaskGenerator` keeps SAM's ``"binary_mask"``): a
+    ``points_per_side`` grid (or explicit ``point_grids`` in 0..1, one per crop layer) decoded in chunks of
+    ``points_per_batch``; masks kept when their predicted IoU exceeds ``pred_iou_thresh`` and their
     stability score (IoU of the masks thresholded at +-``stability_score_offset``) reaches
     ``stability_score_thresh``; duplicates removed by box NMS (``box_nms_thresh``); ``crop_n_layers`` of
     overlapping crops; holes and islands below ``min_mask_region_area`` removed.
     """
 
-    def __init__(self, model: EfficientSam, points_per_side: int = 32, points_per_batch: int = 64,
+    def __init__(self, model: EfficientSam, points_per_side: Optional[int] = 32, points_per_batch: int = 64,
                  pred_iou_thresh: float = 0.88, stability_score_thresh: float = 0.95,
                  stability_score_offset: float = 1.0, box_nms_thresh: float = 0.7, crop_n_layers: int = 0,
                  crop_nms_thresh: float = 0.7, crop_overlap_ratio: float = 512 / 1500,
-                 crop_n_points_downscale_factor: int = 1, min_mask_region_area: int = 0,
-                 output_mode: str = "coco_rle", cuda_graphs: bool = False) -> None:
-        if output_mode not in ("coco_rle", "binary_mask"):
-            raise ValueError(f"output_mode must be 'coco_rle' or 'binary_mask', got {output_mode!r}")
-        if points_per_side < 1 or points_per_batch < 1:
+                 crop_n_points_downscale_factor: int = 1, point_grids: Optional[List[np.ndarray]] = None,
+                 min_mask_region_area: int = 0, output_mode: str = "coco_rle", cuda_graphs: bool = False) -> None:
+        if output_mode not in OUTPUT_MODES:
+            raise ValueError(f"output_mode must be one of {OUTPUT_MODES}, got {output_mode!r}")
+        if (points_per_side is None) == (point_grids is None):
+            raise ValueError("give exactly one of points_per_side and point_grids (as segment-anything)")
+        if point_grids is not None:
+            point_grids = [np.asarray(g, dtype=np.float64) for g in point_grids]
+            if len(point_grids) < crop_n_layers + 1 or any(g.ndim != 2 or g.shape[1] != 2 for g in point_grids):
+                raise ValueError(f"point_grids must hold one [N, 2] grid (x, y in 0..1) per crop layer "
+                                 f"({crop_n_layers + 1}), got {[g.shape for g in point_grids]}")
+        if (points_per_side is not None and points_per_side < 1) or points_per_batch < 1:
             raise ValueError("points_per_side and points_per_batch must be positive")
+        self.point_grids = point_grids
         self.predictor = EfficientSamPredictor(model, cuda_graphs=cuda_graphs)
         self.points_per_side = points_per_side
         self.points_per_batch = points_per_batch
@@ -108,12 +121,15 @@ class AutomaticMaskGenerator:
         """All masks of ``image`` (HxWx3 uint8 RGB)."""
         rgb = (image_to_tensor(image) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
         h, w = rgb.shape[:2]
-        self.stats = {"decoder_calls": 0, "max_queries_per_call": 0, "candidates": 0}
+        self.stats = {"decoder_calls": 0, "max_queries_per_call": 0, "candidates": 0, "upsampled": 0}
         records: List[Dict] = []
         crops = crop_boxes(h, w, self.crop_n_layers, self.crop_overlap_ratio)
         for crop, layer in crops:
-            n_side = max(1, self.points_per_side // (self.crop_n_points_downscale_factor ** layer))
-            records += self._process_crop(rgb, crop, n_side, (h, w))
+            if self.point_grids is not None:
+                grid = self.point_grids[layer]
+            else:
+                grid = point_grid(max(1, self.points_per_side // (self.crop_n_points_downscale_factor ** layer)))
+            records += self._process_crop(rgb, crop, grid, (h, w))
         if len(crops) > 1 and records:
             keep = self._nms(records, self.crop_nms_thresh, prefer_small_crops=True)
             records = [records[i] for i in keep]
@@ -122,15 +138,17 @@ class AutomaticMaskGenerator:
         for r in records:
             if self.output_mode == "binary_mask":
                 r["segmentation"] = decode_rle(r["segmentation"])
+            elif self.output_mode == "uncompressed_rle":
+                r["segmentation"] = uncompressed_rle(decode_rle(r["segmentation"]))
         return records
 
-    def _process_crop(self, image: np.ndarray, crop: Tuple[int, int, int, int], n_side: int,
+    def _process_crop(self, image: np.ndarray, crop: Tuple[int, int, int, int], grid: np.ndarray,
                       full: Tuple[int, int]) -> List[Dict]:
         x0, y0, x1, y1 = crop
         crop_img = image[y0:y1, x0:x1]
         ch, cw = crop_img.shape[:2]
         self.predictor.set_image(crop_img)  # one embedding per crop, shared by every chunk of points
-        points = point_grid(n_side) * np.array([cw, ch])
+        points = grid * np.array([cw, ch])
         kept: List[Dict] = []
         for i in range(0, len(points), self.points_per_batch):
             kept += self._process_batch(points[i:i + self.points_per_batch], crop, full)
@@ -143,16 +161,21 @@ class AutomaticMaskGenerator:
         x0, y0, x1, y1 = crop
         h, w = full
         pts = torch.as_tensor(points, dtype=torch.float32)[:, None, :]
-        logits, iou, _ = self.predictor.predict_torch(pts, torch.ones(len(points), 1, dtype=torch.long),
-                                                      multimask_output=True, return_logits=True)
+        low_res, iou = self.predictor.predict_low_res(pts, torch.ones(len(points), 1, dtype=torch.long),
+                                                      multimask_output=True)
         self.stats["decoder_calls"] += 1
         self.stats["max_queries_per_call"] = max(self.stats["max_queries_per_call"], len(points))
-        logits, iou = logits.flatten(0, 1).float().cpu(), iou.flatten(0, 1).float().cpu()
-        point_of = torch.as_tensor(points, dtype=torch.float32).repeat_interleave(logits.shape[0] // len(points), 0)
-        self.stats["candidates"] += len(logits)
+        low_res, iou = low_res.flatten(0, 1), iou.flatten(0, 1).float().cpu()
+        point_of = torch.as_tensor(points, dtype=torch.float32).repeat_interleave(low_res.shape[0] // len(points), 0)
+        self.stats["candidates"] += len(low_res)
+        # the predicted-IoU filter needs no mask: apply it first and upsample only the survivors (each mask is
+        # upsampled on its own, so the survivors' logits are those of upsampling everything)
         keep = iou > self.pred_iou_thresh
+        self.stats["upsampled"] += int(keep.sum())
+        logits = self.predictor.upscale(low_res[keep.to(low_res.device)][:, None])[:, 0].float().cpu()
+        iou, point_of = iou[keep], point_of[keep]
         stab = stability_score(logits, self.predictor.model.mask_threshold, self.stability_score_offset)
-        keep &= stab >= self.stability_score_thresh
+        keep = stab >= self.stability_score_thresh
         masks = logits[keep] > self.predictor.model.mask_threshold
         iou, stab, point_of = iou[keep], stab[keep], point_of[keep]
         boxes = masks_to_boxes(masks)
@@ -201,3 +224,12 @@ class AutomaticMaskGenerator:
             return out
         keep = self._nms(out, self.box_nms_thresh)
         return [out[i] for i in keep]
+
+
+class SamAutomaticMaskGenerator(AutomaticMaskGenerator):
+    """segment-anything's class name and defaults (``output_mode="binary_mask"``): swap
+    ``from segment_anything import SamAutomaticMaskGenerator`` for
+    ``from efficientsam_zoo import SamAutomaticMaskGenerator`` and keep the rest of the code."""
+
+    def __init__(self, model: EfficientSam, *args, output_mode: str = "binary_mask", **kwargs) -> None:
+        super().__init__(model, *args, output_mode=output_mode, **kwargs)

@@ -32,9 +32,13 @@ def hf_offline() -> bool:
                for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
+def cache_root() -> str:
+    """``$ESZ_CACHE_DIR``, default ``~/.cache/efficientsam-zoo``."""
+    return os.environ.get("ESZ_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "efficientsam-zoo")
+
+
 def cache_dir() -> str:
-    root = os.environ.get("ESZ_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "efficientsam-zoo")
-    return os.path.join(root, "weights")
+    return os.path.join(cache_root(), "weights")
 
 
 def _from_url(src: WeightSource) -> str:
@@ -75,6 +79,9 @@ def _converted_torchscript(path: str, name: str) -> str:
     state_dict = {k: v.detach().clone() for k, v in scripted.state_dict().items()}
     with torch.device("meta"):
         reference = EfficientSam.from_spec(get_variant(name).spec())
+    # TorchScript keeps non-persistent buffers (pixel_mean / pixel_std) in its state_dict; a checkpoint does not
+    for key in {k for k, _ in reference.named_buffers()} - set(reference.state_dict()):
+        state_dict.pop(key, None)
     missing, unexpected, misshaped = check_state_dict(reference, state_dict)
     if missing or unexpected or misshaped:
         raise CheckpointError(f"TorchScript file {path!r} does not hold {name} weights: {len(missing)} missing, "

@@ -8,7 +8,7 @@ low-resolution grid (``img_size / 4``), prompts given in the ``img_size`` frame.
 from __future__ import annotations
 
 import glob
-import io
+import hashlib
 import json
 import os
 import tarfile
@@ -22,30 +22,56 @@ __all__ = ["SA1BIndex", "SA1BSamples"]
 
 
 class SA1BIndex:
-    """Where every sample lives: ``(source, image member, json member)``; ``source`` is a tar path or a folder."""
+    """Where every sample lives: ``(source, image member, json member)``; ``source`` is a tar path or a folder.
+
+    A tar shard is indexed once -- member name -> (data offset, size) -- and the index cached under
+    ``$ESZ_CACHE_DIR/sa1b_index`` (never beside the data, which may be read-only or shared); it is rebuilt when
+    the shard's path, size or mtime changes. A sample is then two seeks and reads on a file handle kept per process, so the
+    cost per sample does not grow with the shard (a real SA-1B shard holds ~11,000 images).
+    """
 
     def __init__(self, paths: List[str]) -> None:
         self.items: List[Tuple[str, str, str]] = []
+        self.members: Dict[str, Dict[str, Tuple[int, int]]] = {}
+        self._handles: Dict[str, object] = {}
+        self._pid = os.getpid()
         for path in paths:
             if os.path.isdir(path):
                 for jpg in sorted(glob.glob(os.path.join(path, "sa_*.jpg"))):
                     js = jpg[:-4] + ".json"
                     if os.path.isfile(js):
                         self.items.append((path, os.path.basename(jpg), os.path.basename(js)))
-            elif tarfile.is_tarfile(path):
-                with tarfile.open(path, "r") as tar:  # reads headers only, seeking past the data
-                    names = {m.name for m in tar.getmembers() if m.isfile()}
-                for name in sorted(n for n in names if n.endswith(".jpg")):
+            elif os.path.isfile(path):
+                members = self.members[path] = tar_index(path)
+                for name in sorted(n for n in members if n.endswith(".jpg")):
                     js = name[:-4] + ".json"
-                    if js in names:
+                    if js in members:
                         self.items.append((path, name, js))
             else:
-                raise FileNotFoundError(f"SA-1B source {path!r} is neither a folder nor a tar shard")
+                raise FileNotFoundError(f"SA-1B source {path!r} does not exist (give tar shards or folders of "
+                                        "sa_*.jpg + sa_*.json)")
         if not self.items:
             raise ValueError(f"no sa_*.jpg / sa_*.json pairs found in {paths}")
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def __getstate__(self) -> Dict:  # DataLoader workers open their own handles
+        return {**self.__dict__, "_handles": {}}
+
+    def _member(self, source: str, name: str) -> bytes:
+        if self._pid != os.getpid():  # forked: never share a file position with the parent
+            self._handles, self._pid = {}, os.getpid()
+        f = self._handles.get(source)
+        if f is None:
+            f = self._handles[source] = open(source, "rb")
+        offset, size = self.members[source][name]
+        f.seek(offset)
+        data = f.read(size)
+        if len(data) != size:
+            raise ValueError(f"SA-1B shard {source!r} ends inside {name} (the file changed or is truncated); "
+                             "download it again")
+        return data
 
     def read(self, idx: int) -> Tuple[bytes, Dict]:
         source, img_name, js_name = self.items[idx]
@@ -55,10 +81,54 @@ class SA1BIndex:
             with open(os.path.join(source, js_name)) as f:
                 ann = json.load(f)
             return img, ann
-        with tarfile.open(source, "r") as tar:
-            img = tar.extractfile(img_name).read()
-            ann = json.loads(tar.extractfile(js_name).read())
+        img = self._member(source, img_name)
+        try:
+            ann = json.loads(self._member(source, js_name))
+        except ValueError as exc:
+            raise ValueError(f"{js_name} in SA-1B shard {source!r} is not valid JSON ({exc})") from exc
         return img, ann
+
+
+def _index_cache_path(shard: str) -> str:
+    from ..hub import cache_root
+
+    digest = hashlib.sha1(os.path.abspath(shard).encode()).hexdigest()[:16]
+    return os.path.join(cache_root(), "sa1b_index", f"{os.path.basename(shard)}.{digest}.json")
+
+
+def tar_index(shard: str) -> Dict[str, Tuple[int, int]]:
+    """``{member name: (data offset, size)}`` of the regular files in a tar shard, from the cached index when it
+    matches the shard's size and mtime, else by one pass over the headers (then cached, atomically)."""
+    from ..utils.io import atomic_path
+
+    st = os.stat(shard)
+    stamp = [st.st_size, st.st_mtime_ns]
+    cache = _index_cache_path(shard)
+    try:
+        with open(cache) as f:
+            data = json.load(f)
+        if data.get("stamp") == stamp:
+            return {k: (int(o), int(n)) for k, (o, n) in data["members"].items()}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no (usable) cached index: build it
+    if st.st_size == 0:
+        raise ValueError(f"SA-1B shard {shard!r} is empty (0 bytes); download it again")
+    try:
+        with tarfile.open(shard, "r:") as tar:  # headers only: seeks past each member's data
+            members = {m.name: (m.offset_data, m.size) for m in tar if m.isfile()}
+    except (tarfile.TarError, EOFError) as exc:
+        raise ValueError(f"SA-1B shard {shard!r} is truncated or not a tar file ({exc}); download it "
+                         "again") from exc
+    end = max((o + n for o, n in members.values()), default=0)
+    if end > st.st_size:
+        raise ValueError(f"SA-1B shard {shard!r} is truncated: its members need {end} bytes, the file has "
+                         f"{st.st_size}; download it again")
+    try:
+        with atomic_path(cache) as tmp, open(tmp, "w") as f:
+            json.dump({"stamp": stamp, "members": members}, f)
+    except OSError:
+        pass  # a read-only cache only costs the header pass next time
+    return members
 
 
 class SA1BSamples:
@@ -76,12 +146,11 @@ class SA1BSamples:
         return len(self.index)
 
     def __getitem__(self, idx: int) -> Dict:
-        from PIL import Image
-
+        from ..utils.image import image_to_tensor, load_image_rgb
         from ..utils.masks import decode_rle
 
         img_bytes, record = self.index.read(idx)
-        image = np.asarray(Image.open(io.BytesIO(img_bytes)).convert("RGB"))
+        image = load_image_rgb(img_bytes, name=self.index.items[idx][1])
         h, w = image.shape[:2]
         anns = [a for a in record["annotations"] if a.get("area", 0) >= self.min_area]
         rng = np.random.default_rng([self.seed, idx])
@@ -97,6 +166,6 @@ class SA1BSamples:
             x, y, bw, bh = anns[j]["bbox"]
             boxes[k] = torch.tensor([x * s / w, y * s / h, (x + bw) * s / w, (y + bh) * s / h])
             valid[k] = bool(masks[k].any())
-        x = torch.from_numpy(image.copy()).permute(2, 0, 1).float()[None] / 255.0
+        x = image_to_tensor(image)[None]
         x = F.interpolate(x, (s, s), mode="bilinear")[0]
         return {"image": x, "masks": masks, "boxes": boxes, "valid": valid, "index": idx}

@@ -7,7 +7,16 @@ Each image gets one fixed crop (shorter side to size/0.875, central ``size`` cro
 config's student ``img_size``). The teacher (the config's ``model.teacher``) sees it, and its map is
 resized to the student's token grid exactly as during training (``model.target_resize``). Written to
 ``--out``: ``index.json`` (image list, crop, grid, teacher), ``features.npy`` (float16 ``[N, H*W, C]``, a
-memory-mapped .npy) and ``progress.json``. Interrupted runs resume where they stopped. Train on it with
+memory-mapped .npy) and ``progress.json``. Interrupted runs resume where they stopped.
+
+Sharded across processes (one per GPU, or several machines on shared storage): each rank computes its own
+contiguous slice of the image list into the one ``features.npy`` and keeps its own
+``progress.<rank>-of-<world>.json``; rank and world size come from ``--rank`` / ``--world-size`` or torchrun's
+``RANK`` / ``WORLD_SIZE``::
+
+    torchrun --nproc_per_node 8 -m efficientsam_zoo.tools.precompute_teacher CONFIG --data-root ... --out ...
+
+Resume with the same world size. Train on it with
 ``PrecomputedFeatureDataset`` and ``teacher=dict(type="precomputed", out_channels=C)``
 (see ``mm_configs/sami_pretrain_vit-ti_precomputed_smoke.py``).
 """
@@ -22,8 +31,24 @@ import numpy as np
 import torch
 
 
+def _create_once(path: str, make) -> None:
+    """Create ``path`` with ``make(tmp)`` unless another process got there first (link: atomic, never replaces)."""
+    if os.path.isfile(path):
+        return
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        make(tmp)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def precompute(config: str, data_root: str, out: str, batch_size: int = 32, device: str = "cpu",
-               limit: Optional[int] = None, crop_pct: float = 0.875) -> dict:
+               limit: Optional[int] = None, crop_pct: float = 0.875, rank: int = 0, world_size: int = 1) -> dict:
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from tqdm import tqdm
@@ -52,20 +77,28 @@ def precompute(config: str, data_root: str, out: str, batch_size: int = 32, devi
     teacher = build_teacher(teacher_cfg).to(device)
     index = dict(images=images, size=size, crop_pct=crop_pct, grid=list(grid), channels=teacher.out_channels,
                  teacher=teacher_cfg, target_resize=cfg.model.get("target_resize", "area"))
-    if os.path.isfile(index_path):
-        old = json.load(open(index_path))
-        if old != json.loads(json.dumps(index)):
-            raise RuntimeError(f"{out!r} holds features of another image list / crop / teacher; use a new --out")
-        done = json.load(open(prog_path))["done"] if os.path.isfile(prog_path) else 0
-        feats = np.load(feat_path, mmap_mode="r+")
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} is not in 0..{world_size - 1} (world size {world_size})")
+    if os.path.isfile(index_path) and json.load(open(index_path)) != json.loads(json.dumps(index)):
+        raise RuntimeError(f"{out!r} holds features of another image list / crop / teacher; use a new --out")
+    shape = (len(images), grid[0] * grid[1], teacher.out_channels)
+    _create_once(feat_path, lambda tmp: np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=shape))
+    if not os.path.isfile(index_path):
+        write_json(index, index_path)  # every rank writes the same content, atomically
+    feats = np.load(feat_path, mmap_mode="r+")
+    start, end_all = rank * len(images) // world_size, (rank + 1) * len(images) // world_size
+    if world_size == 1:  # the one-process layout: {"done", "total"}
+        def progress(n: int) -> dict:
+            return {"done": n, "total": len(images)}
     else:
-        feats = np.lib.format.open_memmap(feat_path, mode="w+", dtype=np.float16,
-                                          shape=(len(images), grid[0] * grid[1], teacher.out_channels))
-        write_json(index, index_path)
-        write_json({"done": 0, "total": len(images)}, prog_path)
-        done = 0
-    stop = len(images) if limit is None else min(len(images), done + limit)
-    with tqdm(total=len(images), initial=done, desc="teacher features", unit="img") as bar:
+        prog_path = os.path.join(out, f"progress.{rank}-of-{world_size}.json")
+
+        def progress(n: int) -> dict:
+            return {"start": start, "end": end_all, "done": n}
+    done = json.load(open(prog_path))["done"] if os.path.isfile(prog_path) else start
+    stop = end_all if limit is None else min(end_all, done + limit)
+    with tqdm(total=end_all - start, initial=done - start, desc=f"teacher features (rank {rank}/{world_size})",
+              unit="img", disable=rank > 0) as bar:
         while done < stop:
             end = min(done + batch_size, stop)
             batch = torch.stack([dataset[i]["inputs"] for i in range(done, end)]).float()
@@ -75,9 +108,10 @@ def precompute(config: str, data_root: str, out: str, batch_size: int = 32, devi
             feats[done:end] = tokens.cpu().numpy().astype(np.float16)
             feats.flush()  # data first, then the progress marker that vouches for it
             done = end
-            write_json({"done": done, "total": len(images)}, prog_path)
-            bar.update(end - bar.n)
-    return {"done": done, "total": len(images), "grid": grid, "channels": teacher.out_channels}
+            write_json(progress(done), prog_path)
+            bar.update(end - start - bar.n)
+    return {"done": done - start, "total": end_all - start, "grid": grid, "channels": teacher.out_channels,
+            "rank": rank, "world_size": world_size}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -88,9 +122,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--limit", type=int, help="process at most this many more images, then stop (resumable)")
+    ap.add_argument("--rank", type=int, default=int(os.environ.get("RANK", 0)),
+                    help="this process's slice (default: torchrun's RANK)")
+    ap.add_argument("--world-size", type=int, default=int(os.environ.get("WORLD_SIZE", 1)),
+                    help="number of slices (default: torchrun's WORLD_SIZE)")
     args = ap.parse_args(argv)
-    report = precompute(args.config, args.data_root, args.out, args.batch_size, args.device, args.limit)
-    print(f"{report['done']}/{report['total']} images, targets {report['grid'][0]}x{report['grid'][1]}x"
+    if args.device == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per process
+        args.device = f"cuda:{os.environ['LOCAL_RANK']}"
+    report = precompute(args.config, args.data_root, args.out, args.batch_size, args.device, args.limit,
+                        rank=args.rank, world_size=args.world_size)
+    where = f" (rank {args.rank} of {args.world_size})" if args.world_size > 1 else ""
+    print(f"{report['done']}/{report['total']} images{where}, targets {report['grid'][0]}x{report['grid'][1]}x"
           f"{report['channels']} in {args.out}")
     return 0
 

@@ -42,6 +42,18 @@ def encode_rle(mask: np.ndarray) -> Dict:
     return rle
 
 
+def uncompressed_rle(mask: np.ndarray) -> Dict:
+    """segment-anything's uncompressed RLE: ``{"size": [h, w], "counts": [run lengths]}`` over the column-major
+    (Fortran-order) pixels, starting with a run of zeros (possibly empty)."""
+    flat = np.asarray(mask, dtype=bool).ravel(order="F")
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    bounds = np.concatenate([[0], change, [flat.size]])
+    counts = np.diff(bounds).tolist()
+    if flat.size and flat[0]:
+        counts = [0] + counts
+    return {"size": list(mask.shape), "counts": counts}
+
+
 def decode_rle(rle: Dict) -> np.ndarray:
     from pycocotools import mask as mask_utils
 

@@ -50,6 +50,78 @@ def test_records_are_valid_and_decoding_is_chunked(model, monkeypatch):
     assert iou.max() <= 0.9 + 1e-6
 
 
+def test_filtering_before_upsampling_keeps_exactly_the_full_resolution_result(model):
+    """Reference: every candidate upsampled to full resolution (the predictor's own output), then SAM's two
+    filters. The generator filters by predicted IoU on the low-res output and upsamples only the survivors."""
+    from efficientsam_zoo import EfficientSamPredictor
+    from efficientsam_zoo.utils.masks import encode_rle
+
+    image, _ = make_scene(3, 72, 100)
+    points = point_grid(5) * np.array([100, 72])
+    p = EfficientSamPredictor(model)
+    p.set_image(image)
+    logits, iou, _ = p.predict_torch(torch.as_tensor(points, dtype=torch.float32)[:, None],
+                                     torch.ones(len(points), 1, dtype=torch.long), return_logits=True)
+    logits, iou = logits.flatten(0, 1), iou.flatten(0, 1)
+    stab = stability_score(logits, 0.0, 1.0)
+    def between(values):  # a threshold halfway between two neighbouring values near the median (no ties)
+        v = values.sort().values
+        k = len(v) // 2
+        return float(v[k - 1] + v[k]) / 2
+
+    iou_t = between(iou)
+    stab_t = between(stab[iou > iou_t])
+    keep = (iou > iou_t) & (stab >= stab_t)
+    assert 0 < int(keep.sum()) < int((iou > iou_t).sum()) < len(iou)  # each filter removes something
+    expected = sorted((round(float(s), 4), encode_rle((m > 0).numpy())["counts"])
+                      for m, s in zip(logits[keep], iou[keep]) if (m > 0).any())
+
+    amg = AutomaticMaskGenerator(model, points_per_side=5, points_per_batch=7, pred_iou_thresh=iou_t,
+                                 stability_score_thresh=stab_t, box_nms_thresh=1.0)
+    got = sorted((round(r["predicted_iou"], 4), r["segmentation"]["counts"]) for r in amg.generate(image))
+    assert got == expected
+    assert amg.stats["upsampled"] == int((iou > iou_t).sum()) < amg.stats["candidates"] == 75
+
+
+# segment-anything's SamAutomaticMaskGenerator.__init__ keywords and defaults (segment_anything 1.0)
+SAM_KWARGS = dict(points_per_side=32, points_per_batch=64, pred_iou_thresh=0.88, stability_score_thresh=0.95,
+                  stability_score_offset=1.0, box_nms_thresh=0.7, crop_n_layers=0, crop_nms_thresh=0.7,
+                  crop_overlap_ratio=512 / 1500, crop_n_points_downscale_factor=1, point_grids=None,
+                  min_mask_region_area=0, output_mode="binary_mask")
+SAM_RECORD_KEYS = {"segmentation", "area", "bbox", "predicted_iou", "point_coords", "stability_score", "crop_box"}
+
+
+def test_segment_anything_keywords_and_output_formats(model):
+    import inspect
+
+    from efficientsam_zoo import SamAutomaticMaskGenerator
+
+    params = inspect.signature(AutomaticMaskGenerator).parameters
+    assert list(params)[1:len(SAM_KWARGS) + 1] == list(SAM_KWARGS)  # same order: positional calls work too
+    for name, default in SAM_KWARGS.items():
+        assert name == "output_mode" or params[name].default == default, name
+    assert SamAutomaticMaskGenerator(model).output_mode == "binary_mask"
+
+    image, _ = make_scene(2, 64, 80)
+    grids = [point_grid(3), point_grid(2)]  # explicit grids, one per crop layer, as SAM takes them
+    user_code = dict(SAM_KWARGS, points_per_side=None, point_grids=grids, points_per_batch=5, pred_iou_thresh=-1e9,
+                     stability_score_thresh=0.0, crop_n_layers=1, min_mask_region_area=4)
+    out = {mode: SamAutomaticMaskGenerator(model, **dict(user_code, output_mode=mode)).generate(image)
+           for mode in ("binary_mask", "uncompressed_rle", "coco_rle")}
+    assert out["binary_mask"] and all(set(r) == SAM_RECORD_KEYS for r in out["binary_mask"])
+    for a, u, c in zip(out["binary_mask"], out["uncompressed_rle"], out["coco_rle"]):
+        assert a["segmentation"].dtype == bool and a["segmentation"].shape == (64, 80)
+        assert u["segmentation"]["size"] == [64, 80] and sum(u["segmentation"]["counts"]) == 64 * 80
+        np.testing.assert_array_equal(decode_rle(u["segmentation"]), a["segmentation"])  # pycocotools agrees
+        np.testing.assert_array_equal(decode_rle(c["segmentation"]), a["segmentation"])
+    crops = {tuple(r["crop_box"]) for r in out["coco_rle"]}
+    assert (0, 0, 80, 64) in crops and len(crops) > 1  # the layer-1 grid was used in the crops
+    with pytest.raises(ValueError, match="exactly one of points_per_side and point_grids"):
+        SamAutomaticMaskGenerator(model, point_grids=grids)
+    with pytest.raises(ValueError, match="one \\[N, 2\\] grid .* per crop layer"):
+        SamAutomaticMaskGenerator(model, points_per_side=None, point_grids=grids[:1], crop_n_layers=1)
+
+
 def test_thresholds_filter(model):
     image, _ = make_scene(1, 64, 64)
     everything = AutomaticMaskGenerator(model, points_per_side=4, box_nms_thresh=1.0, **KEEP_ALL).generate(image)

@@ -78,3 +78,47 @@ def test_save_is_atomic(tiny_model, tmp_path, monkeypatch):
     with pytest.raises(OSError):
         save_official_checkpoint(tiny_model, str(path))
     assert not path.exists() and os.listdir(tmp_path) == []
+
+
+def test_released_weights_source_chain_offline(tmp_path, fake_hf_cache, monkeypatch):
+    """efficientsam-s: the Hub state dict, else the official .pt.zip asset, else the TorchScript export (its
+    state_dict loaded strictly, the conversion cached); with none reachable the error lists every attempt."""
+    from efficientsam_zoo import hub
+    from efficientsam_zoo.registry import get_variant
+
+    monkeypatch.setenv("ESZ_CACHE_DIR", str(tmp_path / "esz"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    sources = get_variant("efficientsam-s").weights
+    assert [s.kind for s in sources] == ["state_dict", "zip", "torchscript"]
+
+    with pytest.raises(hub.WeightsUnavailable) as info:
+        hub.fetch_official_checkpoint("efficientsam-s")
+    tried = str(info.value)
+    assert all(s.filename in tried for s in sources) and "--checkpoint PATH" in tried
+
+    model = build_efficient_sam("efficientsam-s")
+    with torch.no_grad():
+        model.image_encoder.patch_embed.proj.weight.normal_()  # weights to recognise
+    # the TorchScript export: a scripted module whose state_dict has the release's keys
+    scripted = torch.jit.trace_module(model, {"preprocess": torch.rand(1, 3, 16, 16)})
+    jit_file = tmp_path / "efficient_sam_s_cpu.jit"
+    torch.jit.save(scripted, str(jit_file))
+    fake_hf_cache(sources[2].repo_id, sources[2].filename, str(jit_file))
+    converted = hub.fetch_official_checkpoint("efficientsam-s")
+    assert converted.startswith(str(tmp_path / "esz")) and converted.endswith(".pt")
+    got = build_efficient_sam("efficientsam-s", checkpoint=converted)
+    assert torch.equal(got.image_encoder.patch_embed.proj.weight, model.image_encoder.patch_embed.proj.weight)
+    monkeypatch.setattr(torch.jit, "load", lambda *a, **k: pytest.fail("converted again instead of cached"))
+    assert hub.fetch_official_checkpoint("efficientsam-s") == converted
+
+    # the zipped official asset, as torch.hub would have left it in the URL cache
+    zpath = os.path.join(hub.cache_dir(), sources[1].filename)
+    os.makedirs(os.path.dirname(zpath), exist_ok=True)
+    save_official_checkpoint(model, str(tmp_path / "efficient_sam_vits.pt"))
+    with zipfile.ZipFile(zpath, "w") as z:
+        z.write(tmp_path / "efficient_sam_vits.pt", "efficient_sam_vits.pt")
+    assert hub.fetch_official_checkpoint("efficientsam-s") == zpath
+    # and the state dict on the Hub comes first
+    fake_hf_cache(sources[0].repo_id, sources[0].filename, str(tmp_path / "efficient_sam_vits.pt"))
+    first = hub.fetch_official_checkpoint("efficientsam-s")
+    assert first.endswith(sources[0].filename) and "hf_hub_cache" in first

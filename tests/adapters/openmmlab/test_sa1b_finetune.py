@@ -48,6 +48,34 @@ def test_tar_shards_are_read_without_unpacking_and_masks_lazily(shards, tmp_path
                                                                  (y + h) * 128 / 120]))
 
 
+def test_shard_index_is_cached_and_follows_the_shard(tmp_path):
+    """One header pass per shard, cached under $ESZ_CACHE_DIR; a changed shard is indexed again; reads (also from
+    a pickled copy, as DataLoader workers get) equal tarfile's own extraction."""
+    import pickle
+
+    from efficientsam_zoo.data import sa1b
+
+    (shard,) = make_sa1b_shards(str(tmp_path / "a"), n_shards=1, images_per_shard=4, size=(64, 48))
+    cache = sa1b._index_cache_path(shard)
+    assert cache.startswith(os.environ["ESZ_CACHE_DIR"]) and not os.path.exists(cache)
+    index = sa1b.SA1BIndex([shard])
+    assert os.path.isfile(cache) and os.listdir(tmp_path / "a") == [os.path.basename(shard)]
+    passes = []
+    real_open = tarfile.open
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tarfile, "open", lambda *a, **k: passes.append(a) or real_open(*a, **k))
+        again = sa1b.SA1BIndex([shard])
+        assert passes == []  # served from the cache
+        for i in range(len(again)):
+            img, record = pickle.loads(pickle.dumps(again)).read(i)
+            with real_open(shard) as tar:
+                assert img == tar.extractfile(again.items[i][1]).read()
+                assert record == json.loads(tar.extractfile(again.items[i][2]).read())
+        make_sa1b_shards(str(tmp_path / "a"), n_shards=1, images_per_shard=2, size=(64, 48), seed=1)  # rewritten
+        changed = sa1b.SA1BIndex([shard])
+    assert [a[1] for a in passes] == ["w", "r:"] and len(changed) == 2 and len(index) == 4  # written, indexed
+
+
 def test_prompt_simulation():
     g = torch.Generator().manual_seed(0)
     masks = torch.zeros(20, 16, 16, dtype=torch.bool)

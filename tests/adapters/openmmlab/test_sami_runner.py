@@ -100,6 +100,25 @@ def test_precomputed_teacher_features_resume_and_train(image_folder, tmp_path):
     np.testing.assert_allclose(a.astype(np.float32), b.astype(np.float32), atol=2e-3)
     assert np.abs(a).sum() > 0
 
+    # sharded: two processes at once, each its own slice of the one features.npy
+    sharded = str(tmp_path / "sharded")
+    argv = [sys.executable, "-m", tool, SMOKE, "--data-root", image_folder, "--out", sharded, "--batch-size", "4",
+            "--world-size", "2", "--rank"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    _run(tool, SMOKE, "--data-root", image_folder, "--out", sharded, "--batch-size", "4", "--world-size", "2",
+         "--rank", "1", "--limit", "4")
+    with pytest.raises(RuntimeError, match=r"incomplete \(4/16\)"):
+        PrecomputedFeatureDataset(sharded)
+    procs = [subprocess.Popen(argv + [str(r)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             for r in (0, 1)]
+    outs = [p.communicate(timeout=600)[0].decode() for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert "8/8 images (rank 1 of 2)" in outs[1] and "8/8 images (rank 0 of 2)" in outs[0]  # rank 1 resumed at 4
+    assert json.load(open(os.path.join(sharded, "progress.1-of-2.json"))) == {"start": 8, "end": 16, "done": 16}
+    np.testing.assert_allclose(np.load(os.path.join(sharded, "features.npy")).astype(np.float32),
+                               b.astype(np.float32), atol=2e-3)
+    assert len(PrecomputedFeatureDataset(sharded)) == 16
+
     wd = str(tmp_path / "wd")
     _run("efficientsam_zoo.tools.train", os.path.join(ROOT, "mm_configs", "sami_pretrain_vit-ti_precomputed_smoke.py"),
          "--work-dir", wd, "--cfg-options", f"train_dataloader.dataset.feature_dir={part}")

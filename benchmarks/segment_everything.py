@@ -1,0 +1,113 @@
+"""Segment everything: seconds and peak memory per image by grid size, side by side.
+
+    python benchmarks/segment_everything.py [--model efficientsam-ti] [--grids 16 32] [--size 1072 603]
+                                            [--repeats 3] [--checkpoint efficient_sam_vitt.pt] [--json out.json]
+
+Rows, each in a fresh process (peak memory = the process's max resident set):
+
+* ``ours``: ``AutomaticMaskGenerator`` as shipped (chunks of ``points_per_batch`` against one embedding; the
+  predicted-IoU filter on the low-res output, then only the survivors upsampled and scored for stability).
+* ``ours, upsample all``: the same, but every candidate upsampled to full resolution before filtering
+  (this package's previous behaviour and what segment-anything does per chunk).
+* ``decoder only``: the prompt encoder + mask decoder calls alone, the floor the others approach.
+
+Random weights predict low IoUs, which would make the filter look better than it is: unless ``--checkpoint`` is
+given, the thresholds are set to keep every candidate in the filter-first rows too (``keep all``: the worst case for
+ours). Medians of ``--repeats`` runs after one warm-up.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, ROOT)
+
+MODES = ("ours", "ours, upsample all", "decoder only")
+
+
+def _one(mode: str, model_name: str, grid: int, size, repeats: int, checkpoint) -> dict:
+    import numpy as np
+    import torch
+
+    from efficientsam_zoo import build_efficient_sam
+    from efficientsam_zoo.automatic_mask_generator import AutomaticMaskGenerator, point_grid
+    from efficientsam_zoo.data.synthetic import make_scene
+
+    torch.manual_seed(0)
+    model = build_efficient_sam(model_name, checkpoint=checkpoint)
+    image, _ = make_scene(0, height=size[1], width=size[0], n_objects=6)
+    keep_all = {} if checkpoint else dict(pred_iou_thresh=-1e9, stability_score_thresh=0.0)
+    amg = AutomaticMaskGenerator(model, points_per_side=grid, points_per_batch=64, **keep_all)
+    if mode == "ours, upsample all":
+        def batch(points, crop, full, amg=amg):  # upsample everything, then filter (the old order)
+            pred = amg.predictor
+            low, iou = pred.predict_low_res(torch.as_tensor(points, dtype=torch.float32)[:, None],
+                                            torch.ones(len(points), 1, dtype=torch.long))
+            pred.upscale(low)  # the full-resolution work the filter-first order skips
+            return type(amg)._process_batch(amg, points, crop, full)
+        amg._process_batch = batch
+    times = []
+    for i in range(repeats + 1):
+        t0 = time.perf_counter()
+        if mode == "decoder only":
+            with torch.inference_mode():
+                amg.predictor.set_image(image)
+                t0 = time.perf_counter()  # the embedding is not part of the decoder's floor
+                pts = point_grid(grid) * np.array([size[0], size[1]])
+                for j in range(0, len(pts), 64):
+                    amg.predictor.predict_low_res(torch.as_tensor(pts[j:j + 64], dtype=torch.float32)[:, None],
+                                                  torch.ones(len(pts[j:j + 64]), 1, dtype=torch.long))
+            n = len(pts) * 3
+        else:
+            n = len(amg.generate(image))
+        if i:
+            times.append(time.perf_counter() - t0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KiB -> GiB
+    return {"mode": mode, "grid": grid, "queries": grid * grid, "median s": round(statistics.median(times), 2),
+            "peak GiB": round(peak, 2), "masks": n}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default="efficientsam-ti")
+    p.add_argument("--grids", type=int, nargs="+", default=[16, 32])
+    p.add_argument("--size", type=int, nargs=2, default=[1072, 603], metavar=("W", "H"))
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    p.add_argument("--checkpoint")
+    p.add_argument("--json")
+    p.add_argument("--_row", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args._row:
+        mode, grid = args._row.rsplit(":", 1)
+        print(json.dumps(_one(mode, args.model, int(grid), args.size, args.repeats, args.checkpoint)))
+        return
+    rows = []
+    for grid in args.grids:
+        for mode in args.modes:
+            cmd = [sys.executable, os.path.abspath(__file__), "--model", args.model, "--size", *map(str, args.size),
+                   "--repeats", str(args.repeats), "--_row", f"{mode}:{grid}"]
+            if args.checkpoint:
+                cmd += ["--checkpoint", args.checkpoint]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            rows.append(json.loads(out.strip().splitlines()[-1]))
+            print(rows[-1], file=sys.stderr)
+    cols = ["mode", "grid", "queries", "median s", "peak GiB", "masks"]
+    print(f"{args.model}, {args.size[0]}x{args.size[1]}, {'released weights' if args.checkpoint else 'random weights, keep all'}")
+    print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
+    for r in rows:
+        print("| " + " | ".join(str(r[c]) for c in cols) + " |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
