@@ -17,6 +17,14 @@ position embedding of its original grid position. The output for unmasked tokens
 encoder feature, for masked tokens the decoder output; both are put back into the original token order
 and projected by the linear head to the teacher's channel count.
 
+Options (the paper's ablations and its MAE baseline, section 4.4 / Tables 1-7; each a constructor argument):
+
+* ``loss="cosine"``: ``1 - cos`` between predicted and target token, averaged over all tokens (Table 6);
+* ``decoder_queries="all"``: every token (kept and masked) goes through the decoder as its queries, with
+  self-attention over all of them, MAE-style, instead of the kept tokens serving as fixed anchors;
+* ``target="pixels"``: MAE itself -- the target is each patch's pixels, normalised per patch
+  (``norm_pix_loss``), the loss the MSE over the *masked* patches only (MAE's eq.), no teacher.
+
 Target grid: the teacher map ``[B, C_t, H_t, W_t]`` (64x64 for SAM on a 1024-px input) is resized to the
 student's token grid (14x14 for a 224 crop) with area averaging (``target_resize="area"``; ``"bilinear"``
 is the alternative), then flattened in the same row-major token order.
@@ -32,7 +40,8 @@ from torch import nn
 from .layers import Mlp
 from .vit import ViT
 
-__all__ = ["random_masking", "sincos_pos_embed_2d", "CrossAttentionBlock", "SamiDecoder", "Sami", "resize_target"]
+__all__ = ["random_masking", "sincos_pos_embed_2d", "CrossAttentionBlock", "SamiDecoder", "Sami", "resize_target",
+           "patchify"]
 
 
 def random_masking(n_batch: int, n_tokens: int, mask_ratio: float, device=None,
@@ -112,11 +121,17 @@ class CrossAttentionBlock(nn.Module):
 
 
 class SamiDecoder(nn.Module):
-    """Reconstructs masked tokens from the unmasked encoder features (see module docstring)."""
+    """Reconstructs masked tokens from the unmasked encoder features (see module docstring).
+
+    ``queries="masked"`` (SAMI): only the masked tokens are queries; ``"all"`` (MAE): every token is, attending to
+    every token (the same blocks with queries and context equal)."""
 
     def __init__(self, encoder_dim: int, grid: Tuple[int, int], dim: int = 512, depth: int = 8, num_heads: int = 16,
-                 mlp_ratio: float = 4.0) -> None:
+                 mlp_ratio: float = 4.0, queries: str = "masked") -> None:
         super().__init__()
+        if queries not in ("masked", "all"):
+            raise ValueError(f"decoder queries must be 'masked' (SAMI) or 'all' (MAE), got {queries!r}")
+        self.queries = queries
         self.decoder_embed = nn.Linear(encoder_dim, dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.register_buffer("pos_embed", sincos_pos_embed_2d(dim, grid)[None], persistent=False)
@@ -131,9 +146,15 @@ class SamiDecoder(nn.Module):
         pos = self.pos_embed.expand(b, -1, -1)
         anchors = self.decoder_embed(latent) + _gather_tokens(pos, ids_keep)
         masked = self.mask_token.expand(b, ids_mask.shape[1], -1) + _gather_tokens(pos, ids_mask)
-        for blk in self.blocks:
-            masked = blk(masked, torch.cat([anchors, masked], dim=1))
-        merged = torch.cat([anchors, self.norm(masked)], dim=1)  # shuffled order: kept first, then masked
+        if self.queries == "all":
+            tokens = torch.cat([anchors, masked], dim=1)
+            for blk in self.blocks:
+                tokens = blk(tokens, tokens)
+            merged = self.norm(tokens)
+        else:
+            for blk in self.blocks:
+                masked = blk(masked, torch.cat([anchors, masked], dim=1))
+            merged = torch.cat([anchors, self.norm(masked)], dim=1)  # shuffled order: kept first, then masked
         return _gather_tokens(merged, ids_restore)
 
 
@@ -169,17 +190,30 @@ class Sami(nn.Module):
         mask_ratio: share of tokens hidden from the encoder (0.75).
         decoder_dim, decoder_depth, decoder_heads: the decoder (512, 8, 16 as in MAE / the paper).
         target_resize: ``"area"`` or ``"bilinear"`` resizing of the teacher map to the student grid.
+        loss: ``"mse"`` (paper eq. 1) or ``"cosine"`` (``1 - cos`` per token).
+        decoder_queries: ``"masked"`` (SAMI's cross-attention decoder) or ``"all"`` (MAE's).
+        target: ``"teacher"`` (features passed to :meth:`forward`) or ``"pixels"`` (MAE: per-patch normalised
+            pixels of the input, loss on masked patches only; ``teacher_dim`` is then ``patch**2 * 3``).
     """
 
     def __init__(self, encoder: ViT, teacher_dim: int = 256, mask_ratio: float = 0.75, decoder_dim: int = 512,
-                 decoder_depth: int = 8, decoder_heads: int = 16, target_resize: str = "area") -> None:
+                 decoder_depth: int = 8, decoder_heads: int = 16, target_resize: str = "area", loss: str = "mse",
+                 decoder_queries: str = "masked", target: str = "teacher", norm_pix_loss: bool = True) -> None:
         super().__init__()
         if encoder.neck_dim is not None:
             raise ValueError("the SAMI student is a plain ViT: build it with neck_dim=None")
+        if loss not in ("mse", "cosine"):
+            raise ValueError(f"loss must be 'mse' or 'cosine', got {loss!r}")
+        if target not in ("teacher", "pixels"):
+            raise ValueError(f"target must be 'teacher' (SAMI) or 'pixels' (MAE), got {target!r}")
         self.encoder = encoder
         self.mask_ratio = mask_ratio
         self.target_resize = target_resize
-        self.decoder = SamiDecoder(encoder.embed_dim, encoder.grid_size, decoder_dim, decoder_depth, decoder_heads)
+        self.loss_type, self.target, self.norm_pix_loss = loss, target, norm_pix_loss
+        if target == "pixels":
+            teacher_dim = encoder.patch_size ** 2 * 3
+        self.decoder = SamiDecoder(encoder.embed_dim, encoder.grid_size, decoder_dim, decoder_depth, decoder_heads,
+                                   queries=decoder_queries)
         self.head = nn.Linear(decoder_dim, teacher_dim)
         resize_target(torch.zeros(1, 1, 2, 2), (1, 1), target_resize)  # validate the mode now
         self.apply(_init_from_scratch)
@@ -206,16 +240,44 @@ class Sami(nn.Module):
                 "grid": torch.tensor(grid)}
 
     def loss(self, pred: torch.Tensor, teacher_features: torch.Tensor) -> torch.Tensor:
-        """MSE over all tokens and channels between ``pred`` and the resized teacher map (paper eq. 1)."""
+        """Between ``pred`` and the resized teacher map, over all tokens: MSE over tokens and channels (paper eq. 1)
+        or the mean of ``1 - cos`` per token."""
         grid = self.encoder.grid_size
         target = resize_target(teacher_features.to(pred.dtype), grid, self.target_resize)
         if target.shape != pred.shape:
             raise ValueError(f"teacher features give targets {tuple(target.shape)}, predictions are {tuple(pred.shape)}")
+        if self.loss_type == "cosine":
+            return (1.0 - F.cosine_similarity(pred, target, dim=-1)).mean()
         return F.mse_loss(pred, target)
 
-    def forward(self, images: torch.Tensor, teacher_features: torch.Tensor,
+    def pixel_loss(self, pred: torch.Tensor, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """MAE: per-patch normalised pixels as the target, the MSE (or ``1 - cos``) over masked patches only."""
+        target = patchify(images, self.encoder.patch_size)
+        if self.norm_pix_loss:
+            mean, var = target.mean(dim=-1, keepdim=True), target.var(dim=-1, keepdim=True)
+            target = (target - mean) / (var + 1e-6) ** 0.5
+        if self.loss_type == "cosine":
+            per_patch = 1.0 - F.cosine_similarity(pred, target, dim=-1)
+        else:
+            per_patch = ((pred - target) ** 2).mean(dim=-1)
+        return (per_patch * mask).sum() / mask.sum()
+
+    def forward(self, images: torch.Tensor, teacher_features: Optional[torch.Tensor] = None,
                 generator: Optional[torch.Generator] = None, noise: Optional[torch.Tensor] = None
                 ) -> Dict[str, torch.Tensor]:
         out = self.forward_features(images, generator, noise)
-        out["loss"] = self.loss(out["pred"], teacher_features)
+        if self.target == "pixels":
+            out["loss"] = self.pixel_loss(out["pred"], images, out["mask"])
+        elif teacher_features is None:
+            raise ValueError("SAMI with target='teacher' needs the teacher's features")
+        else:
+            out["loss"] = self.loss(out["pred"], teacher_features)
         return out
+
+
+def patchify(images: torch.Tensor, patch: int) -> torch.Tensor:
+    """Images ``[B, 3, H, W]`` -> patches ``[B, (H/p)*(W/p), p*p*3]`` in row-major token order, each patch's
+    pixels ordered (row, column, channel) as MAE's."""
+    b, c, h, w = images.shape
+    x = images.reshape(b, c, h // patch, patch, w // patch, patch)
+    return x.permute(0, 2, 4, 3, 5, 1).reshape(b, (h // patch) * (w // patch), patch * patch * c)

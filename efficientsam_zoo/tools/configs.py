@@ -11,7 +11,7 @@ import difflib
 import os
 from typing import List
 
-__all__ = ["KINDS", "config_dirs", "resolve_config", "shipped_configs"]
+__all__ = ["KINDS", "config_dirs", "resolve_config", "shipped_configs", "cpu_smoke"]
 
 _PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _REPO = os.path.dirname(_PKG)
@@ -60,3 +60,33 @@ def resolve_config(name_or_path: str, kind: str = "mm") -> str:
     where = ", ".join(config_dirs(kind)) or "no shipped config folder found"
     raise FileNotFoundError(f"config {name_or_path!r} is neither a file nor a shipped config name ({where}); "
                             + (f"did you mean {close}?" if close else f"shipped: {known}"))
+
+
+#: The tiny teachers of CPU smoke runs (random weights: they show the pipeline runs and learns, not SAM's knowledge).
+_SMOKE_TEMPLATE = "sami_pretrain_vit-ti_tiny-shapes"
+_TINY_CLIP = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=64,
+                  patch_size=16)
+
+
+def cpu_smoke(cfg, data_root: str):
+    """A CPU-sized variant of a SAMI / MAE pretraining config: the ``sami_pretrain_vit-ti_tiny-shapes`` recipe (a
+    6-block ViT-Ti at 128 px, a small decoder, 60 iterations) with the experiment's own model options kept -- mask
+    ratio, loss, decoder queries, target -- and its teacher replaced by a tiny random one of the same kind."""
+    from mmengine.config import Config
+
+    model = cfg.model
+    if model.get("type") != "SamiPretrainer":
+        raise ValueError(f"--cpu-smoke shrinks SAMI / MAE pretraining configs (model type SamiPretrainer), not "
+                         f"{model.get('type')!r}; the other paths have their own *_tiny-shapes configs")
+    smoke = Config.fromfile(resolve_config(_SMOKE_TEMPLATE))
+    for key in ("mask_ratio", "loss", "target", "target_resize"):
+        if key in model:
+            smoke.model[key] = model[key]
+    smoke.model.decoder["queries"] = (model.get("decoder") or {}).get("queries", "masked")
+    teacher = model.get("teacher")
+    if teacher is None:
+        smoke.model.teacher = None
+    elif teacher.get("type") == "hf_clip":
+        smoke.model.teacher = dict(type="hf_clip", seed=0, config=_TINY_CLIP)
+    smoke.train_dataloader.dataset.data_root = data_root
+    return smoke

@@ -2,7 +2,7 @@
 
     python -m efficientsam_zoo.tools.train CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
                                            [--auto-scale-lr] [--cfg-options k=v ...] [--launcher pytorch]
-                                           [--trust-checkpoint FILE]
+                                           [--trust-checkpoint FILE] [--cpu-smoke IMAGE_DIR]
 
 ``CONFIG`` is a path or the name of a shipped config (``vitdet_sami_s``, ``sami_pretrain_vit-s_in1k``).
 Multi-GPU: ``torchrun --nproc_per_node 8 -m efficientsam_zoo.tools.train CONFIG --launcher pytorch``; the same
@@ -34,6 +34,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--trust-checkpoint", action="append", default=[], metavar="FILE",
                         help="unpickle this checkpoint in full although it is outside the work dir (only files you "
                              "trust: unpickling runs code)")
+    parser.add_argument("--cpu-smoke", metavar="IMAGE_DIR",
+                        help="run a CPU-sized variant of a SAMI / MAE pretraining config on the images in IMAGE_DIR "
+                             "(a 6-block ViT-Ti at 128 px, tiny random teacher, 60 iterations; the config's mask "
+                             "ratio, loss, decoder and target are kept)")
     parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
     args = parser.parse_args(argv)
     if args.launcher != "none" and "LOCAL_RANK" not in os.environ:  # torch.distributed.launch passes --local-rank
@@ -51,6 +55,11 @@ def build_cfg(args: argparse.Namespace):
     else:
         args.config = resolve_config(args.config)
         cfg = Config.fromfile(args.config)
+    if getattr(args, "cpu_smoke", None):
+        from .configs import cpu_smoke
+
+        cfg = cpu_smoke(cfg, args.cpu_smoke)
+        args.config = osp.splitext(args.config)[0] + "_cpu-smoke.py"  # the default work dir's name
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)

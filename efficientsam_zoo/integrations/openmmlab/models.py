@@ -39,13 +39,20 @@ class SamiPretrainer(BaseModel):
 
     The teacher is held outside the module tree: it is moved with the model (``.to`` / ``.cuda``) but is not
     part of ``state_dict`` (checkpoints stay student-sized) nor of the optimiser's parameters.
+    ``loss`` (``"mse"`` / ``"cosine"``), ``decoder.queries`` (``"masked"`` / ``"all"``) and ``target``
+    (``"teacher"`` / ``"pixels"``: MAE, ``teacher=None``) are :class:`~efficientsam_zoo.modeling.sami.Sami`'s options.
     """
 
-    def __init__(self, student: dict, teacher: dict, mask_ratio: float = 0.75, decoder: Optional[dict] = None,
-                 target_resize: str = "area", seed: int = 0, data_preprocessor: Optional[dict] = None,
+    def __init__(self, student: dict, teacher: Optional[dict], mask_ratio: float = 0.75,
+                 decoder: Optional[dict] = None, target_resize: str = "area", loss: str = "mse",
+                 target: str = "teacher", seed: int = 0, data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        if teacher.get("type") == "precomputed":  # targets come with the data (PrecomputedFeatureDataset)
+        if (target == "pixels") != (teacher is None):
+            raise ValueError("target='pixels' (MAE) takes no teacher (teacher=None); target='teacher' needs one")
+        if teacher is None:
+            teacher_module, teacher_dim = None, 0  # the pixel head's width comes from the patch size
+        elif teacher.get("type") == "precomputed":  # targets come with the data (PrecomputedFeatureDataset)
             teacher_module, teacher_dim = None, int(teacher["out_channels"])
         else:
             teacher_module = build_teacher(teacher)
@@ -54,7 +61,8 @@ class SamiPretrainer(BaseModel):
         student = {"img_size": 224, **student, "neck_dim": None}
         self.sami = Sami(build_vit(**student), teacher_dim=teacher_dim, mask_ratio=mask_ratio,
                          decoder_dim=decoder.get("dim", 512), decoder_depth=decoder.get("depth", 8),
-                         decoder_heads=decoder.get("num_heads", 16), target_resize=target_resize)
+                         decoder_heads=decoder.get("num_heads", 16), target_resize=target_resize, loss=loss,
+                         decoder_queries=decoder.get("queries", "masked"), target=target)
         self.seed = seed
         self._teacher = [teacher_module]
 
@@ -70,7 +78,9 @@ class SamiPretrainer(BaseModel):
 
     def forward(self, inputs: torch.Tensor, data_samples=None, mode: str = "tensor"):
         if mode == "loss":
-            if self.teacher is None:
+            if self.sami.target == "pixels":
+                target = None
+            elif self.teacher is None:
                 if not isinstance(data_samples, dict) or "teacher_features" not in data_samples:
                     raise ValueError("teacher type 'precomputed' needs a PrecomputedFeatureDataset")
                 tokens = data_samples["teacher_features"]  # [B, H*W, C] on the student grid

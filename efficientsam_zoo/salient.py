@@ -1,0 +1,89 @@
+"""Salient instance segmentation (paper Figure 6): clicks drawn from a saliency map instead of a person.
+
+The paper takes U²-Net's saliency map, samples 3 points uniformly inside it and segments with those 3 clicks. Here:
+the map (from any saliency model) is thresholded; each connected salient region gets ``num_points`` points drawn
+uniformly inside it (seeded per region) and one single-mask prediction with those clicks. Records are SA-1B-style
+(``segmentation`` as COCO RLE, ``area``, ``bbox`` x y w h, ``predicted_iou``, ``point_coords``) plus the region's
+``salient_box``.
+"""
+from __future__ import annotations
+
+from typing import Dict, List
+
+import numpy as np
+
+from .evaluation.common import sample_points_in_mask
+from .utils.masks import encode_rle
+
+__all__ = ["salient_regions", "segment_salient", "saliency_from_model"]
+
+
+def salient_regions(saliency: np.ndarray, threshold: float = 0.5, min_area: int = 64) -> List[np.ndarray]:
+    """Connected regions (8-connectivity) of ``saliency >= threshold`` (a map on a 0..1 scale) with at least
+    ``min_area`` pixels, largest first."""
+    import cv2
+
+    if saliency.ndim != 2:
+        raise ValueError(f"a saliency map is one channel HxW, got shape {saliency.shape}")
+    if not np.isfinite(saliency).all() or saliency.min() < 0 or saliency.max() > 1:
+        raise ValueError("a saliency map must hold finite values on a 0..1 scale")
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((saliency >= threshold).astype(np.uint8), connectivity=8)
+    keep = sorted((i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= min_area),
+                  key=lambda i: -stats[i, cv2.CC_STAT_AREA])
+    return [labels == i for i in keep]
+
+
+def segment_salient(predictor, image: np.ndarray, saliency: np.ndarray, threshold: float = 0.5,
+                    num_points: int = 3, seed: int = 0, min_area: int = 64) -> List[Dict]:
+    """One mask per salient region of ``saliency`` (HxW, 0..1, resized to the image if needed), each from
+    ``num_points`` clicks drawn uniformly inside its region."""
+    import torch
+    import torch.nn.functional as F
+
+    h, w = image.shape[:2]
+    if saliency.shape != (h, w):
+        saliency = F.interpolate(torch.as_tensor(saliency, dtype=torch.float32)[None, None], (h, w),
+                                 mode="bilinear", align_corners=False)[0, 0].clamp(0, 1).numpy()
+    regions = salient_regions(saliency, threshold, min_area)
+    if not regions:
+        raise ValueError(f"no salient region: no connected area of at least {min_area} px reaches the threshold "
+                         f"{threshold} (map values {float(saliency.min()):.2f}..{float(saliency.max()):.2f}); lower "
+                         "--threshold or --min-area")
+    predictor.set_image(image)
+    records = []
+    for k, region in enumerate(regions):
+        points = sample_points_in_mask(region, num_points, np.random.default_rng([seed, k]))
+        masks, scores, _ = predictor.predict(points, np.ones(len(points), dtype=np.int64), multimask_output=False)
+        mask = masks[0]
+        ys, xs = np.nonzero(mask)
+        bbox = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)] \
+            if len(xs) else [0, 0, 0, 0]
+        rys, rxs = np.nonzero(region)
+        records.append(dict(segmentation=encode_rle(mask), area=int(mask.sum()), bbox=bbox,
+                            predicted_iou=float(scores[0]), point_coords=points.tolist(),
+                            salient_box=[int(rxs.min()), int(rys.min()), int(rxs.max() - rxs.min() + 1),
+                                         int(rys.max() - rys.min() + 1)]))
+    return records
+
+
+def saliency_from_model(image: np.ndarray, model: str) -> np.ndarray:
+    """A saliency map from a transformers ``image-segmentation`` pipeline model (e.g. a U²-Net / BiRefNet port):
+    the union of its masks, weighted by their scores where given."""
+    from PIL import Image
+    from transformers import pipeline
+
+    from .hub import hf_offline
+    from .utils.image import to_uint8
+
+    try:
+        segmenter = pipeline("image-segmentation", model=model)
+    except (OSError, ValueError) as exc:
+        where = "HF_HUB_OFFLINE is set" if hf_offline() else "it could not be loaded"
+        raise FileNotFoundError(f"saliency model {model!r}: {where} ({str(exc).splitlines()[0][:160]}). Download it "
+                                f"where there is network access (huggingface-cli download {model}) and copy the Hugging "
+                                "Face cache here, or pass a map you computed with --saliency-map") from exc
+    out = np.zeros(image.shape[:2], dtype=np.float32)
+    for seg in segmenter(Image.fromarray(to_uint8(image))):
+        m = np.asarray(seg["mask"], dtype=np.float32) / 255.0
+        out = np.maximum(out, m * float(seg.get("score") or 1.0))
+    return out
