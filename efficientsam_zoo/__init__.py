@@ -25,3 +25,8 @@ if _find_spec("transformers") is not None:
                                   EfficientSamModel, SamiViTForImageClassification, SamiViTModel, SamiVisionConfig)
 
     __all__ += list(_HF_NAMES)
+
+if _find_spec("timm") is not None:  # timm.create_model("sami_vit_small_patch16_224", ...)
+    from .integrations.timm import register_timm_models as _register_timm_models
+
+    _register_timm_models()

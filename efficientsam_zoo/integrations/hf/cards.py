@@ -57,10 +57,39 @@ inputs = processor(image, input_points=[[[[580, 350]]]], input_labels=[[[1]]])
 out = model(**inputs)  # original_sizes is only for post-processing
 masks = processor.post_process_masks(out.pred_masks, inputs["original_sizes"])
 ```
+
+Natively, as segment-anything's `SamPredictor` (weights file `{{ weights_file }}`):
+
+```python
+from efficientsam_zoo import EfficientSamPredictor, SamAutomaticMaskGenerator, build_efficient_sam
+
+model = build_efficient_sam("{{ name }}")  # or checkpoint="{{ weights_file }}"
+predictor = EfficientSamPredictor(model)
+predictor.set_image(image)
+masks, scores, _ = predictor.predict(point_coords=np.array([[580, 350]]), point_labels=np.array([1]))
+records = SamAutomaticMaskGenerator(model).generate(image)  # segment everything
+```
 {% else %}from efficientsam_zoo import SamiViTModel
 
 backbone = SamiViTModel.from_pretrained("{{ name }}")
 tokens = backbone(pixel_values).last_hidden_state  # [B, N, C]
+```
+
+With timm (`import efficientsam_zoo` registers the name):
+
+```python
+model = timm.create_model("{{ timm_name }}", pretrained=True, num_classes=1000)  # or features_only=True
+# a local export: checkpoint_path="{{ export_file }}" or pretrained_cfg_overlay=dict(file="{{ export_file }}")
+```
+
+As the backbone of MMDetection / MMSegmentation / detectron2 (export the weights to `{{ export_file }}`):
+
+```python
+# MMDetection ViTDet (mm_configs/vitdet_sami_{{ short }}.py), MMSegmentation Mask2Former
+# (mm_configs/mask2former_sami_{{ short }}_8xb2-160k_ade20k-512x512.py):
+model = dict(backbone=dict(arch="vit-{{ short }}", init_cfg=dict(type="Pretrained", checkpoint="{{ export_file }}")))
+# detectron2 LazyConfig (d2_configs/COCO/mask_rcnn_vitdet_sami_{{ short }}_100ep.py):
+train.init_checkpoint = "{{ export_file }}"
 ```
 {% endif %}
 ## Preprocessing and prompt conventions
@@ -122,7 +151,10 @@ def make_model_card(name: str, project_url: str = "https://pypi.org/project/effi
     params = f"{parameter_count(variant) / 1e6:.1f}M"
     return ModelCard.from_template(data, template_str=CARD_TEMPLATE, name=name, arch=variant.description,
                                    params=params, throughput=variant.throughput, results=results,
-                                   segment=variant.is_segmenter, project_url=project_url)
+                                   segment=variant.is_segmenter, project_url=project_url,
+                                   weights_file=variant.weights[0].filename if variant.weights else "",
+                                   timm_name=variant.timm_name, short=variant.backbone.split("-")[1],
+                                   export_file=f"sami_{variant.backbone}.safetensors")
 
 
 @torch.no_grad()

@@ -79,6 +79,21 @@ def test_model_cards(name):
         assert values[("coco", "mIoU (box)")] == 76.9 and values[("lvis", "mask AP")] == 42.3
     if name.startswith("efficientsam"):
         assert "Label 0 adds no label embedding" in text
+        assert f'build_efficient_sam("{name}")' in text and "SamAutomaticMaskGenerator(model)" in text
+    else:  # every way to load a backbone, each naming something that exists
+        import re
+
+        import timm
+
+        from efficientsam_zoo.registry import get_variant
+        from efficientsam_zoo.tools.configs import resolve_config
+
+        assert f'timm.create_model("{get_variant(name).timm_name}"' in text and timm.is_model(get_variant(name).timm_name)
+        configs = re.findall(r"(?:mm_configs|d2_configs)/([\w/.-]+)\.py", text)
+        assert len(configs) == 3
+        for c in configs:
+            resolve_config(c, "d2" if c.startswith("COCO/") else "mm")
+        assert 'init_cfg=dict(type="Pretrained"' in text and "train.init_checkpoint" in text
 
 
 def test_cards_are_generated_from_the_template():

@@ -1,0 +1,72 @@
+"""timm's registry: the SAMI backbones by name, built on our one ViT, loading a SAMI export either way timm loads
+weights, and behaving as timm models do (num_classes, global_pool, features_only)."""
+import pytest
+import timm
+import torch
+
+import efficientsam_zoo  # noqa: F401  (registers the names)
+from efficientsam_zoo.checkpoints import save_sami_backbone
+from efficientsam_zoo.integrations.hf import SamiViTModel, SamiVisionConfig
+from efficientsam_zoo.modeling.vit import VIT_SIZES, ViT
+from efficientsam_zoo.registry import SAMI_NAMES, get_variant
+
+
+def test_names_come_from_the_variant_table():
+    names = timm.list_models("sami_vit_*")
+    assert sorted(names) == sorted(get_variant(n).timm_name for n in SAMI_NAMES) and len(names) == 3
+    for n in SAMI_NAMES:
+        v = get_variant(n)
+        model = timm.create_model(v.timm_name, num_classes=0)
+        assert isinstance(model, ViT) and model.embed_dim == VIT_SIZES[v.backbone]["embed_dim"]
+        assert model.pretrained_cfg["hf_hub_id"] == v.hub_repo
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory):
+    torch.manual_seed(0)
+    vit = ViT(img_size=224, neck_dim=None, **VIT_SIZES["vit-ti"])
+    for p in vit.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    path = str(tmp_path_factory.mktemp("export") / "sami_vit-ti.safetensors")
+    save_sami_backbone(vit.state_dict(), path, dict(VIT_SIZES["vit-ti"], img_size=224))
+    return path, vit.state_dict()
+
+
+def test_export_loads_both_ways_and_features_equal_the_hf_model(export):
+    path, sd = export
+    x = torch.randn(2, 3, 224, 224)
+    hf = SamiViTModel(SamiVisionConfig(image_size=224, hidden_size=192, num_hidden_layers=12,
+                                       num_attention_heads=3)).eval()
+    hf.vit.load_state_dict(sd)
+    by_path = timm.create_model("sami_vit_tiny_patch16_224", checkpoint_path=path, num_classes=10).eval()
+    by_cfg = timm.create_model("sami_vit_tiny_patch16_224", pretrained=True, num_classes=10,
+                               pretrained_cfg_overlay=dict(file=path)).eval()
+    with torch.no_grad():
+        ref = hf(x).last_hidden_state
+        for model in (by_path, by_cfg):
+            torch.testing.assert_close(model.forward_features(x), ref)
+            assert model(x).shape == (2, 10)
+
+
+def test_timm_behaviour(export):
+    x = torch.randn(1, 3, 224, 224)
+    model = timm.create_model("sami_vit_tiny_patch16_224", num_classes=7).eval()
+    with torch.no_grad():
+        tokens = model.forward_features(x)
+        torch.testing.assert_close(model(x), model.head(model.fc_norm(tokens.mean(1))))
+        model.reset_classifier(0)
+        assert model(x).shape == (1, 192)
+        every = timm.create_model("sami_vit_tiny_patch16_224", num_classes=0, global_pool="")
+        assert every(x).shape == (1, 196, 192)
+        # (as for timm's own models, features_only wraps the model before checkpoint_path would load: the
+        # weights come through the pretrained config instead)
+        feats = timm.create_model("sami_vit_tiny_patch16_224", features_only=True, out_indices=(2, 5, 11),
+                                  pretrained=True, pretrained_cfg_overlay=dict(file=export[0]))
+        maps = feats(x)
+        assert feats.feature_info.channels() == [192] * 3 and feats.feature_info.reduction() == [16] * 3
+        full = timm.create_model("sami_vit_tiny_patch16_224", checkpoint_path=export[0]).eval()
+        ref = ViT.forward_features(full, x, out_indices=(2, 5, 11))
+        for got, want in zip(maps, ref):
+            torch.testing.assert_close(got, want)
+    with pytest.raises(ValueError, match="global_pool"):
+        timm.create_model("sami_vit_tiny_patch16_224", global_pool="token")
