@@ -67,3 +67,41 @@ def test_sam_mae_config_differs_from_the_sami_one_only_in_its_encoder():
     assert "mae" in mae.model.init_checkpoint and "sami" in sami.model.init_checkpoint
     mae.model.init_checkpoint = sami.model.init_checkpoint
     assert mae.to_dict() == sami.to_dict() or mae.pretty_text == sami.pretty_text
+
+
+def test_figure7_hook_scores_prompt_quality_along_finetuning(tmp_path):
+    """PromptQualityCurveHook in a real SA-1B finetuning run: rows at the asked fractions of an epoch (0 = before
+    the first step), a CSV and a PNG; the last row equals eval-points' code on the final checkpoint's weights."""
+    import csv
+
+    import torch
+
+    from efficientsam_zoo import EfficientSamPredictor, build_efficient_sam
+    from efficientsam_zoo.data.synthetic import make_coco_instances, make_sa1b_shards
+    from efficientsam_zoo.evaluation.common import predictor_segment_fn
+    from efficientsam_zoo.evaluation.point_eval import evaluate_points
+
+    (shard,) = make_sa1b_shards(str(tmp_path / "sa1b"), n_shards=1, images_per_shard=8, size=(128, 128))
+    ann = make_coco_instances(str(tmp_path / "coco"), {"val": 3}, size=(128, 96), n_objects=2, seed=5)["val"]
+    img_dir = str(tmp_path / "coco" / "val2017")
+    cfg = tmp_path / "fig7_tiny.py"
+    cfg.write_text(f'''_base_ = [{resolve_config("efficientsam_ti_tiny-shapes")!r}]
+train_dataloader = dict(batch_size=2, dataset=dict(paths=[{shard!r}]))
+custom_hooks = [dict(type="PromptQualityCurveHook", ann_file={ann!r}, img_dir={img_dir!r},
+                     fractions=(0, 0.5, 1, 2), prompts=("box", "1pt"), seed=3)]
+''')
+    wd = tmp_path / "wd"
+    run(["efficientsam_zoo.tools.train", str(cfg), "--work-dir", str(wd), "--cfg-options", "train_cfg.max_iters=8",
+         "param_scheduler.0.end=2", "param_scheduler.1.begin=2", "param_scheduler.1.end=8",
+         "default_hooks.checkpoint.interval=8"])
+    rows = list(csv.DictReader(open(wd / "prompt_quality_curve.csv")))
+    assert [(float(r["epoch"]), int(r["iter"])) for r in rows] == [(0, 0), (0.5, 2), (1, 4), (2, 8)]  # 8 images / 2
+    assert (wd / "prompt_quality_curve.png").stat().st_size > 1000
+    sd = torch.load(wd / "iter_8.pth", map_location="cpu", weights_only=False)["state_dict"]
+    model = build_efficient_sam("efficientsam-ti", img_size=128, depth=6)
+    model.load_state_dict({k[len("sam."):]: v for k, v in sd.items() if k.startswith("sam.")})
+    ref = evaluate_points(predictor_segment_fn(EfficientSamPredictor(model.eval())), ann, img_dir,
+                          prompt_types=("box", "1pt"), seed=3, progress=False)["summary"]
+    assert float(rows[-1]["box_miou"]) == pytest.approx(ref["box"]["all"], abs=1e-6)
+    assert float(rows[-1]["1pt_miou"]) == pytest.approx(ref["1pt"]["all"], abs=1e-6)
+    assert float(rows[0]["box_miou"]) != float(rows[-1]["box_miou"])  # the weights did change
