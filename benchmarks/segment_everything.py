@@ -7,13 +7,14 @@ Rows, each in a fresh process (peak memory = the process's max resident set):
 
 * ``ours``: ``AutomaticMaskGenerator`` as shipped (chunks of ``points_per_batch`` against one embedding; the
   predicted-IoU filter on the low-res output, then only the survivors upsampled and scored for stability).
-* ``ours, upsample all``: the same, but every candidate upsampled to full resolution before filtering
-  (this package's previous behaviour and what segment-anything does per chunk).
+* ``ours, upsample all``: the same records, plus the work the previous order did on the candidates the IoU filter
+  drops (upsampled to full resolution and scored for stability first: this package's previous behaviour and what
+  segment-anything does per chunk).
 * ``decoder only``: the prompt encoder + mask decoder calls alone, the floor the others approach.
 
-Random weights predict low IoUs, which would make the filter look better than it is: unless ``--checkpoint`` is
-given, the thresholds are set to keep every candidate in the filter-first rows too (``keep all``: the worst case for
-ours). Medians of ``--repeats`` runs after one warm-up.
+With released weights (``--checkpoint``) SAM's thresholds are used. Random weights predict other IoUs than trained
+ones, so without a checkpoint ``pred_iou_thresh`` is calibrated on the image to pass ``--keep`` of the candidates
+(default 0.25) and the stability filter is off. Medians of ``--repeats`` runs after one warm-up.
 """
 from __future__ import annotations
 
@@ -32,27 +33,45 @@ sys.path.insert(0, ROOT)
 MODES = ("ours", "ours, upsample all", "decoder only")
 
 
-def _one(mode: str, model_name: str, grid: int, size, repeats: int, checkpoint) -> dict:
+def _calibrated(model, image, grid: int, keep: float) -> dict:
+    """Thresholds that pass ``keep`` of the candidates by predicted IoU (random weights), stability filter off."""
+    import numpy as np
+    import torch
+
+    from efficientsam_zoo import EfficientSamPredictor
+    from efficientsam_zoo.automatic_mask_generator import point_grid
+
+    p = EfficientSamPredictor(model)
+    p.set_image(image)
+    pts = point_grid(grid) * np.array([image.shape[1], image.shape[0]])
+    ious = torch.cat([p.predict_low_res(torch.as_tensor(pts[i:i + 64], dtype=torch.float32)[:, None],
+                                        torch.ones(len(pts[i:i + 64]), 1, dtype=torch.long))[1].flatten()
+                      for i in range(0, len(pts), 64)])
+    return dict(pred_iou_thresh=float(torch.quantile(ious.float(), 1.0 - keep)), stability_score_thresh=0.0)
+
+
+def _one(mode: str, model_name: str, grid: int, size, repeats: int, checkpoint, keep: float) -> dict:
     import numpy as np
     import torch
 
     from efficientsam_zoo import build_efficient_sam
-    from efficientsam_zoo.automatic_mask_generator import AutomaticMaskGenerator, point_grid
+    from efficientsam_zoo.automatic_mask_generator import AutomaticMaskGenerator, point_grid, stability_score
     from efficientsam_zoo.data.synthetic import make_scene
 
     torch.manual_seed(0)
     model = build_efficient_sam(model_name, checkpoint=checkpoint)
     image, _ = make_scene(0, height=size[1], width=size[0], n_objects=6)
-    keep_all = {} if checkpoint else dict(pred_iou_thresh=-1e9, stability_score_thresh=0.0)
-    amg = AutomaticMaskGenerator(model, points_per_side=grid, points_per_batch=64, **keep_all)
+    thresholds = {} if checkpoint else _calibrated(model, image, grid, keep)
+    amg = AutomaticMaskGenerator(model, points_per_side=grid, points_per_batch=64, **thresholds)
     if mode == "ours, upsample all":
-        def batch(points, crop, full, amg=amg):  # upsample everything, then filter (the old order)
-            pred = amg.predictor
-            low, iou = pred.predict_low_res(torch.as_tensor(points, dtype=torch.float32)[:, None],
-                                            torch.ones(len(points), 1, dtype=torch.long))
-            pred.upscale(low)  # the full-resolution work the filter-first order skips
-            return type(amg)._process_batch(amg, points, crop, full)
-        amg._process_batch = batch
+        pred, low_res_first = amg.predictor, amg.predictor.predict_low_res
+
+        def predict_low_res(*args, **kwargs):  # the previous order's extra work: the dropped candidates too
+            low, iou = low_res_first(*args, **kwargs)
+            dropped = ~(iou > amg.pred_iou_thresh)
+            stability_score(pred.upscale(low[dropped][:, None])[:, 0], model.mask_threshold, 1.0)
+            return low, iou
+        pred.predict_low_res = predict_low_res
     times = []
     for i in range(repeats + 1):
         t0 = time.perf_counter()
@@ -69,9 +88,10 @@ def _one(mode: str, model_name: str, grid: int, size, repeats: int, checkpoint) 
             n = len(amg.generate(image))
         if i:
             times.append(time.perf_counter() - t0)
+    upsampled = amg.stats.get("upsampled") if mode == "ours" else None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KiB -> GiB
     return {"mode": mode, "grid": grid, "queries": grid * grid, "median s": round(statistics.median(times), 2),
-            "peak GiB": round(peak, 2), "masks": n}
+            "peak GiB": round(peak, 2), "masks": n, "upsampled": upsampled}
 
 
 def main(argv=None) -> None:
@@ -82,25 +102,28 @@ def main(argv=None) -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     p.add_argument("--checkpoint")
+    p.add_argument("--keep", type=float, default=0.25, help="share of candidates passing the IoU filter "
+                   "(random weights only)")
     p.add_argument("--json")
     p.add_argument("--_row", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args._row:
         mode, grid = args._row.rsplit(":", 1)
-        print(json.dumps(_one(mode, args.model, int(grid), args.size, args.repeats, args.checkpoint)))
+        print(json.dumps(_one(mode, args.model, int(grid), args.size, args.repeats, args.checkpoint, args.keep)))
         return
     rows = []
     for grid in args.grids:
         for mode in args.modes:
             cmd = [sys.executable, os.path.abspath(__file__), "--model", args.model, "--size", *map(str, args.size),
-                   "--repeats", str(args.repeats), "--_row", f"{mode}:{grid}"]
+                   "--repeats", str(args.repeats), "--keep", str(args.keep), "--_row", f"{mode}:{grid}"]
             if args.checkpoint:
                 cmd += ["--checkpoint", args.checkpoint]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
             print(rows[-1], file=sys.stderr)
-    cols = ["mode", "grid", "queries", "median s", "peak GiB", "masks"]
-    print(f"{args.model}, {args.size[0]}x{args.size[1]}, {'released weights' if args.checkpoint else 'random weights, keep all'}")
+    cols = ["mode", "grid", "queries", "median s", "peak GiB", "masks", "upsampled"]
+    weights = "released weights" if args.checkpoint else f"random weights, IoU filter passes {args.keep:.0%}"
+    print(f"{args.model}, {args.size[0]}x{args.size[1]}, {weights}")
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for r in rows:
         print("| " + " | ".join(str(r[c]) for c in cols) + " |")

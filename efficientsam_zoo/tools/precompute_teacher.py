@@ -58,7 +58,9 @@ def precompute(config: str, data_root: str, out: str, batch_size: int = 32, devi
     from ..modeling.teachers import build_teacher
     from ..utils.io import write_json
 
-    cfg = Config.fromfile(config)
+    from .configs import resolve_config
+
+    cfg = Config.fromfile(resolve_config(config))  # a path or a shipped config's name
     init_default_scope("efficientsam_zoo")
     student = cfg.model.student
     size = int(student.get("img_size", 224))

@@ -92,3 +92,40 @@ def test_official_path_imports_the_users_clone(throughput, tmp_path, monkeypatch
     assert sys.modules["efficient_sam.efficient_sam"].CALLS == [(192, 3, None)]  # ViT-Ti dims, random weights
     for name in ("efficient_sam", "efficient_sam.efficient_sam"):
         sys.modules.pop(name, None)
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "benchmarks", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sa1b_read_rows(tmp_path, capsys):
+    out = tmp_path / "rows.json"
+    _load("sa1b_read").main(["--sizes", "5", "20", "--samples", "5", "--json", str(out)])
+    rows = json.loads(out.read_text())
+    assert [r["images per shard"] for r in rows] == [5, 20]
+    assert all(r["read ms"] > 0 and r["sample ms"] >= r["read ms"] for r in rows)
+    assert "read ms / smallest" in capsys.readouterr().out
+
+
+def test_segment_everything_calibration_passes_the_asked_share():
+    """Without released weights the benchmark sets pred_iou_thresh so that --keep of the candidates pass."""
+    import numpy as np
+    import torch
+
+    from conftest import TINY, randomize_
+    from efficientsam_zoo import EfficientSamPredictor, EfficientSamSpec, build_efficient_sam
+    from efficientsam_zoo.automatic_mask_generator import point_grid
+    from efficientsam_zoo.data.synthetic import make_scene
+
+    model = randomize_(build_efficient_sam(EfficientSamSpec(**TINY)), seed=2, scale=0.3)
+    image, _ = make_scene(0, 64, 80)
+    thr = _load("segment_everything")._calibrated(model, image, 8, keep=0.25)
+    p = EfficientSamPredictor(model)
+    p.set_image(image)
+    pts = torch.as_tensor(point_grid(8) * np.array([80, 64]), dtype=torch.float32)[:, None]
+    iou = p.predict_low_res(pts, torch.ones(64, 1, dtype=torch.long))[1]
+    assert thr["stability_score_thresh"] == 0.0
+    assert abs(float((iou > thr["pred_iou_thresh"]).float().mean()) - 0.25) < 0.02

@@ -10,6 +10,18 @@ from ...modeling.teachers import Teacher, register_teacher
 __all__ = ["HFSamTeacher", "HFClipTeacher"]
 
 
+def _hf_model(model_cls, config_cls, pretrained: Optional[str], config: Optional[dict], seed: int):
+    """A transformers vision tower from a Hub id / directory, or randomly initialised from a config dict (seeded:
+    every rank and every resumed run gets the same random teacher)."""
+    if (pretrained is None) == (config is None):
+        raise ValueError("give exactly one of pretrained= (Hub id or directory) or config= (random teacher)")
+    if pretrained is not None:
+        return model_cls.from_pretrained(pretrained)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return model_cls(config_cls(**config))
+
+
 @register_teacher("hf_sam")
 class HFSamTeacher(Teacher):
     """A transformers ``SamVisionModel`` (SAM ViT-H/L/B image encoder) as frozen SAMI teacher.
@@ -23,17 +35,10 @@ class HFSamTeacher(Teacher):
                  input_size: Optional[int] = None, resize_mode: str = "bilinear", seed: int = 0) -> None:
         from transformers import SamVisionConfig, SamVisionModel
 
-        if (pretrained is None) == (config is None):
-            raise ValueError("give exactly one of pretrained= (Hub id or directory) or config= (random teacher)")
-        if pretrained is not None:
-            model = SamVisionModel.from_pretrained(pretrained)
-        else:
-            # SamVisionConfig's default initializer_range (1e-10) gives a teacher whose features are ~0;
-            # a random teacher is only useful with weights of ordinary scale.
-            config = {"initializer_range": 0.02, **config}
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)  # every rank / resumed run gets the same random teacher
-                model = SamVisionModel(SamVisionConfig(**config))
+        # SamVisionConfig's default initializer_range (1e-10) gives a random teacher whose features are ~0;
+        # a random teacher is only useful with weights of ordinary scale.
+        model = _hf_model(SamVisionModel, SamVisionConfig, pretrained,
+                          None if config is None else {"initializer_range": 0.02, **config}, seed)
         super().__init__(input_size or model.config.image_size, resize_mode)
         if self.input_size != model.config.image_size:
             raise ValueError(f"SamVisionModel takes {model.config.image_size}-px inputs, input_size is {self.input_size}")
@@ -66,14 +71,7 @@ class HFClipTeacher(Teacher):
 
         from ...modeling.efficient_sam import IMAGENET_MEAN, IMAGENET_STD
 
-        if (pretrained is None) == (config is None):
-            raise ValueError("give exactly one of pretrained= (Hub id or directory) or config= (random teacher)")
-        if pretrained is not None:
-            model = CLIPVisionModel.from_pretrained(pretrained)
-        else:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                model = CLIPVisionModel(CLIPVisionConfig(**config))
+        model = _hf_model(CLIPVisionModel, CLIPVisionConfig, pretrained, config, seed)
         super().__init__(input_size or model.config.image_size, resize_mode)
         self.model = model
         self.out_channels = model.config.hidden_size
