@@ -27,6 +27,12 @@ if _find_spec("transformers") is not None:
     __all__ += list(_HF_NAMES)
 
 if _find_spec("timm") is not None:  # timm.create_model("sami_vit_small_patch16_224", ...)
-    from .integrations.timm import register_timm_models as _register_timm_models
+    try:
+        from .integrations.timm import register_timm_models as _register_timm_models
 
-    _register_timm_models()
+        _register_timm_models()
+    except (ImportError, AttributeError, TypeError) as _exc:  # a timm too old or too new: the core still imports
+        import warnings as _warnings
+
+        _warnings.warn(f"efficientsam_zoo: timm model names not registered ({_exc}); the timm adapter needs "
+                       "timm >= 1.0", stacklevel=2)

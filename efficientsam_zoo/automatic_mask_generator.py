@@ -231,5 +231,7 @@ class SamAutomaticMaskGenerator(AutomaticMaskGenerator):
     ``from segment_anything import SamAutomaticMaskGenerator`` for
     ``from efficientsam_zoo import SamAutomaticMaskGenerator`` and keep the rest of the code."""
 
-    def __init__(self, model: EfficientSam, *args, output_mode: str = "binary_mask", **kwargs) -> None:
-        super().__init__(model, *args, output_mode=output_mode, **kwargs)
+    def __init__(self, model: EfficientSam, *args, **kwargs) -> None:
+        if len(args) < 13:  # output_mode is segment-anything's 13th argument after the model
+            kwargs.setdefault("output_mode", "binary_mask")
+        super().__init__(model, *args, **kwargs)

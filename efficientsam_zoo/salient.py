@@ -41,6 +41,15 @@ def segment_salient(predictor, image: np.ndarray, saliency: np.ndarray, threshol
     import torch.nn.functional as F
 
     h, w = image.shape[:2]
+    saliency = np.asarray(saliency, dtype=np.float32)
+    if saliency.ndim != 2:
+        raise ValueError(f"a saliency map is one channel HxW, got shape {saliency.shape}")
+    if not np.isfinite(saliency).all() or saliency.min() < 0 or saliency.max() > 1:
+        raise ValueError("a saliency map must hold finite values on a 0..1 scale (divide 8-bit maps by 255)")
+    mh, mw = saliency.shape
+    if abs(mh / mw - h / w) > 0.05 * (h / w):
+        raise ValueError(f"the saliency map ({mw}x{mh}) does not have the image's aspect ratio ({w}x{h}); was it "
+                         "made from another image, or rotated?")
     if saliency.shape != (h, w):
         saliency = F.interpolate(torch.as_tensor(saliency, dtype=torch.float32)[None, None], (h, w),
                                  mode="bilinear", align_corners=False)[0, 0].clamp(0, 1).numpy()
@@ -85,5 +94,6 @@ def saliency_from_model(image: np.ndarray, model: str) -> np.ndarray:
     out = np.zeros(image.shape[:2], dtype=np.float32)
     for seg in segmenter(Image.fromarray(to_uint8(image))):
         m = np.asarray(seg["mask"], dtype=np.float32) / 255.0
-        out = np.maximum(out, m * float(seg.get("score") or 1.0))
+        score = seg.get("score")
+        out = np.maximum(out, m * (1.0 if score is None else float(score)))
     return out

@@ -21,19 +21,24 @@ import torch.nn.functional as F
 __all__ = ["SA1BIndex", "SA1BSamples"]
 
 
+#: File descriptors each process keeps open (SA-1B has ~1,000 shards; the usual soft limit is 1,024 files).
+MAX_OPEN_SHARDS = 64
+
+
 class SA1BIndex:
     """Where every sample lives: ``(source, image member, json member)``; ``source`` is a tar path or a folder.
 
     A tar shard is indexed once -- member name -> (data offset, size) -- and the index cached under
     ``$ESZ_CACHE_DIR/sa1b_index`` (never beside the data, which may be read-only or shared); it is rebuilt when
     the shard's path, size or mtime changes. A sample is then two seeks and reads on a file handle kept per process, so the
-    cost per sample does not grow with the shard (a real SA-1B shard holds ~11,000 images).
+    cost per sample does not grow with the shard (a real SA-1B shard holds ~11,000 images). At most
+    :data:`MAX_OPEN_SHARDS` descriptors stay open per process.
     """
 
     def __init__(self, paths: List[str]) -> None:
         self.items: List[Tuple[str, str, str]] = []
         self.members: Dict[str, Dict[str, Tuple[int, int]]] = {}
-        self._handles: Dict[str, object] = {}
+        self._handles: Dict[str, int] = {}  # shard -> open descriptor, least recently used first
         self._pid = os.getpid()
         for path in paths:
             if os.path.isdir(path):
@@ -59,15 +64,23 @@ class SA1BIndex:
     def __getstate__(self) -> Dict:  # DataLoader workers open their own handles
         return {**self.__dict__, "_handles": {}}
 
+    def __del__(self) -> None:
+        if getattr(self, "_pid", None) == os.getpid():
+            for fd in self._handles.values():
+                os.close(fd)
+            self._handles = {}
+
     def _member(self, source: str, name: str) -> bytes:
-        if self._pid != os.getpid():  # forked: never share a file position with the parent
+        if self._pid != os.getpid():  # forked: the parent's descriptors stay the parent's
             self._handles, self._pid = {}, os.getpid()
-        f = self._handles.get(source)
-        if f is None:
-            f = self._handles[source] = open(source, "rb")
+        fd = self._handles.pop(source, None)
+        if fd is None:
+            fd = os.open(source, os.O_RDONLY)
+            while len(self._handles) >= MAX_OPEN_SHARDS:  # least recently used first
+                os.close(self._handles.pop(next(iter(self._handles))))
+        self._handles[source] = fd  # (re)inserted last: the most recently used
         offset, size = self.members[source][name]
-        f.seek(offset)
-        data = f.read(size)
+        data = os.pread(fd, size, offset)  # positioned read: no shared file offset between threads
         if len(data) != size:
             raise ValueError(f"SA-1B shard {source!r} ends inside {name} (the file changed or is truncated); "
                              "download it again")
@@ -102,7 +115,7 @@ def tar_index(shard: str) -> Dict[str, Tuple[int, int]]:
     from ..utils.io import atomic_path
 
     st = os.stat(shard)
-    stamp = [st.st_size, st.st_mtime_ns]
+    stamp = [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]  # ctime: no copy tool can preserve it
     cache = _index_cache_path(shard)
     try:
         with open(cache) as f:
@@ -150,7 +163,9 @@ class SA1BSamples:
         from ..utils.masks import decode_rle
 
         img_bytes, record = self.index.read(idx)
-        image = load_image_rgb(img_bytes, name=self.index.items[idx][1])
+        info = record.get("image", {})
+        frame = (info["height"], info["width"]) if "height" in info and "width" in info else None
+        image = load_image_rgb(img_bytes, name=self.index.items[idx][1], frame=frame)
         h, w = image.shape[:2]
         anns = [a for a in record["annotations"] if a.get("area", 0) >= self.min_area]
         rng = np.random.default_rng([self.seed, idx])

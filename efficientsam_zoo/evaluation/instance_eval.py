@@ -29,6 +29,8 @@ def segment_detections(segment_fn: SegmentFn, ann_file: str, img_dir: str, detec
         raise ValueError(f"rule must be 'box_iou' or 'score', got {rule!r}")
     from ..utils.image import load_image_rgb
 
+    from .common import annotated_frame
+
     api, kind = load_coco_like(ann_file)
     by_image = defaultdict(list)
     for det in detections:
@@ -39,7 +41,7 @@ def segment_detections(segment_fn: SegmentFn, ann_file: str, img_dir: str, detec
         dets = sorted(by_image.get(int(info["id"]), []), key=lambda d: -d.get("score", 1.0))[:max_per_image]
         if not dets:
             continue
-        image = load_image_rgb(_image_path(img_dir, info))
+        image = load_image_rgb(_image_path(img_dir, info), frame=annotated_frame(info))
         h, w = image.shape[:2]
         boxes = np.array([[d["bbox"][0], d["bbox"][1], d["bbox"][0] + d["bbox"][2], d["bbox"][1] + d["bbox"][3]]
                           for d in dets], dtype=np.float32)

@@ -47,6 +47,8 @@ def evaluate_points(segment_fn: SegmentFn, ann_file: str, img_dir: str, prompt_t
     """
     from ..utils.image import load_image_rgb
 
+    from .common import annotated_frame
+
     api, kind = load_coco_like(ann_file)
     records: List[Dict] = []
     count = 0
@@ -57,7 +59,7 @@ def evaluate_points(segment_fn: SegmentFn, ann_file: str, img_dir: str, prompt_t
             anns = anns[:max(0, num_instances - count)]
         if not anns:
             continue
-        image = load_image_rgb(_image_path(img_dir, info))
+        image = load_image_rgb(_image_path(img_dir, info), frame=annotated_frame(info))
         gts = [ann_to_mask(api, a) for a in anns]
         keep = [i for i, m in enumerate(gts) if m.any()]
         anns, gts = [anns[i] for i in keep], [gts[i] for i in keep]

@@ -78,11 +78,15 @@ class SamiTimmViT(ViT):
         if output_fmt not in ("NCHW", "NLC"):
             raise ValueError(f"output_fmt must be 'NCHW' or 'NLC', got {output_fmt!r}")
         take, _ = feature_take_indices(len(self.blocks), indices)
-        maps = ViT.forward_features(self, x, out_indices=take)
-        feats = maps if output_fmt == "NCHW" else [m.flatten(2).transpose(1, 2) for m in maps]
+        last = len(self.blocks) - 1
+        maps = ViT.forward_features(self, x, out_indices=sorted(set(take) | {last}))  # one pass
+        by_block = dict(zip(sorted(set(take) | {last}), maps))
+        feats = [by_block[i] for i in take]
+        if output_fmt == "NLC":
+            feats = [m.flatten(2).transpose(1, 2) for m in feats]
         if intermediates_only:
             return feats
-        return self.forward_features(x), feats
+        return by_block[last].flatten(2).transpose(1, 2), feats
 
     def prune_intermediate_layers(self, indices: Union[int, List[int]] = 1, prune_norm: bool = False,
                                   prune_head: bool = True) -> List[int]:
@@ -112,6 +116,15 @@ class SamiTimmViT(ViT):
                     state_dict[prefix + name] = t
 
 
+def _backbone_keys(state_dict, model):
+    """Pretrained files in any layout we publish -- a SAMI export, an HF ``SamiViTModel`` (``vit.*``), a training
+    checkpoint -- as the plain ViT keys of this model (a head, if present, is kept)."""
+    from ..checkpoints import backbone_state_dict
+
+    head = {k: v for k, v in state_dict.items() if k.startswith(_HEAD)}
+    return {**backbone_state_dict(state_dict), **head}
+
+
 def _cfg(name: str) -> dict:
     variant = get_variant(name)
     return dict(hf_hub_id=variant.hub_repo, num_classes=0, input_size=(3, 224, 224), pool_size=None,
@@ -129,7 +142,8 @@ def _builder(name: str):
         args = dict(VIT_SIZES[variant.backbone], patch_size=16, img_size=224)
         args.update(kwargs)
         return build_model_with_cfg(SamiTimmViT, variant.timm_name, pretrained,
-                                    feature_cfg=dict(out_indices=3, feature_cls="getter"), **args)
+                                    feature_cfg=dict(out_indices=3, feature_cls="getter"),
+                                    pretrained_filter_fn=_backbone_keys, **args)
 
     create.__name__ = variant.timm_name
     create.__doc__ = f"{variant.description} (efficientsam-zoo's ViT; a SAMI export loads via checkpoint_path)."
@@ -138,16 +152,15 @@ def _builder(name: str):
 
 def register_timm_models() -> List[str]:
     """Register every SAMI variant's ``timm_name`` with timm (idempotent); returns the names."""
-    from timm.models import generate_default_cfgs, register_model
-    from timm.models._registry import _model_entrypoints
+    from timm.models import generate_default_cfgs, is_model, register_model
 
     global default_cfgs  # timm's register_model reads the pretrained configs from the builder's module
     default_cfgs = generate_default_cfgs({f"{get_variant(n).timm_name}.sami_in1k": _cfg(n) for n in SAMI_NAMES})
     names = []
     for name in SAMI_NAMES:
         timm_name = get_variant(name).timm_name
-        if _model_entrypoints.get(timm_name) is None:
-            register_model(_builder(name))
+        if not is_model(timm_name):
+            globals()[timm_name] = register_model(_builder(name))  # register_model lists it in __all__
         names.append(timm_name)
     return names
 

@@ -41,9 +41,11 @@ def normalize_images(images: torch.Tensor, size: int, mean: torch.Tensor, std: t
 
 
 def _concrete(t: torch.Tensor) -> bool:
-    """A real tensor with values to look at (not traced, compiled, exported or fake)."""
+    """A real tensor with values to look at (not traced, compiled, exported, fake, or inside a CUDA-graph capture,
+    where reading a value back would synchronise)."""
     return (type(t) in (torch.Tensor, nn.Parameter) and not torch.jit.is_tracing()
-            and not torch.compiler.is_compiling())
+            and not torch.compiler.is_compiling()
+            and not (t.is_cuda and torch.cuda.is_current_stream_capturing()))
 
 
 def check_images(images: torch.Tensor) -> None:

@@ -32,19 +32,37 @@ import torch
 
 
 def _create_once(path: str, make) -> None:
-    """Create ``path`` with ``make(tmp)`` unless another process got there first (link: atomic, never replaces)."""
+    """Create ``path`` with ``make(tmp)`` unless another process got there first: a hard link is atomic and never
+    replaces; on file systems without hard links the first rename wins (``os.replace`` after a re-check)."""
+    import tempfile
+
     if os.path.isfile(path):
         return
-    tmp = f"{path}.{os.getpid()}.tmp"
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=os.path.dirname(path))
+    os.close(fd)
     try:
         make(tmp)
         try:
             os.link(tmp, path)
         except FileExistsError:
             pass
+        except OSError:  # no hard links here (CIFS, some FUSE mounts)
+            if not os.path.isfile(path):
+                os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _write_rows(path: str, offset: int, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.pwrite(fd, view, offset + len(data) - len(view)):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def precompute(config: str, data_root: str, out: str, batch_size: int = 32, device: str = "cpu",
@@ -87,7 +105,11 @@ def precompute(config: str, data_root: str, out: str, batch_size: int = 32, devi
     _create_once(feat_path, lambda tmp: np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=shape))
     if not os.path.isfile(index_path):
         write_json(index, index_path)  # every rank writes the same content, atomically
-    feats = np.load(feat_path, mmap_mode="r+")
+    # rows are written with positioned writes of exactly their bytes (never through a shared memory map: on a
+    # network file system a mapped page holding two ranks' rows would be written back whole by each)
+    header = np.load(feat_path, mmap_mode="r")
+    data_offset, row_bytes = header.offset, header[0].nbytes
+    del header
     start, end_all = rank * len(images) // world_size, (rank + 1) * len(images) // world_size
     if world_size == 1:  # the one-process layout: {"done", "total"}
         def progress(n: int) -> dict:
@@ -107,8 +129,9 @@ def precompute(config: str, data_root: str, out: str, batch_size: int = 32, devi
             x = ((batch - mean) / std).to(device)
             with torch.no_grad():
                 tokens = resize_target(teacher(x).float(), grid, index["target_resize"])
-            feats[done:end] = tokens.cpu().numpy().astype(np.float16)
-            feats.flush()  # data first, then the progress marker that vouches for it
+            rows = np.ascontiguousarray(tokens.cpu().numpy().astype(np.float16))
+            _write_rows(feat_path, data_offset + done * row_bytes, rows.tobytes())  # data first, then the
+            # progress marker that vouches for it
             done = end
             write_json(progress(done), prog_path)
             bar.update(end - start - bar.n)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -18,12 +18,16 @@ __all__ = ["ImageLike", "load_image_rgb", "load_image_pil", "image_to_tensor", "
 ImageLike = Union[np.ndarray, torch.Tensor, "PIL.Image.Image"]  # noqa: F821
 
 
-def _decode(im) -> np.ndarray:
+def _decode(im, frame: Optional[Tuple[int, int]] = None) -> np.ndarray:
     """A PIL image -> ``HxWx3`` RGB, uint8, or uint16 for 16-bit images (PIL's ``convert("RGB")`` saturates
-    those: every pixel above 255 would become white). EXIF orientation is applied first."""
+    those: every pixel above 255 would become white). EXIF orientation is applied first, unless ``frame``
+    (``(H, W)`` of the annotations) matches the stored pixels and not the oriented ones."""
     from PIL import ImageOps
 
-    im = ImageOps.exif_transpose(im)
+    oriented = ImageOps.exif_transpose(im)
+    stored_hw = (im.height, im.width)
+    if frame is None or (oriented.height, oriented.width) == tuple(frame) or stored_hw != tuple(frame):
+        im = oriented
     mode = im.mode
     if mode.startswith("I;16") or mode == "I":
         arr = np.asarray(im)
@@ -38,10 +42,15 @@ def _decode(im) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
-def load_image_rgb(source: Union[str, bytes], name: Optional[str] = None) -> np.ndarray:
+def load_image_rgb(source: Union[str, bytes], name: Optional[str] = None,
+                   frame: Optional[Tuple[int, int]] = None) -> np.ndarray:
     """An image file (a path, or its encoded bytes with ``name`` for messages) as a viewer shows it: EXIF
     orientation applied, ``HxWx3`` RGB, uint8 -- or uint16 for 16-bit files, which :func:`image_to_tensor` scales
-    by 65535. One clear error for missing or unreadable files."""
+    by 65535. One clear error for missing or unreadable files.
+
+    ``frame``: the ``(height, width)`` an annotation file gives the image. Annotations are in the frame they were
+    drawn in: where the stored pixels have that shape and the oriented ones do not, the stored pixels are returned
+    (so masks and boxes stay aligned)."""
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(source, (bytes, bytearray)):
@@ -52,7 +61,7 @@ def load_image_rgb(source: Union[str, bytes], name: Optional[str] = None) -> np.
             raise FileNotFoundError(f"image {name!r} does not exist")
     try:
         with Image.open(fobj) as im:
-            return _decode(im)
+            return _decode(im, frame)
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise ValueError(f"could not read image {name!r} ({exc}); is it a complete image file?") from exc
 

@@ -101,6 +101,8 @@ def test_segment_anything_keywords_and_output_formats(model):
     for name, default in SAM_KWARGS.items():
         assert name == "output_mode" or params[name].default == default, name
     assert SamAutomaticMaskGenerator(model).output_mode == "binary_mask"
+    positional = SamAutomaticMaskGenerator(model, *[v for k, v in SAM_KWARGS.items() if k != "output_mode"], "coco_rle")
+    assert positional.output_mode == "coco_rle" and positional.points_per_side == 32
 
     image, _ = make_scene(2, 64, 80)
     grids = [point_grid(3), point_grid(2)]  # explicit grids, one per crop layer, as SAM takes them

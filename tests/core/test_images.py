@@ -98,6 +98,19 @@ def test_exif_orientation_applied_everywhere(scene, tmp_path):
     torch.testing.assert_close(x, ref)
 
 
+def test_annotated_frame_wins_over_exif(scene, tmp_path):
+    """Annotations (COCO, SA-1B) are in the frame they were drawn in: a file whose stored pixels match the
+    annotation's height / width is not rotated, one whose oriented pixels match is."""
+    from efficientsam_zoo.evaluation.common import annotated_frame
+
+    _exif_jpeg(tmp_path / "phone.jpg", scene, 6)
+    stored = np.asarray(Image.open(tmp_path / "phone.jpg").convert("RGB"))
+    path = str(tmp_path / "phone.jpg")
+    np.testing.assert_array_equal(load_image_rgb(path, frame=annotated_frame({"height": 40, "width": 56})), stored)
+    np.testing.assert_array_equal(load_image_rgb(path, frame=(56, 40)), np.rot90(stored, k=-1))
+    assert annotated_frame({"id": 1}) is None
+
+
 def test_reduced_precision_model_takes_float32_images(tiny_model):
     img = torch.rand(1, 3, 40, 56)
     pts, lbl = torch.tensor([[[[10.0, 12.0]]]]), torch.ones(1, 1, 1, dtype=torch.long)

@@ -49,8 +49,13 @@ class PromptQualityCurveHook(Hook):
         per_epoch = self.iters_per_epoch or math.ceil(
             len(runner.train_dataloader.dataset) / (runner.train_dataloader.batch_size * get_world_size()))
         self.at = {}
-        for f in self.fractions:
-            self.at.setdefault(max(0, round(f * per_epoch)), f)
+        for f in self.fractions:  # a fraction > 0 is never scored before the first step
+            it = 0 if f == 0 else max(1, math.ceil(f * per_epoch))
+            if it in self.at:
+                runner.logger.warning(f"PromptQualityCurveHook: epochs {self.at[it]:g} and {f:g} both fall on "
+                                      f"iteration {it} ({per_epoch} iterations per epoch); scoring it once")
+                continue
+            self.at[it] = f
         self.rows = [r for r in self._read(runner) if r["iter"] <= runner.iter]
         if runner.iter == 0 and 0 in self.at:
             self._evaluate(runner, 0)
@@ -69,7 +74,8 @@ class PromptQualityCurveHook(Hook):
         if not os.path.isfile(path):
             return []
         with open(path, newline="") as f:
-            return [{k: (int(v) if k == "iter" else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+            return [{k: (int(v) if k == "iter" else float(v)) for k, v in row.items() if v not in ("", None)}
+                    for row in csv.DictReader(f)]
 
     def _evaluate(self, runner, it: int) -> None:
         from mmengine.dist import is_main_process
@@ -102,7 +108,8 @@ class PromptQualityCurveHook(Hook):
 
         columns = ["epoch", "iter"] + [f"{p}_miou" for p in self.prompts]
         with atomic_path(self._path(runner, "csv")) as tmp, open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns)
+            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")  # rows of an earlier run may
+            # score other prompt types
             writer.writeheader()
             writer.writerows(self.rows)
         try:
@@ -114,7 +121,8 @@ class PromptQualityCurveHook(Hook):
             return
         fig, ax = plt.subplots(figsize=(5, 3.2))
         for p in self.prompts:
-            ax.plot([r["epoch"] for r in self.rows], [r[f"{p}_miou"] for r in self.rows], marker="o", label=p)
+            rows = [r for r in self.rows if f"{p}_miou" in r]
+            ax.plot([r["epoch"] for r in rows], [r[f"{p}_miou"] for r in rows], marker="o", label=p)
         ax.set_xscale("symlog", linthresh=0.1)
         ax.set_xlabel("finetuning epochs")
         ax.set_ylabel("mIoU")

@@ -32,7 +32,7 @@ def export(tmp_path_factory):
     return path, vit.state_dict()
 
 
-def test_export_loads_both_ways_and_features_equal_the_hf_model(export):
+def test_export_loads_both_ways_and_features_equal_the_hf_model(export, tmp_path):
     path, sd = export
     x = torch.randn(2, 3, 224, 224)
     hf = SamiViTModel(SamiVisionConfig(image_size=224, hidden_size=192, num_hidden_layers=12,
@@ -41,8 +41,15 @@ def test_export_loads_both_ways_and_features_equal_the_hf_model(export):
     by_path = timm.create_model("sami_vit_tiny_patch16_224", checkpoint_path=path, num_classes=10).eval()
     by_cfg = timm.create_model("sami_vit_tiny_patch16_224", pretrained=True, num_classes=10,
                                pretrained_cfg_overlay=dict(file=path)).eval()
+    hf.save_pretrained(str(tmp_path / "hf"))  # what the Hub repositories hold: an HF directory, vit.* keys
+    from_hf = timm.create_model("sami_vit_tiny_patch16_224", pretrained=True, num_classes=0,
+                                pretrained_cfg_overlay=dict(file=str(tmp_path / "hf" / "model.safetensors"))).eval()
     with torch.no_grad():
         ref = hf(x).last_hidden_state
+        torch.testing.assert_close(from_hf.forward_features(x), ref)
+        final, inter = by_path.forward_intermediates(x, indices=[3, 11])
+        torch.testing.assert_close(final, ref)
+        torch.testing.assert_close(inter[1].flatten(2).transpose(1, 2), ref)
         for model in (by_path, by_cfg):
             torch.testing.assert_close(model.forward_features(x), ref)
             assert model(x).shape == (2, 10)
