@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torchvision.ops import batched_nms, box_area
 
-from .utils.masks import decode_rle, encode_rle, masks_to_boxes, uncompressed_rle
+from .utils.masks import decode_rle, encode_rle, mask_to_xywh, masks_to_boxes, uncompressed_rle
 from .modeling.efficient_sam import EfficientSam
 from .predictor import EfficientSamPredictor
 from .utils.image import image_to_tensor
@@ -217,9 +217,7 @@ class AutomaticMaskGenerator:
             m = remove_small_regions(decode_rle(r["segmentation"]), self.min_mask_region_area)
             if not m.any():
                 continue
-            ys, xs = np.nonzero(m)
-            out.append({**r, "segmentation": encode_rle(m), "area": int(m.sum()),
-                        "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]})
+            out.append({**r, "segmentation": encode_rle(m), "area": int(m.sum()), "bbox": mask_to_xywh(m)})
         if not out:
             return out
         keep = self._nms(out, self.box_nms_thresh)

@@ -142,7 +142,7 @@ def cmd_segment_everything(args: argparse.Namespace) -> int:
 def cmd_segment_salient(args: argparse.Namespace) -> int:
     from .predictor import EfficientSamPredictor
     from .salient import saliency_from_model, segment_salient
-    from .utils.image import load_image_rgb
+    from .utils.image import image_to_tensor, load_image_rgb
     from .utils.io import save_png, write_json
     from .utils.masks import decode_rle
     from .visualize import overlay_masks
@@ -151,8 +151,7 @@ def cmd_segment_salient(args: argparse.Namespace) -> int:
         raise SystemExit("error: give one of --saliency-map MAP.png or --saliency-model HUB_ID")
     image = load_image_rgb(args.image)
     if args.saliency_map:
-        saliency = load_image_rgb(args.saliency_map)[..., 0]
-        saliency = saliency.astype("float32") / (65535.0 if saliency.dtype.name == "uint16" else 255.0)
+        saliency = image_to_tensor(load_image_rgb(args.saliency_map))[0].numpy()  # 0..1, 8 or 16 bits
     else:
         saliency = saliency_from_model(image, args.saliency_model)
     model = load_model_from_args(args.model, args.checkpoint, args.device)

@@ -13,9 +13,16 @@ from typing import Dict, List
 import numpy as np
 
 from .evaluation.common import sample_points_in_mask
-from .utils.masks import encode_rle
+from .utils.masks import encode_rle, mask_to_xywh
 
 __all__ = ["salient_regions", "segment_salient", "saliency_from_model"]
+
+
+def _check_map(saliency: np.ndarray) -> None:
+    if saliency.ndim != 2:
+        raise ValueError(f"a saliency map is one channel HxW, got shape {saliency.shape}")
+    if not np.isfinite(saliency).all() or saliency.min() < 0 or saliency.max() > 1:
+        raise ValueError("a saliency map must hold finite values on a 0..1 scale (divide 8-bit maps by 255)")
 
 
 def salient_regions(saliency: np.ndarray, threshold: float = 0.5, min_area: int = 64) -> List[np.ndarray]:
@@ -23,10 +30,7 @@ def salient_regions(saliency: np.ndarray, threshold: float = 0.5, min_area: int 
     ``min_area`` pixels, largest first."""
     import cv2
 
-    if saliency.ndim != 2:
-        raise ValueError(f"a saliency map is one channel HxW, got shape {saliency.shape}")
-    if not np.isfinite(saliency).all() or saliency.min() < 0 or saliency.max() > 1:
-        raise ValueError("a saliency map must hold finite values on a 0..1 scale")
+    _check_map(saliency)
     n, labels, stats, _ = cv2.connectedComponentsWithStats((saliency >= threshold).astype(np.uint8), connectivity=8)
     keep = sorted((i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= min_area),
                   key=lambda i: -stats[i, cv2.CC_STAT_AREA])
@@ -42,10 +46,7 @@ def segment_salient(predictor, image: np.ndarray, saliency: np.ndarray, threshol
 
     h, w = image.shape[:2]
     saliency = np.asarray(saliency, dtype=np.float32)
-    if saliency.ndim != 2:
-        raise ValueError(f"a saliency map is one channel HxW, got shape {saliency.shape}")
-    if not np.isfinite(saliency).all() or saliency.min() < 0 or saliency.max() > 1:
-        raise ValueError("a saliency map must hold finite values on a 0..1 scale (divide 8-bit maps by 255)")
+    _check_map(saliency)  # before resizing, which would hide an out-of-range map
     mh, mw = saliency.shape
     if abs(mh / mw - h / w) > 0.05 * (h / w):
         raise ValueError(f"the saliency map ({mw}x{mh}) does not have the image's aspect ratio ({w}x{h}); was it "
@@ -64,14 +65,9 @@ def segment_salient(predictor, image: np.ndarray, saliency: np.ndarray, threshol
         points = sample_points_in_mask(region, num_points, np.random.default_rng([seed, k]))
         masks, scores, _ = predictor.predict(points, np.ones(len(points), dtype=np.int64), multimask_output=False)
         mask = masks[0]
-        ys, xs = np.nonzero(mask)
-        bbox = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)] \
-            if len(xs) else [0, 0, 0, 0]
-        rys, rxs = np.nonzero(region)
-        records.append(dict(segmentation=encode_rle(mask), area=int(mask.sum()), bbox=bbox,
+        records.append(dict(segmentation=encode_rle(mask), area=int(mask.sum()), bbox=mask_to_xywh(mask),
                             predicted_iou=float(scores[0]), point_coords=points.tolist(),
-                            salient_box=[int(rxs.min()), int(rys.min()), int(rxs.max() - rxs.min() + 1),
-                                         int(rys.max() - rys.min() + 1)]))
+                            salient_box=mask_to_xywh(region)))
     return records
 
 

@@ -170,7 +170,7 @@ def make_sa1b_shards(root: str, n_shards: int = 2, images_per_shard: int = 3, si
     import io
     import tarfile
 
-    from ..utils.masks import encode_rle, mask_to_box
+    from ..utils.masks import encode_rle, mask_to_xywh
 
     w, h = size
     rng = np.random.default_rng(seed)
@@ -186,8 +186,7 @@ def make_sa1b_shards(root: str, n_shards: int = 2, images_per_shard: int = 3, si
                     m = obj["mask"]
                     ys, xs = np.nonzero(m)
                     k = int(rng.integers(len(xs)))
-                    x0, y0, x1, y1 = (int(v) for v in mask_to_box(m))
-                    anns.append(dict(id=ann_id, segmentation=encode_rle(m), bbox=[x0, y0, x1 - x0 + 1, y1 - y0 + 1],
+                    anns.append(dict(id=ann_id, segmentation=encode_rle(m), bbox=mask_to_xywh(m),
                                      area=int(m.sum()), point_coords=[[float(xs[k]), float(ys[k])]],
                                      predicted_iou=0.9, stability_score=0.95, crop_box=[0, 0, w, h]))
                     ann_id += 1

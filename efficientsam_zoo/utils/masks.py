@@ -5,12 +5,13 @@ Boxes are (x0, y0, x1, y1) in pixel indices with x1, y1 inclusive unless said ot
 """
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, List
 
 import numpy as np
 import torch
 
-__all__ = ["mask_to_box", "box_to_mask", "mask_iou", "encode_rle", "decode_rle", "masks_to_boxes"]
+__all__ = ["mask_to_box", "mask_to_xywh", "box_to_mask", "mask_iou", "encode_rle", "uncompressed_rle", "decode_rle",
+           "masks_to_boxes"]
 
 
 def mask_to_box(mask: np.ndarray) -> np.ndarray:
@@ -19,6 +20,14 @@ def mask_to_box(mask: np.ndarray) -> np.ndarray:
     if len(xs) == 0:
         raise ValueError("empty mask has no box")
     return np.array([xs.min(), ys.min(), xs.max(), ys.max()], dtype=np.float32)
+
+
+def mask_to_xywh(mask: np.ndarray) -> List[int]:
+    """COCO's box ``[x, y, w, h]`` of a mask, ``w`` / ``h`` counting pixels; ``[0, 0, 0, 0]`` for an empty mask."""
+    if not np.any(mask):
+        return [0, 0, 0, 0]
+    x0, y0, x1, y1 = (int(v) for v in mask_to_box(mask))
+    return [x0, y0, x1 - x0 + 1, y1 - y0 + 1]
 
 
 def box_to_mask(box, height: int, width: int) -> np.ndarray:
