@@ -3,6 +3,7 @@ with SIGKILL after its first checkpoint, read what it logged, compare state dict
 import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,9 +24,12 @@ def run(args: List[str], timeout: int = 900, env: Optional[Dict] = None, cwd: st
     terminal would hold it ("\r" progress updates stay on their line)."""
     cmd = args if os.path.isabs(args[0]) else [sys.executable, "-m", *args]
     r = subprocess.run(cmd, capture_output=True, cwd=cwd, env=env or ENV, timeout=timeout)
-    out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
-    assert r.returncode == 0, out[-8000:]
-    return out
+    stdout, stderr = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+    if r.returncode != 0:  # a crashed worker's message is on stderr, before the launcher's traceback: lines first
+        key = [line for line in stderr.splitlines() if re.search(r"terminate|what\(\)|Error|Exception|Abort|Signal", line)]
+        raise AssertionError(f"rc {r.returncode}\n--- stderr lines naming errors ---\n" + "\n".join(key[:30])
+                             + f"\n--- stdout (end) ---\n{stdout[-1500:]}\n--- stderr (end) ---\n{stderr[-6000:]}")
+    return stdout + stderr
 
 
 def kill_after(args: List[str], pattern: str, timeout: int = 600, env: Optional[Dict] = None) -> List[str]:

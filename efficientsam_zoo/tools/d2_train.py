@@ -20,6 +20,7 @@ from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
 
 from ..integrations.detectron2 import AtomicDetectionCheckpointer, check_layer_decay, load_init_checkpoint
+from ..utils.dist import end_process_group
 from ..utils.io import latest_complete_file
 
 logger = logging.getLogger("detectron2")
@@ -123,7 +124,9 @@ def main(args):
         if cfg.train.init_checkpoint:
             load_init_checkpoint(model.module if hasattr(model, "module") else model, cfg.train.init_checkpoint)
         return do_test(cfg, model)
-    return do_train(args, cfg)
+    result = do_train(args, cfg)
+    end_process_group()
+    return result
 
 
 def build_parser():

@@ -108,7 +108,10 @@ def build_runner(argv: Optional[List[str]] = None, cfg=None):
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    from ..utils.dist import end_process_group
+
     build_runner(argv).train()
+    end_process_group()
     return 0
 
 

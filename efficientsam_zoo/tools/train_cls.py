@@ -25,6 +25,7 @@ import torch
 import yaml
 
 from ..modeling.efficient_sam import IMAGENET_MEAN, IMAGENET_STD
+from ..utils.dist import end_process_group
 
 __all__ = ["load_recipe", "build_model", "build_datasets", "build_trainer", "topk_accuracy",
            "latest_complete_checkpoint", "main"]
@@ -255,6 +256,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if val is not None:
         print(trainer.evaluate())
     trainer.save_model(os.path.join(args.output_dir, "final"))
+    end_process_group()
     return 0
 
 
