@@ -112,10 +112,12 @@ def test_annotated_frame_wins_over_exif(scene, tmp_path):
 
 
 def test_reduced_precision_model_takes_float32_images(tiny_model):
-    img = torch.rand(1, 3, 40, 56)
+    img = torch.rand(1, 3, 40, 56, generator=torch.Generator().manual_seed(0))  # seeded: bf16 error varies by image
     pts, lbl = torch.tensor([[[[10.0, 12.0]]]]), torch.ones(1, 1, 1, dtype=torch.long)
     with torch.no_grad():
         ref = tiny_model(img, pts, lbl)[1]
         low = tiny_model.to(torch.bfloat16)(img, pts, lbl)[1]
     assert low.dtype == torch.bfloat16
-    torch.testing.assert_close(low.float(), ref, atol=0.05, rtol=0.05)
+    # bf16 keeps 8 bits of mantissa: over 12 random images the IoU predictions (spread 0.05..1.25) moved by
+    # 0.019..0.071 from float32
+    torch.testing.assert_close(low.float(), ref, atol=0.08, rtol=0)
