@@ -21,7 +21,8 @@ from .modeling.efficient_sam import EfficientSam
 from .predictor import EfficientSamPredictor
 from .utils.image import image_to_tensor
 
-__all__ = ["AutomaticMaskGenerator", "SamAutomaticMaskGenerator", "point_grid", "crop_boxes", "stability_score", "remove_small_regions"]
+__all__ = ["AutomaticMaskGenerator", "SamAutomaticMaskGenerator", "point_grid", "crop_boxes", "crop_points",
+           "stability_score", "remove_small_regions", "masks_to_records", "deduplicate", "rgb_uint8"]
 
 
 OUTPUT_MODES = ("coco_rle", "binary_mask", "uncompressed_rle")
@@ -69,6 +70,76 @@ def remove_small_regions(mask: np.ndarray, min_area: int) -> np.ndarray:
             region = np.isin(labels, small)
             out = out | region if fill_holes else out & ~region
     return out
+
+
+def rgb_uint8(image) -> np.ndarray:
+    """Any image the predictor takes -> the ``H x W x 3`` uint8 RGB array that segment everything crops."""
+    return (image_to_tensor(image) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def crop_points(grid: np.ndarray, crop_w: int, crop_h: int) -> torch.Tensor:
+    """A ``[N, 2]`` grid in 0..1 -> float32 (x, y) pixels of a ``crop_w`` x ``crop_h`` crop: the point prompts."""
+    return torch.as_tensor(grid * np.array([crop_w, crop_h]), dtype=torch.float32)
+
+
+def masks_to_records(logits: torch.Tensor, iou: torch.Tensor, crop: Tuple[int, int, int, int], full: Tuple[int, int],
+                     mask_threshold: float, stability_score_thresh: float, stability_score_offset: float,
+                     points: Optional[torch.Tensor] = None) -> List[Dict]:
+    """Candidates that passed the predicted-IoU filter -> SAM records (module docstring), in candidate order.
+
+    ``logits [K, h, w]`` at the size of ``crop = (x0, y0, x1, y1)`` of an image of size ``full = (H, W)``; ``iou``
+    ``[K]``; ``points [K, 2]`` the prompts in crop pixels (``point_coords`` is None without them). Applies the
+    stability filter, binarises, drops masks cut by the crop's inner edges (SAM's rule) and empty masks."""
+    x0, y0, x1, y1 = crop
+    h, w = full
+    stab = stability_score(logits, mask_threshold, stability_score_offset)
+    keep = stab >= stability_score_thresh
+    masks = logits[keep] > mask_threshold
+    idx = torch.nonzero(keep).flatten()
+    boxes = masks_to_boxes(masks)
+    if (x0, y0, x1, y1) != (0, 0, w, h):
+        inner = torch.tensor([x0 > 0, y0 > 0, x1 < w, y1 < h])
+        near = torch.stack([boxes[:, 0] <= 1, boxes[:, 1] <= 1, boxes[:, 2] >= (x1 - x0) - 2,
+                            boxes[:, 3] >= (y1 - y0) - 2], 1)
+        ok = ~(near & inner).any(1)
+        masks, idx, boxes = masks[ok], idx[ok], boxes[ok]
+    records = []
+    for m, i, b in zip(masks, idx.tolist(), boxes):
+        if not m.any():
+            continue
+        full_mask = np.zeros((h, w), dtype=bool)
+        full_mask[y0:y1, x0:x1] = m.numpy()
+        bx0, by0, bx1, by1 = (b + torch.tensor([x0, y0, x0, y0])).tolist()
+        point = None if points is None else [[float(points[i, 0]) + x0, float(points[i, 1]) + y0]]
+        records.append(dict(segmentation=encode_rle(full_mask), area=int(m.sum()),
+                            bbox=[bx0, by0, bx1 - bx0 + 1, by1 - by0 + 1], predicted_iou=float(iou[i]),
+                            point_coords=point, stability_score=float(stab[i]), crop_box=[x0, y0, x1 - x0, y1 - y0]))
+    return records
+
+
+def deduplicate(records: List[Dict], box_nms_thresh: float, crop_nms_thresh: float, multi_crop: bool) -> List[Dict]:
+    """SAM's two NMS stages: within each crop by predicted IoU (``box_nms_thresh``), then, when the image was
+    cropped, across crops preferring masks from smaller crops (``crop_nms_thresh``). Records keep crop order."""
+    out: List[Dict] = []
+    for crop in dict.fromkeys(tuple(r["crop_box"]) for r in records):
+        mine = [r for r in records if tuple(r["crop_box"]) == crop]
+        out += [mine[i] for i in _nms(mine, box_nms_thresh)]
+    if multi_crop and out:
+        out = [out[i] for i in _nms(out, crop_nms_thresh, prefer_small_crops=True)]
+    return out
+
+
+def _nms(records: List[Dict], thresh: float, prefer_small_crops: bool = False) -> List[int]:
+    boxes = torch.tensor([[r["bbox"][0], r["bbox"][1], r["bbox"][0] + r["bbox"][2], r["bbox"][1] + r["bbox"][3]]
+                          for r in records], dtype=torch.float32)
+    if prefer_small_crops:
+        crops = torch.tensor([[c[0], c[1], c[0] + c[2], c[1] + c[3]] for c in (r["crop_box"] for r in records)],
+                             dtype=torch.float32)
+        scores = 1.0 / box_area(crops)
+    else:
+        scores = torch.tensor([r["predicted_iou"] for r in records])
+    keep = batched_nms(boxes, scores, torch.zeros(len(records), dtype=torch.long), thresh)
+    return keep.tolist()
 
 
 class AutomaticMaskGenerator:
@@ -119,7 +190,7 @@ class AutomaticMaskGenerator:
     @torch.inference_mode()
     def generate(self, image: np.ndarray) -> List[Dict]:
         """All masks of ``image`` (HxWx3 uint8 RGB)."""
-        rgb = (image_to_tensor(image) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        rgb = rgb_uint8(image)
         h, w = rgb.shape[:2]
         self.stats = {"decoder_calls": 0, "max_queries_per_call": 0, "candidates": 0, "upsampled": 0}
         records: List[Dict] = []
@@ -130,9 +201,7 @@ class AutomaticMaskGenerator:
             else:
                 grid = point_grid(max(1, self.points_per_side // (self.crop_n_points_downscale_factor ** layer)))
             records += self._process_crop(rgb, crop, grid, (h, w))
-        if len(crops) > 1 and records:
-            keep = self._nms(records, self.crop_nms_thresh, prefer_small_crops=True)
-            records = [records[i] for i in keep]
+        records = deduplicate(records, self.box_nms_thresh, self.crop_nms_thresh, multi_crop=len(crops) > 1)
         if self.min_mask_region_area > 0:
             records = self._postprocess_small_regions(records, (h, w))
         for r in records:
@@ -148,68 +217,27 @@ class AutomaticMaskGenerator:
         crop_img = image[y0:y1, x0:x1]
         ch, cw = crop_img.shape[:2]
         self.predictor.set_image(crop_img)  # one embedding per crop, shared by every chunk of points
-        points = grid * np.array([cw, ch])
+        points = crop_points(grid, cw, ch)
         kept: List[Dict] = []
         for i in range(0, len(points), self.points_per_batch):
             kept += self._process_batch(points[i:i + self.points_per_batch], crop, full)
-        if not kept:
-            return []
-        keep = self._nms(kept, self.box_nms_thresh)
-        return [kept[i] for i in keep]
+        return kept
 
-    def _process_batch(self, points: np.ndarray, crop, full) -> List[Dict]:
-        x0, y0, x1, y1 = crop
-        h, w = full
-        pts = torch.as_tensor(points, dtype=torch.float32)[:, None, :]
-        low_res, iou = self.predictor.predict_low_res(pts, torch.ones(len(points), 1, dtype=torch.long),
+    def _process_batch(self, points: torch.Tensor, crop, full) -> List[Dict]:
+        low_res, iou = self.predictor.predict_low_res(points[:, None, :], torch.ones(len(points), 1, dtype=torch.long),
                                                       multimask_output=True)
         self.stats["decoder_calls"] += 1
         self.stats["max_queries_per_call"] = max(self.stats["max_queries_per_call"], len(points))
         low_res, iou = low_res.flatten(0, 1), iou.flatten(0, 1).float().cpu()
-        point_of = torch.as_tensor(points, dtype=torch.float32).repeat_interleave(low_res.shape[0] // len(points), 0)
+        point_of = points.repeat_interleave(low_res.shape[0] // len(points), 0)
         self.stats["candidates"] += len(low_res)
         # the predicted-IoU filter needs no mask: apply it first and upsample only the survivors (each mask is
         # upsampled on its own, so the survivors' logits are those of upsampling everything)
         keep = iou > self.pred_iou_thresh
         self.stats["upsampled"] += int(keep.sum())
         logits = self.predictor.upscale(low_res[keep.to(low_res.device)][:, None])[:, 0].float().cpu()
-        iou, point_of = iou[keep], point_of[keep]
-        stab = stability_score(logits, self.predictor.model.mask_threshold, self.stability_score_offset)
-        keep = stab >= self.stability_score_thresh
-        masks = logits[keep] > self.predictor.model.mask_threshold
-        iou, stab, point_of = iou[keep], stab[keep], point_of[keep]
-        boxes = masks_to_boxes(masks)
-        if (x0, y0, x1, y1) != (0, 0, w, h):  # drop masks cut by the crop's inner edges (SAM's rule)
-            inner = torch.tensor([x0 > 0, y0 > 0, x1 < w, y1 < h])
-            near = torch.stack([boxes[:, 0] <= 1, boxes[:, 1] <= 1, boxes[:, 2] >= (x1 - x0) - 2,
-                                boxes[:, 3] >= (y1 - y0) - 2], 1)
-            ok = ~(near & inner).any(1)
-            masks, iou, stab, point_of, boxes = masks[ok], iou[ok], stab[ok], point_of[ok], boxes[ok]
-        records = []
-        for m, s, st, p, b in zip(masks, iou, stab, point_of, boxes):
-            if not m.any():
-                continue
-            full_mask = np.zeros((h, w), dtype=bool)
-            full_mask[y0:y1, x0:x1] = m.numpy()
-            bx0, by0, bx1, by1 = (b + torch.tensor([x0, y0, x0, y0])).tolist()
-            records.append(dict(segmentation=encode_rle(full_mask), area=int(m.sum()),
-                                bbox=[bx0, by0, bx1 - bx0 + 1, by1 - by0 + 1], predicted_iou=float(s),
-                                point_coords=[[float(p[0]) + x0, float(p[1]) + y0]], stability_score=float(st),
-                                crop_box=[x0, y0, x1 - x0, y1 - y0]))
-        return records
-
-    @staticmethod
-    def _nms(records: List[Dict], thresh: float, prefer_small_crops: bool = False) -> List[int]:
-        boxes = torch.tensor([[r["bbox"][0], r["bbox"][1], r["bbox"][0] + r["bbox"][2], r["bbox"][1] + r["bbox"][3]]
-                              for r in records], dtype=torch.float32)
-        if prefer_small_crops:
-            crops = torch.tensor([[c[0], c[1], c[0] + c[2], c[1] + c[3]] for c in (r["crop_box"] for r in records)],
-                                 dtype=torch.float32)
-            scores = 1.0 / box_area(crops)
-        else:
-            scores = torch.tensor([r["predicted_iou"] for r in records])
-        keep = batched_nms(boxes, scores, torch.zeros(len(records), dtype=torch.long), thresh)
-        return keep.tolist()
+        return masks_to_records(logits, iou[keep], crop, full, self.predictor.model.mask_threshold,
+                                self.stability_score_thresh, self.stability_score_offset, point_of[keep])
 
     def _postprocess_small_regions(self, records: List[Dict], shape) -> List[Dict]:
         out = []
@@ -220,7 +248,7 @@ class AutomaticMaskGenerator:
             out.append({**r, "segmentation": encode_rle(m), "area": int(m.sum()), "bbox": mask_to_xywh(m)})
         if not out:
             return out
-        keep = self._nms(out, self.box_nms_thresh)
+        keep = _nms(out, self.box_nms_thresh)
         return [out[i] for i in keep]
 
 

@@ -10,9 +10,11 @@
 ==========================  ==========================================================================
 
 Importing this package registers, idempotently, ``model_type`` ``efficientsam`` (``AutoModel``,
-``AutoImageProcessor``) and ``sami_vit`` (``AutoModel``, ``AutoModelForImageClassification``).
+``AutoModelForMaskGeneration`` -- so ``pipeline("mask-generation", model=DIR)`` works --, ``AutoImageProcessor``)
+and ``sami_vit`` (``AutoModel``, ``AutoModelForImageClassification``).
 """
-from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification
+from transformers import (AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification,
+                          AutoModelForMaskGeneration)
 
 from . import teachers  # noqa: F401  (registers the transformers teachers)
 from .configuration import (EfficientSamConfig, SamiVisionConfig, efficientsam_config_for, sami_config_from_vit_args,
@@ -33,9 +35,11 @@ def register_auto_classes() -> None:
     AutoConfig.register(EfficientSamConfig.model_type, EfficientSamConfig, exist_ok=True)
     AutoModel.register(SamiVisionConfig, SamiViTModel, exist_ok=True)
     AutoModel.register(EfficientSamConfig, EfficientSamModel, exist_ok=True)
+    AutoModelForMaskGeneration.register(EfficientSamConfig, EfficientSamModel, exist_ok=True)
     AutoModelForImageClassification.register(SamiVisionConfig, SamiViTForImageClassification, exist_ok=True)
+    # one torch implementation for both of transformers' backends: pipelines ask for "torchvision" by default
     AutoImageProcessor.register(EfficientSamConfig, slow_image_processor_class=EfficientSamImageProcessor,
-                                exist_ok=True)
+                                fast_image_processor_class=EfficientSamImageProcessor, exist_ok=True)
 
 
 register_auto_classes()

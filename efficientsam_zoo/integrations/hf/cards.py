@@ -58,6 +58,15 @@ out = model(**inputs)  # original_sizes is only for post-processing
 masks = processor.post_process_masks(out.pred_masks, inputs["original_sizes"])
 ```
 
+Segment everything with transformers' pipeline (the same masks as `SamAutomaticMaskGenerator` below):
+
+```python
+from transformers import pipeline
+
+generator = pipeline("mask-generation", model=model, image_processor=processor)  # or model="<converted dir>"
+outputs = generator(pil_image, points_per_batch=64, pred_iou_thresh=0.88)  # {"masks": [H x W], "scores": [...]}
+```
+
 Natively, as segment-anything's `SamPredictor` (weights file `{{ weights_file }}`):
 
 ```python

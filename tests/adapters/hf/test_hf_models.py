@@ -166,7 +166,7 @@ def test_processor_is_registered_and_roundtrips(tmp_path, tiny_model):
     hf.save_pretrained(tmp_path)
     EfficientSamImageProcessor(size=64).save_pretrained(tmp_path)
     proc = AutoImageProcessor.from_pretrained(tmp_path)
-    assert type(proc) is EfficientSamImageProcessor and proc.size == 64
+    assert type(proc) is EfficientSamImageProcessor and proc.size == {"height": 64, "width": 64}
 
 
 def test_processor_errors():
