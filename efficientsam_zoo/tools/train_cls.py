@@ -6,7 +6,8 @@
     torchrun --nproc_per_node 8 -m efficientsam_zoo.tools.train_cls ...      # multi-GPU, as Trainer supports
 
 ``--model``: an HF ``SamiViTModel`` / ``SamiViTForImageClassification`` directory or alias, a SAMI backbone
-export (``.safetensors``), or ``scratch``. The recipe (paper section 4.1, MAE's finetuning otherwise):
+export (``.safetensors``), the timm name of a SAMI backbone (``sami_vit_small_patch16_224``; with timm's
+``--pretrained`` or ``--pretrained-path FILE``), or ``scratch``. The recipe (paper section 4.1, MAE's finetuning otherwise):
 AdamW (0.9, 0.999), weight decay 0.05, lr 1e-3 at batch 1024 scaled linearly with the real batch, 5 warm-up
 epochs then cosine to 0, layer-wise lr decay (timm's ``param_groups_layer_decay``) 0.75 for S / B and none for
 Ti, RandAugment + random erasing (timm ``create_transform``), mixup 0.8 / cutmix 1.0 with label smoothing 0.1
@@ -49,13 +50,24 @@ def load_recipe(path: str, overrides: Optional[List[str]] = None) -> Dict:
     return recipe
 
 
-def build_model(name_or_path: str, num_labels: int, recipe: Dict, id2label: Optional[Dict[int, str]] = None):
-    """A ``SamiViTForImageClassification`` with a fresh ``num_labels``-way head on the given backbone."""
+def build_model(name_or_path: str, num_labels: int, recipe: Dict, id2label: Optional[Dict[int, str]] = None,
+                pretrained: bool = False, pretrained_path: Optional[str] = None):
+    """A ``SamiViTForImageClassification`` with a fresh ``num_labels``-way head on the given backbone.
+
+    A timm name of a SAMI backbone (``sami_vit_small_patch16_224``) builds the model with ``timm.create_model``
+    -- random, or timm's pretrained weights with ``pretrained`` / ``pretrained_path`` (a file for
+    ``pretrained_cfg_overlay``) as timm's ``train.py`` -- and moves its weights into the HF model."""
     from ..checkpoints import read_sami_backbone
     from ..integrations.hf import (SamiViTForImageClassification, SamiVisionConfig,
                                              sami_config_from_vit_args)
 
     kw = dict(num_labels=num_labels, id2label=id2label, label2id={v: k for k, v in (id2label or {}).items()} or None)
+    timm_name = _sami_timm_name(name_or_path)
+    if (pretrained or pretrained_path) and timm_name is None:
+        raise ValueError(f"--pretrained / --pretrained-path go with a timm model name ({', '.join(_timm_names())}); "
+                         f"{name_or_path!r} is not one (HF directories and SAMI exports hold their weights already)")
+    if timm_name is not None:
+        return _from_timm(timm_name, recipe, pretrained, pretrained_path, kw)
     if name_or_path == "scratch":
         cfg = SamiVisionConfig.from_size(recipe["size"], image_size=recipe["image_size"],
                                          num_hidden_layers=recipe.get("depth", 12), drop_path_rate=recipe["drop_path"],
@@ -72,6 +84,40 @@ def build_model(name_or_path: str, num_labels: int, recipe: Dict, id2label: Opti
     return SamiViTForImageClassification.from_pretrained(
         name_or_path, drop_path_rate=recipe["drop_path"], image_size=recipe["image_size"],
         ignore_mismatched_sizes=True, **kw)
+
+
+def _timm_names() -> List[str]:
+    from ..registry import SAMI_NAMES, get_variant
+
+    return [get_variant(n).timm_name for n in SAMI_NAMES]
+
+
+def _sami_timm_name(name: str) -> Optional[str]:
+    """``name`` (optionally ``timm:``-prefixed) if it is the timm name of a SAMI backbone, else None."""
+    name = name[len("timm:"):] if name.startswith("timm:") else name
+    return name if name in _timm_names() else None
+
+
+def _from_timm(timm_name: str, recipe: Dict, pretrained: bool, pretrained_path: Optional[str], kw: Dict):
+    """The timm model (our ViT with timm's interface, at its 224-px position grid) -> the HF classifier with the
+    same weights: blocks and embeddings, ``fc_norm``, and the head (timm's ``head`` = our ``classifier``)."""
+    import timm
+
+    from ..integrations.hf import SamiViTForImageClassification, sami_config_from_vit_args
+    from .export_backbone import vit_args_from_state_dict
+
+    overlay = dict(file=pretrained_path) if pretrained_path else None
+    net = timm.create_model(timm_name, pretrained=pretrained or bool(pretrained_path), pretrained_cfg_overlay=overlay,
+                            num_classes=kw["num_labels"])
+    sd = net.state_dict()
+    backbone = {k: v for k, v in sd.items() if not k.startswith(("fc_norm.", "head."))}
+    cfg = sami_config_from_vit_args(vit_args_from_state_dict(backbone, net.blocks[0].attn.num_heads),
+                                    image_size=recipe["image_size"], drop_path_rate=recipe["drop_path"], **kw)
+    model = SamiViTForImageClassification(cfg)
+    model.sami_vit.vit.load_state_dict(backbone, strict=True)
+    model.fc_norm.load_state_dict(net.fc_norm.state_dict())
+    model.classifier.load_state_dict(net.head.state_dict())
+    return model
 
 
 class _FolderDataset(torch.utils.data.Dataset):
@@ -225,7 +271,12 @@ def build_trainer(recipe: Dict, model, train, val, output_dir: str, world_size: 
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--recipe", required=True, help="a recipe file or a shipped recipe name (vit-s_in1k, ...)")
-    ap.add_argument("--model", required=True, help="HF directory / alias, SAMI export .safetensors, or 'scratch'")
+    ap.add_argument("--model", required=True,
+                    help="HF directory / alias, SAMI export .safetensors, a timm name (sami_vit_small_patch16_224) or "
+                         "'scratch'")
+    ap.add_argument("--pretrained", action="store_true", help="timm names: start from timm's pretrained weights")
+    ap.add_argument("--pretrained-path", metavar="FILE",
+                    help="timm names: load FILE as the pretrained weights (timm's pretrained_cfg_overlay file)")
     ap.add_argument("--train-dir", required=True)
     ap.add_argument("--val-dir")
     ap.add_argument("--output-dir", required=True)
@@ -242,7 +293,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     set_seed(int(recipe.get("seed", 0)))  # before the model is built: a fresh head / scratch model repeats too
     train, val = build_datasets(recipe, args.train_dir, args.val_dir, args.record_samples)
     id2label = dict(enumerate(train.classes))
-    model = build_model(args.model, len(train.classes), recipe, id2label)
+    model = build_model(args.model, len(train.classes), recipe, id2label, args.pretrained, args.pretrained_path)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     trainer = build_trainer(recipe, model, train, val, args.output_dir, world_size=world, max_steps=args.max_steps)
     if trainer.is_world_process_zero():

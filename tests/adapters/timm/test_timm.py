@@ -77,3 +77,42 @@ def test_timm_behaviour(export):
             torch.testing.assert_close(got, want)
     with pytest.raises(ValueError, match="global_pool"):
         timm.create_model("sami_vit_tiny_patch16_224", global_pool="token")
+
+
+def test_classification_recipe_runs_from_a_timm_name(export, tmp_path):
+    """``train_cls --model <timm name> --pretrained-path EXPORT``: the HF classifier it trains holds the timm
+    model's weights (logits equal at the recipe's 64 px), and the recipe runs through the HF Trainer."""
+    import json
+    import os
+
+    from conftest import REPO_ROOT  # noqa: F401  (tests/ on the path)
+    from efficientsam_zoo.data.synthetic import make_classification_folders
+    from efficientsam_zoo.tools import train_cls
+    from trainer_utils import run
+
+    path, sd = export
+    recipe = train_cls.load_recipe("vit-ti_tiny-shapes")
+    torch.manual_seed(1)
+    model = train_cls.build_model("sami_vit_tiny_patch16_224", 10, recipe, pretrained_path=path).eval()
+    torch.manual_seed(1)  # the same fresh head
+    net = timm.create_model("sami_vit_tiny_patch16_224", pretrained=True, num_classes=10,
+                            pretrained_cfg_overlay=dict(file=path)).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x).logits, net(x))
+    assert all(torch.equal(model.sami_vit.vit.state_dict()[k], v) for k, v in sd.items())
+    with pytest.raises(ValueError, match="timm model name"):
+        train_cls.build_model("scratch", 10, recipe, pretrained=True)
+
+    dirs = make_classification_folders(str(tmp_path / "shapes"), {"train": 2}, size=64, seed=0)
+    out = str(tmp_path / "out")
+    run(["efficientsam_zoo.tools.train_cls", "--recipe", "vit-ti_tiny-shapes", "--model", "sami_vit_tiny_patch16_224",
+         "--pretrained-path", path, "--train-dir", dirs["train"], "--output-dir", out, "--max-steps", "2"])
+    final = os.path.join(out, "final")
+    assert json.load(open(os.path.join(final, "config.json")))["num_hidden_layers"] == 12  # the timm model's depth
+    from safetensors.torch import load_file
+
+    trained = load_file(os.path.join(final, "model.safetensors"))
+    diff = {k: float((trained[f"sami_vit.vit.{k}"] - v).abs().max()) for k, v in sd.items()}
+    # two AdamW steps (each moves a weight by at most ~lr = 2e-3) from the export (std 0.05): moved, but near it
+    assert sum(d > 0 for d in diff.values()) > len(sd) // 2 and max(diff.values()) < 0.01, diff
