@@ -6,10 +6,12 @@
 Rows, each in a fresh process (peak memory = the process's max resident set):
 
 * ``ours``: ``AutomaticMaskGenerator`` as shipped (chunks of ``points_per_batch`` against one embedding; the
-  predicted-IoU filter on the low-res output, then only the survivors upsampled and scored for stability).
-* ``ours, upsample all``: the same records, plus the work the previous order did on the candidates the IoU filter
-  drops (upsampled to full resolution and scored for stability first: this package's previous behaviour and what
-  segment-anything does per chunk).
+  decoder upscales only the queries with a mask above ``pred_iou_thresh``; of those masks only the survivors are
+  upsampled and scored for stability).
+* ``ours, decoder upscales all``: the same records with every query's masks upscaled in the decoder (the order
+  before ``predict_masks_above``).
+* ``ours, upsample all``: the same records, plus the work the first order did on the candidates the IoU filter
+  drops (upsampled to full resolution and scored for stability: what segment-anything does per chunk).
 * ``decoder only``: the prompt encoder + mask decoder calls alone, the floor the others approach.
 
 With released weights (``--checkpoint``) SAM's thresholds are used. Random weights predict other IoUs than trained
@@ -30,7 +32,7 @@ import time
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 
-MODES = ("ours", "ours, upsample all", "decoder only")
+MODES = ("ours", "ours, decoder upscales all", "ours, upsample all", "decoder only")
 
 
 def _calibrated(model, image, grid: int, keep: float) -> dict:
@@ -63,15 +65,17 @@ def _one(mode: str, model_name: str, grid: int, size, repeats: int, checkpoint, 
     image, _ = make_scene(0, height=size[1], width=size[0], n_objects=6)
     thresholds = {} if checkpoint else _calibrated(model, image, grid, keep)
     amg = AutomaticMaskGenerator(model, points_per_side=grid, points_per_batch=64, **thresholds)
-    if mode == "ours, upsample all":
-        pred, low_res_first = amg.predictor, amg.predictor.predict_low_res
+    if mode in ("ours, decoder upscales all", "ours, upsample all"):
+        pred = amg.predictor
 
-        def predict_low_res(*args, **kwargs):  # the previous order's extra work: the dropped candidates too
-            low, iou = low_res_first(*args, **kwargs)
-            dropped = ~(iou > amg.pred_iou_thresh)
-            stability_score(pred.upscale(low[dropped][:, None])[:, 0], model.mask_threshold, 1.0)
-            return low, iou
-        pred.predict_low_res = predict_low_res
+        def decode_all(point_coords, point_labels, min_iou):  # the previous orders: every query upscaled
+            low, iou = pred.predict_low_res(point_coords, point_labels)
+            if mode == "ours, upsample all":  # ... and every candidate upsampled and scored
+                dropped = ~(iou > min_iou)
+                stability_score(pred.upscale(low[dropped][:, None])[:, 0], model.mask_threshold, 1.0)
+            index = torch.nonzero((iou > min_iou).any(1)).flatten()
+            return low[index], iou, index
+        pred.predict_low_res_above = decode_all
     times = []
     for i in range(repeats + 1):
         t0 = time.perf_counter()

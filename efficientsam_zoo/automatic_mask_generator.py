@@ -192,7 +192,8 @@ class AutomaticMaskGenerator:
         """All masks of ``image`` (HxWx3 uint8 RGB)."""
         rgb = rgb_uint8(image)
         h, w = rgb.shape[:2]
-        self.stats = {"decoder_calls": 0, "max_queries_per_call": 0, "candidates": 0, "upsampled": 0}
+        self.stats = {"decoder_calls": 0, "max_queries_per_call": 0, "candidates": 0, "upscaled_queries": 0,
+                      "upsampled": 0}
         records: List[Dict] = []
         crops = crop_boxes(h, w, self.crop_n_layers, self.crop_overlap_ratio)
         for crop, layer in crops:
@@ -224,15 +225,18 @@ class AutomaticMaskGenerator:
         return kept
 
     def _process_batch(self, points: torch.Tensor, crop, full) -> List[Dict]:
-        low_res, iou = self.predictor.predict_low_res(points[:, None, :], torch.ones(len(points), 1, dtype=torch.long),
-                                                      multimask_output=True)
+        # the predicted-IoU filter needs no mask: the decoder upscales only the queries with a mask above it, and
+        # of their masks only the survivors are upsampled to full resolution (each mask on its own, so the
+        # survivors' logits are those of decoding and upsampling everything)
+        low_res, iou, index = self.predictor.predict_low_res_above(
+            points[:, None, :], torch.ones(len(points), 1, dtype=torch.long), self.pred_iou_thresh)
         self.stats["decoder_calls"] += 1
         self.stats["max_queries_per_call"] = max(self.stats["max_queries_per_call"], len(points))
-        low_res, iou = low_res.flatten(0, 1), iou.flatten(0, 1).float().cpu()
-        point_of = points.repeat_interleave(low_res.shape[0] // len(points), 0)
-        self.stats["candidates"] += len(low_res)
-        # the predicted-IoU filter needs no mask: apply it first and upsample only the survivors (each mask is
-        # upsampled on its own, so the survivors' logits are those of upsampling everything)
+        self.stats["candidates"] += iou.numel()
+        self.stats["upscaled_queries"] += len(index)
+        index = index.cpu()
+        low_res, iou = low_res.flatten(0, 1), iou.float().cpu()[index].flatten()
+        point_of = points[index].repeat_interleave(iou.shape[0] // max(1, len(index)), 0)
         keep = iou > self.pred_iou_thresh
         self.stats["upsampled"] += int(keep.sum())
         logits = self.predictor.upscale(low_res[keep.to(low_res.device)][:, None])[:, 0].float().cpu()

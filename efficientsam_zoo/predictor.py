@@ -30,6 +30,7 @@ class EfficientSamPredictor:
 
     def __init__(self, model: EfficientSam, cuda_graphs: bool = False) -> None:
         self.model = model
+        self.cuda_graphs = cuda_graphs
         self._decode = model.predict_masks
         if cuda_graphs:
             from .modeling.cuda_graph import CUDAGraphDecoder
@@ -118,6 +119,25 @@ class EfficientSamPredictor:
         low_res, scores = self._decode(self.features, points[None].to(dev), labels[None].to(dev),
                                        multimask_output, input_h=h, input_w=w)
         return low_res[0], scores[0]
+
+    @torch.inference_mode()
+    def predict_low_res_above(self, point_coords: torch.Tensor, point_labels: torch.Tensor,
+                              min_iou: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Segment everything's decoder call (3 masks per query): scores ``[Q, 3]`` of every query, and low-res
+        logits ``[K, 3, img_size/4, img_size/4]`` only of the ``K`` queries with a score above ``min_iou``, with
+        their indices ``[K]`` (``EfficientSam.predict_masks_above``: the others' masks are never upscaled). A
+        CUDA-graph predictor decodes every query in its captured graph and selects afterwards."""
+        self._require_image()
+        points, labels = assemble_prompts(point_coords, point_labels, None, self.original_size,
+                                          self.model.decoder_max_num_input_points)
+        h, w = self.original_size
+        points, labels = points[None].to(self.device), labels[None].to(self.device)
+        if self.cuda_graphs:
+            low_res, scores = self._decode(self.features, points, labels, True, input_h=h, input_w=w)
+            index = torch.nonzero((scores[0] > min_iou).any(1)).flatten()
+            return low_res[0][index], scores[0], index
+        low_res, scores, index = self.model.predict_masks_above(self.features, points, labels, h, w, min_iou)
+        return low_res, scores[0], index
 
     def upscale(self, low_res: torch.Tensor) -> torch.Tensor:
         """Low-res logits ``[Q, M, h, w]`` -> logits at the set image's size (bicubic, each mask on its own)."""

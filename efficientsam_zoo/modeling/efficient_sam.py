@@ -191,19 +191,45 @@ class EfficientSam(nn.Module):
         Returns logits ``[B,Q,M,output_h,output_w]`` (or the low-res ``img_size/4`` grid when no output
         size is given) and IoU predictions ``[B,Q,M]``, with ``M`` = 3 (multimask) or 1.
         """
-        _check_prompts(batched_points, batched_point_labels, image_embeddings.shape[0])
         b, nq = batched_points.shape[:2]
-        points = self.get_rescaled_pts(batched_points, input_h, input_w)
-        points, labels = self.pad_prompts(points, batched_point_labels)
-        sparse = self.prompt_encoder(points.reshape(b * nq, -1, 2), labels.reshape(b * nq, -1))
-        sparse = sparse.reshape(b, nq, sparse.shape[1], sparse.shape[2]).to(image_embeddings.dtype)
-        dense_pe = self.prompt_encoder.get_dense_pe().to(image_embeddings.dtype)
+        sparse, dense_pe = self._encode_prompts(image_embeddings, batched_points, batched_point_labels, input_h, input_w)
         low_res, iou = self.mask_decoder(image_embeddings, dense_pe, sparse, multimask_output)
         m, lh, lw = low_res.shape[1:]
         if output_h > 0 and output_w > 0:
             low_res = F.interpolate(low_res, (output_h, output_w), mode="bicubic")
             lh, lw = output_h, output_w
         return low_res.reshape(b, nq, m, lh, lw), iou.reshape(b, nq, m)
+
+    def predict_masks_above(self, image_embeddings: torch.Tensor, batched_points: torch.Tensor,
+                            batched_point_labels: torch.Tensor, input_h: int, input_w: int,
+                            min_iou: float) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Segment everything's decoder call (the 3 multimask outputs): IoU predictions of every query
+        ``[B, Q, 3]``, and low-res logits ``[K, 3, img_size/4, img_size/4]`` only of the ``K`` queries with an IoU
+        prediction above ``min_iou``, with their flat ``B*Q`` indices ``[K]``.
+
+        The IoU head reads the output tokens alone, so the upscaling (about a third of a decoder call) is skipped
+        for queries the predicted-IoU filter drops whole; a kept query's logits are those of :meth:`predict_masks`
+        (the token-side work runs on every query as there; the upscaling is computed row by row)."""
+        b, nq = batched_points.shape[:2]
+        sparse, dense_pe = self._encode_prompts(image_embeddings, batched_points, batched_point_labels, input_h, input_w)
+        hyper_in, src, iou = self.mask_decoder.decode_tokens(image_embeddings, dense_pe, sparse)
+        iou = iou[:, 1:]
+        index = torch.nonzero((iou > min_iou).any(1)).flatten()
+        low_res = self.mask_decoder.upscale_masks(hyper_in[index], src[index], *image_embeddings.shape[-2:])[:, 1:]
+        return low_res, iou.reshape(b, nq, -1), index
+
+    def _encode_prompts(self, image_embeddings: torch.Tensor, batched_points: torch.Tensor,
+                        batched_point_labels: torch.Tensor, input_h: int, input_w: int
+                        ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Checked, rescaled, padded prompts -> sparse embeddings ``[B, Q, T, C]`` and the dense positional
+        encoding, in the embeddings' dtype."""
+        _check_prompts(batched_points, batched_point_labels, image_embeddings.shape[0])
+        b, nq = batched_points.shape[:2]
+        points = self.get_rescaled_pts(batched_points, input_h, input_w)
+        points, labels = self.pad_prompts(points, batched_point_labels)
+        sparse = self.prompt_encoder(points.reshape(b * nq, -1, 2), labels.reshape(b * nq, -1))
+        sparse = sparse.reshape(b, nq, sparse.shape[1], sparse.shape[2]).to(image_embeddings.dtype)
+        return sparse, self.prompt_encoder.get_dense_pe().to(image_embeddings.dtype)
 
     def forward(self, batched_images: torch.Tensor, batched_points: torch.Tensor,
                 batched_point_labels: torch.Tensor, scale_to_original_image_size: bool = True

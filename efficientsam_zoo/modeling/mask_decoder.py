@@ -220,22 +220,33 @@ class MaskDecoder(nn.Module):
         Returns:
             masks ``[B*Q, M, 4h, 4w]`` and IoU predictions ``[B*Q, M]`` (M = 3 or 1).
         """
+        hyper_in, src, iou_pred = self.decode_tokens(image_embeddings, image_pe, sparse_prompt_embeddings)
+        masks = self.upscale_masks(hyper_in, src, *image_embeddings.shape[-2:])
+        if multimask_output and self.num_multimask_outputs > 1:
+            return masks[:, 1:], iou_pred[:, 1:]
+        return masks[:, :1], iou_pred[:, :1]
+
+    def decode_tokens(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
+                      sparse_prompt_embeddings: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Everything but the upscaling, for all ``B*Q`` queries: the hypernetworks' mask weights
+        ``[B*Q, num_mask_tokens, C']``, the image tokens ``[B*Q, hw, C]`` and the IoU predictions of every mask
+        token ``[B*Q, num_mask_tokens]`` (the IoU head reads tokens only)."""
         b, nq = sparse_prompt_embeddings.shape[:2]
-        c, h, w = image_embeddings.shape[1:]
         out_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
         out_tokens = out_tokens.to(sparse_prompt_embeddings.dtype).expand(b, nq, -1, -1)
         tokens = torch.cat([out_tokens, sparse_prompt_embeddings], dim=2)
         hs, src = self.transformer(image_embeddings, image_pe, tokens)
-        iou_token_out = hs[:, 0, :]
         mask_tokens_out = hs[:, 1:1 + self.num_mask_tokens, :]
-        upscaled = src.transpose(1, 2).reshape(b * nq, c, h, w)
-        for layer in self.final_output_upscaling_layers:
-            upscaled = layer(upscaled)
         hyper_in = torch.stack([mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(self.output_hypernetworks_mlps)],
                                dim=1)
-        n, uc, uh, uw = upscaled.shape
-        masks = (hyper_in @ upscaled.reshape(n, uc, uh * uw)).reshape(n, -1, uh, uw)
-        iou_pred = self.iou_prediction_head(iou_token_out)
-        if multimask_output and self.num_multimask_outputs > 1:
-            return masks[:, 1:], iou_pred[:, 1:]
-        return masks[:, :1], iou_pred[:, :1]
+        return hyper_in, src, self.iou_prediction_head(hs[:, 0, :])
+
+    def upscale_masks(self, hyper_in: torch.Tensor, src: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """Mask logits of every mask token ``[N, num_mask_tokens, 4h, 4w]`` from rows of :meth:`decode_tokens`'
+        output (any subset: each row's upscaling is computed on its own)."""
+        n, c = src.shape[0], src.shape[-1]
+        upscaled = src.transpose(1, 2).reshape(n, c, h, w)
+        for layer in self.final_output_upscaling_layers:
+            upscaled = layer(upscaled)
+        uc, uh, uw = upscaled.shape[1:]
+        return (hyper_in @ upscaled.reshape(n, uc, uh * uw)).reshape(n, self.num_mask_tokens, uh, uw)

@@ -81,6 +81,25 @@ def test_filtering_before_upsampling_keeps_exactly_the_full_resolution_result(mo
     got = sorted((round(r["predicted_iou"], 4), r["segmentation"]["counts"]) for r in amg.generate(image))
     assert got == expected
     assert amg.stats["upsampled"] == int((iou > iou_t).sum()) < amg.stats["candidates"] == 75
+    # the decoder upscaled only the queries with a mask above the IoU threshold
+    per_query = (iou.reshape(25, 3) > iou_t).any(1)
+    assert amg.stats["upscaled_queries"] == int(per_query.sum()) < 25
+
+
+def test_decoder_skips_the_upscaling_of_queries_the_iou_filter_drops(model):
+    """``predict_masks_above``: the IoU predictions of every query and, for the queries with one above the
+    threshold (and only those), the very logits ``predict_masks`` computes."""
+    g = torch.Generator().manual_seed(0)
+    emb = model.get_image_embeddings(torch.rand(1, 3, 48, 80, generator=g))
+    pts, lbl = torch.rand(1, 20, 1, 2, generator=g) * torch.tensor([80.0, 48.0]), torch.ones(1, 20, 1, dtype=torch.long)
+    with torch.no_grad():
+        low_res, iou = model.predict_masks(emb, pts, lbl, True, 48, 80)
+        t = float(iou[0].max(1).values.median())  # about half the queries have a mask above it
+        kept, iou_all, index = model.predict_masks_above(emb, pts, lbl, 48, 80, min_iou=t)
+    assert torch.equal(iou_all, iou)
+    expected = torch.nonzero((iou[0] > t).any(1)).flatten()
+    assert torch.equal(index, expected) and 0 < len(index) < 20
+    assert torch.equal(kept, low_res[0][index])
 
 
 # segment-anything's SamAutomaticMaskGenerator.__init__ keywords and defaults (segment_anything 1.0)
