@@ -192,7 +192,8 @@ class EfficientSam(nn.Module):
         size is given) and IoU predictions ``[B,Q,M]``, with ``M`` = 3 (multimask) or 1.
         """
         b, nq = batched_points.shape[:2]
-        sparse, dense_pe = self._encode_prompts(image_embeddings, batched_points, batched_point_labels, input_h, input_w)
+        sparse, dense_pe = self._encode_prompts(image_embeddings, batched_points, batched_point_labels,
+                                                input_h, input_w)
         low_res, iou = self.mask_decoder(image_embeddings, dense_pe, sparse, multimask_output)
         m, lh, lw = low_res.shape[1:]
         if output_h > 0 and output_w > 0:
@@ -211,7 +212,8 @@ class EfficientSam(nn.Module):
         for queries the predicted-IoU filter drops whole; a kept query's logits are those of :meth:`predict_masks`
         (the token-side work runs on every query as there; the upscaling is computed row by row)."""
         b, nq = batched_points.shape[:2]
-        sparse, dense_pe = self._encode_prompts(image_embeddings, batched_points, batched_point_labels, input_h, input_w)
+        sparse, dense_pe = self._encode_prompts(image_embeddings, batched_points, batched_point_labels,
+                                                input_h, input_w)
         hyper_in, src, iou = self.mask_decoder.decode_tokens(image_embeddings, dense_pe, sparse)
         iou = iou[:, 1:]
         index = torch.nonzero((iou > min_iou).any(1)).flatten()

@@ -7,11 +7,11 @@
 
 ``--model``: an HF ``SamiViTModel`` / ``SamiViTForImageClassification`` directory or alias, a SAMI backbone
 export (``.safetensors``), the timm name of a SAMI backbone (``sami_vit_small_patch16_224``; with timm's
-``--pretrained`` or ``--pretrained-path FILE``), or ``scratch``. The recipe (paper section 4.1, MAE's finetuning otherwise):
-AdamW (0.9, 0.999), weight decay 0.05, lr 1e-3 at batch 1024 scaled linearly with the real batch, 5 warm-up
-epochs then cosine to 0, layer-wise lr decay (timm's ``param_groups_layer_decay``) 0.75 for S / B and none for
-Ti, RandAugment + random erasing (timm ``create_transform``), mixup 0.8 / cutmix 1.0 with label smoothing 0.1
-(timm ``Mixup``), drop path 0.1. Evaluation: top-1 / top-5 on the 224 centre crop of a 256 resize.
+``--pretrained`` or ``--pretrained-path FILE``), or ``scratch``. The recipe (paper section 4.1, MAE's
+finetuning otherwise): AdamW (0.9, 0.999), weight decay 0.05, lr 1e-3 at batch 1024 scaled linearly with the
+real batch, 5 warm-up epochs then cosine to 0, layer-wise lr decay (timm's ``param_groups_layer_decay``) 0.75
+for S / B and none for Ti, RandAugment + random erasing (timm ``create_transform``), mixup 0.8 / cutmix 1.0 with
+label smoothing 0.1 (timm ``Mixup``), drop path 0.1. Evaluation: top-1 / top-5 on the 224 centre crop of a 256 resize.
 Checkpoints are HF directories (``checkpoint-N/``) that ``AutoModelForImageClassification`` loads.
 """
 from __future__ import annotations
