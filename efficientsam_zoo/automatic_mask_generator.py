@@ -235,8 +235,9 @@ class AutomaticMaskGenerator:
         self.stats["candidates"] += iou.numel()
         self.stats["upscaled_queries"] += len(index)
         index = index.cpu()
-        low_res, iou = low_res.flatten(0, 1), iou.float().cpu()[index].flatten()
-        point_of = points[index].repeat_interleave(iou.shape[0] // max(1, len(index)), 0)
+        iou = iou.float().cpu()[index]  # [K, 3]: the kept queries' masks, in the order of low_res
+        point_of = points[index].repeat_interleave(iou.shape[1], 0)
+        low_res, iou = low_res.flatten(0, 1), iou.flatten()
         keep = iou > self.pred_iou_thresh
         self.stats["upsampled"] += int(keep.sum())
         logits = self.predictor.upscale(low_res[keep.to(low_res.device)][:, None])[:, 0].float().cpu()

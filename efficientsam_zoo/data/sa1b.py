@@ -159,13 +159,12 @@ class SA1BSamples:
         return len(self.index)
 
     def __getitem__(self, idx: int) -> Dict:
-        from ..utils.image import image_to_tensor, load_image_rgb
+        from ..utils.image import annotated_frame, image_to_tensor, load_image_rgb
         from ..utils.masks import decode_rle
 
         img_bytes, record = self.index.read(idx)
-        info = record.get("image", {})
-        frame = (info["height"], info["width"]) if "height" in info and "width" in info else None
-        image = load_image_rgb(img_bytes, name=self.index.items[idx][1], frame=frame)
+        image = load_image_rgb(img_bytes, name=self.index.items[idx][1],
+                               frame=annotated_frame(record.get("image", {})))
         h, w = image.shape[:2]
         anns = [a for a in record["annotations"] if a.get("area", 0) >= self.min_area]
         rng = np.random.default_rng([self.seed, idx])

@@ -48,11 +48,6 @@ def sample_points_in_mask(mask: np.ndarray, n: int, rng: np.random.Generator) ->
     return np.stack([xs[idx], ys[idx]], axis=1).astype(np.float32)
 
 
-def annotated_frame(info: Dict):
-    """``(height, width)`` an annotation file gives an image, or ``None``."""
-    return (int(info["height"]), int(info["width"])) if "height" in info and "width" in info else None
-
-
 def area_range(area: float) -> str:
     for name, (lo, hi) in AREA_RANGES.items():
         if lo <= area < hi:

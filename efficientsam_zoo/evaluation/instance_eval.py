@@ -27,9 +27,7 @@ def segment_detections(segment_fn: SegmentFn, ann_file: str, img_dir: str, detec
     """COCO results with ``segmentation`` (RLE) for every detection (``bbox`` in COCO xywh)."""
     if rule not in ("box_iou", "score"):
         raise ValueError(f"rule must be 'box_iou' or 'score', got {rule!r}")
-    from ..utils.image import load_image_rgb
-
-    from .common import annotated_frame
+    from ..utils.image import annotated_frame, load_image_rgb
 
     api, kind = load_coco_like(ann_file)
     by_image = defaultdict(list)

@@ -45,9 +45,7 @@ def evaluate_points(segment_fn: SegmentFn, ann_file: str, img_dir: str, prompt_t
     ``iterative_clicks > 0`` adds prompt type ``"{k}pt-iter"``: 1 random point, then ``k - 1`` points each drawn
     from the error region (false negatives as label 1, false positives as label 0) of the previous prediction.
     """
-    from ..utils.image import load_image_rgb
-
-    from .common import annotated_frame
+    from ..utils.image import annotated_frame, load_image_rgb
 
     api, kind = load_coco_like(ann_file)
     records: List[Dict] = []

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Optional, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
 import torch
 
-__all__ = ["ImageLike", "load_image_rgb", "load_image_pil", "image_to_tensor", "to_uint8"]
+__all__ = ["ImageLike", "annotated_frame", "load_image_rgb", "load_image_pil", "image_to_tensor", "to_uint8"]
 
 ImageLike = Union[np.ndarray, torch.Tensor, "PIL.Image.Image"]  # noqa: F821
 
@@ -40,6 +40,12 @@ def _decode(im, frame: Optional[Tuple[int, int]] = None) -> np.ndarray:
         _check_float_pixels(torch.from_numpy(arr))
         return np.repeat((arr * 65535).round().astype(np.uint16)[:, :, None], 3, axis=2)
     return np.asarray(im.convert("RGB"))
+
+
+def annotated_frame(info: Dict) -> Optional[Tuple[int, int]]:
+    """``(height, width)`` an annotation record (COCO / LVIS ``images`` entry, SA-1B ``image``) gives an image,
+    or ``None``: the ``frame`` of :func:`load_image_rgb`."""
+    return (int(info["height"]), int(info["width"])) if "height" in info and "width" in info else None
 
 
 def load_image_rgb(source: Union[str, bytes], name: Optional[str] = None,

@@ -101,7 +101,7 @@ def test_exif_orientation_applied_everywhere(scene, tmp_path):
 def test_annotated_frame_wins_over_exif(scene, tmp_path):
     """Annotations (COCO, SA-1B) are in the frame they were drawn in: a file whose stored pixels match the
     annotation's height / width is not rotated, one whose oriented pixels match is."""
-    from efficientsam_zoo.evaluation.common import annotated_frame
+    from efficientsam_zoo.utils.image import annotated_frame
 
     _exif_jpeg(tmp_path / "phone.jpg", scene, 6)
     stored = np.asarray(Image.open(tmp_path / "phone.jpg").convert("RGB"))
