@@ -21,8 +21,14 @@ _HF_NAMES = ("EfficientSamConfig", "SamiVisionConfig", "EfficientSamModel", "Sam
              "SamiViTForImageClassification", "EfficientSamImageProcessor")
 
 if _find_spec("transformers") is not None:
-    from .integrations.hf import (EfficientSamConfig, EfficientSamImageProcessor,  # noqa: F401
-                                  EfficientSamModel, SamiViTForImageClassification, SamiViTModel, SamiVisionConfig)
+    from .integrations.hf import (  # noqa: F401
+        EfficientSamConfig,
+        EfficientSamImageProcessor,
+        EfficientSamModel,
+        SamiVisionConfig,
+        SamiViTForImageClassification,
+        SamiViTModel,
+    )
 
     __all__ += list(_HF_NAMES)
 

@@ -16,16 +16,23 @@ import numpy as np
 import torch
 from torchvision.ops import batched_nms, box_area
 
-from .utils.masks import decode_rle, encode_rle, mask_to_xywh, masks_to_boxes, uncompressed_rle
 from .modeling.efficient_sam import EfficientSam
 from .predictor import EfficientSamPredictor
 from .utils.image import image_to_tensor
+from .utils.masks import decode_rle, encode_rle, mask_to_xywh, masks_to_boxes, uncompressed_rle
 
 __all__ = ["AutomaticMaskGenerator", "SamAutomaticMaskGenerator", "point_grid", "crop_boxes", "crop_points",
-           "stability_score", "remove_small_regions", "masks_to_records", "deduplicate", "rgb_uint8"]
+           "stability_score", "remove_small_regions", "masks_to_records", "deduplicate", "rgb_uint8", "PRED_IOU_THRESH",
+           "STABILITY_SCORE_THRESH", "STABILITY_SCORE_OFFSET", "BOX_NMS_THRESH"]
 
 
 OUTPUT_MODES = ("coco_rle", "binary_mask", "uncompressed_rle")
+#: segment-anything's filter defaults, written once: the generator, the CLI and the HF mask-generation processor use
+#: these names.
+PRED_IOU_THRESH = 0.88
+STABILITY_SCORE_THRESH = 0.95
+STABILITY_SCORE_OFFSET = 1.0
+BOX_NMS_THRESH = 0.7
 
 
 def point_grid(n: int) -> np.ndarray:
@@ -155,9 +162,9 @@ class AutomaticMaskGenerator:
     """
 
     def __init__(self, model: EfficientSam, points_per_side: Optional[int] = 32, points_per_batch: int = 64,
-                 pred_iou_thresh: float = 0.88, stability_score_thresh: float = 0.95,
-                 stability_score_offset: float = 1.0, box_nms_thresh: float = 0.7, crop_n_layers: int = 0,
-                 crop_nms_thresh: float = 0.7, crop_overlap_ratio: float = 512 / 1500,
+                 pred_iou_thresh: float = PRED_IOU_THRESH, stability_score_thresh: float = STABILITY_SCORE_THRESH,
+                 stability_score_offset: float = STABILITY_SCORE_OFFSET, box_nms_thresh: float = BOX_NMS_THRESH,
+                 crop_n_layers: int = 0, crop_nms_thresh: float = BOX_NMS_THRESH, crop_overlap_ratio: float = 512 / 1500,
                  crop_n_points_downscale_factor: int = 1, point_grids: Optional[List[np.ndarray]] = None,
                  min_mask_region_area: int = 0, output_mode: str = "coco_rle", cuda_graphs: bool = False) -> None:
         if output_mode not in OUTPUT_MODES:
@@ -171,20 +178,13 @@ class AutomaticMaskGenerator:
                                  f"({crop_n_layers + 1}), got {[g.shape for g in point_grids]}")
         if (points_per_side is not None and points_per_side < 1) or points_per_batch < 1:
             raise ValueError("points_per_side and points_per_batch must be positive")
-        self.point_grids = point_grids
         self.predictor = EfficientSamPredictor(model, cuda_graphs=cuda_graphs)
-        self.points_per_side = points_per_side
-        self.points_per_batch = points_per_batch
-        self.pred_iou_thresh = pred_iou_thresh
-        self.stability_score_thresh = stability_score_thresh
-        self.stability_score_offset = stability_score_offset
-        self.box_nms_thresh = box_nms_thresh
-        self.crop_n_layers = crop_n_layers
-        self.crop_nms_thresh = crop_nms_thresh
-        self.crop_overlap_ratio = crop_overlap_ratio
+        self.point_grids, self.points_per_side, self.points_per_batch = point_grids, points_per_side, points_per_batch
+        self.pred_iou_thresh, self.stability_score_thresh = pred_iou_thresh, stability_score_thresh
+        self.stability_score_offset, self.box_nms_thresh = stability_score_offset, box_nms_thresh
+        self.crop_n_layers, self.crop_nms_thresh, self.crop_overlap_ratio = crop_n_layers, crop_nms_thresh, crop_overlap_ratio
         self.crop_n_points_downscale_factor = crop_n_points_downscale_factor
-        self.min_mask_region_area = min_mask_region_area
-        self.output_mode = output_mode
+        self.min_mask_region_area, self.output_mode = min_mask_region_area, output_mode
         self.stats: Dict[str, int] = {}
 
     @torch.inference_mode()

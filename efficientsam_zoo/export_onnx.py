@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .modeling.efficient_sam import EfficientSam
+from .utils.io import atomic_path
 
 __all__ = ["EncoderGraph", "DecoderGraph", "export_onnx", "verify_onnx"]
 
@@ -59,8 +60,6 @@ def _example_inputs(model: EfficientSam, b: int = 2, q: int = 3, n: int = 4):
 def export_onnx(model: EfficientSam, out_dir: str, opset: int = 18) -> Dict[str, str]:
     """Write ``encoder.onnx`` and ``decoder.onnx`` for ``model`` into ``out_dir`` (atomically, each file)."""
     import onnx
-
-    from .utils.io import atomic_path
 
     model = model.eval()
     os.makedirs(out_dir, exist_ok=True)

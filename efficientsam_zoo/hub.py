@@ -6,7 +6,8 @@ order and the first that yields a file wins:
 * ``state_dict``: a ``{"model": state_dict}`` .pt on the Hub (``hf_hub_download``, its cache) or at a URL;
 * ``zip``: the same .pt inside the official GitHub release's ``.pt.zip`` (read as is by ``read_checkpoint``);
 * ``torchscript``: a scripted whole model (``torch.jit.load``); its ``state_dict()`` is checked key by key against
-  the variant's architecture and written once as a ``{"model": ...}`` file in the cache.
+  the variant's architecture and written once as a ``{"model": ...}`` file in the cache (a local TorchScript file
+  needs no conversion: ``build_efficient_sam(name, checkpoint="efficient_sam_s_cpu.jit")`` reads it directly).
 
 URL downloads and converted files live in ``$ESZ_CACHE_DIR`` (default ``~/.cache/efficientsam-zoo``)/weights.
 With ``HF_HUB_OFFLINE=1`` only caches are read. When every source fails, one error lists what was tried and how to
@@ -17,7 +18,12 @@ from __future__ import annotations
 import os
 from typing import List
 
+import torch
+
+from .checkpoints import CheckpointError, atomic_torch_save, check_state_dict, read_official_state_dict
+from .modeling.efficient_sam import EfficientSam
 from .registry import WeightSource, get_variant
+from .utils.io import cache_root
 
 __all__ = ["hf_offline", "cache_dir", "fetch_official_checkpoint", "WeightsUnavailable"]
 
@@ -32,11 +38,6 @@ def hf_offline() -> bool:
                for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
-def cache_root() -> str:
-    """``$ESZ_CACHE_DIR``, default ``~/.cache/efficientsam-zoo``."""
-    return os.environ.get("ESZ_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "efficientsam-zoo")
-
-
 def cache_dir() -> str:
     return os.path.join(cache_root(), "weights")
 
@@ -47,8 +48,6 @@ def _from_url(src: WeightSource) -> str:
         return path
     if hf_offline():
         raise FileNotFoundError(f"offline and not in {cache_dir()}")
-    import torch
-
     os.makedirs(cache_dir(), exist_ok=True)
     torch.hub.download_url_to_file(src.url, path, progress=True)  # writes a temporary file, then renames
     return path
@@ -63,25 +62,14 @@ def _from_hub(src: WeightSource) -> str:
 
 
 def _converted_torchscript(path: str, name: str) -> str:
-    """``{"model": state_dict}`` of a TorchScript export, checked strictly against ``name``'s architecture."""
-    import torch
-
-    from .checkpoints import CheckpointError, atomic_torch_save, check_state_dict
-    from .modeling.efficient_sam import EfficientSam
-
+    """``{"model": state_dict}`` of a TorchScript export (read by the one reader, ``read_official_state_dict``),
+    checked strictly against ``name``'s architecture and cached, so the archive is loaded once."""
     out = os.path.join(cache_dir(), "converted", f"{name}-{os.path.basename(path)}.pt")
     if os.path.isfile(out) and os.path.getmtime(out) >= os.path.getmtime(path):
         return out
-    try:
-        scripted = torch.jit.load(path, map_location="cpu")
-    except Exception as exc:  # noqa: BLE001 - corrupt archive, not TorchScript, ...
-        raise CheckpointError(f"{path!r} is not a loadable TorchScript file ({type(exc).__name__}: {exc})") from exc
-    state_dict = {k: v.detach().clone() for k, v in scripted.state_dict().items()}
+    state_dict = read_official_state_dict(path)
     with torch.device("meta"):
         reference = EfficientSam.from_spec(get_variant(name).spec())
-    # TorchScript keeps non-persistent buffers (pixel_mean / pixel_std) in its state_dict; a checkpoint does not
-    for key in {k for k, _ in reference.named_buffers()} - set(reference.state_dict()):
-        state_dict.pop(key, None)
     missing, unexpected, misshaped = check_state_dict(reference, state_dict)
     if missing or unexpected or misshaped:
         raise CheckpointError(f"TorchScript file {path!r} does not hold {name} weights: {len(missing)} missing, "

@@ -4,7 +4,7 @@ The paper takes U²-Net's saliency map, samples 3 points uniformly inside it and
 the map (from any saliency model) is thresholded; each connected salient region gets ``num_points`` points drawn
 uniformly inside it (seeded per region) and one single-mask prediction with those clicks. Records are SA-1B-style
 (``segmentation`` as COCO RLE, ``area``, ``bbox`` x y w h, ``predicted_iou``, ``point_coords``) plus the region's
-``salient_box``.
+``salient_box``. A map made by a transformers model: ``integrations.hf.saliency.saliency_from_model``.
 """
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from typing import Dict, List
 
 import numpy as np
 
-from .evaluation.common import sample_points_in_mask
-from .utils.masks import encode_rle, mask_to_xywh
+from .utils.masks import encode_rle, mask_to_xywh, sample_points_in_mask
 
-__all__ = ["salient_regions", "segment_salient", "saliency_from_model"]
+__all__ = ["salient_regions", "segment_salient"]
 
 
 def _check_map(saliency: np.ndarray) -> None:
@@ -69,27 +68,3 @@ def segment_salient(predictor, image: np.ndarray, saliency: np.ndarray, threshol
                             predicted_iou=float(scores[0]), point_coords=points.tolist(),
                             salient_box=mask_to_xywh(region)))
     return records
-
-
-def saliency_from_model(image: np.ndarray, model: str) -> np.ndarray:
-    """A saliency map from a transformers ``image-segmentation`` pipeline model (e.g. a U²-Net / BiRefNet port):
-    the union of its masks, weighted by their scores where given."""
-    from PIL import Image
-    from transformers import pipeline
-
-    from .hub import hf_offline
-    from .utils.image import to_uint8
-
-    try:
-        segmenter = pipeline("image-segmentation", model=model)
-    except (OSError, ValueError) as exc:
-        where = "HF_HUB_OFFLINE is set" if hf_offline() else "it could not be loaded"
-        raise FileNotFoundError(f"saliency model {model!r}: {where} ({str(exc).splitlines()[0][:160]}). Download it "
-                                f"where there is network access (huggingface-cli download {model}) and copy the Hugging "
-                                "Face cache here, or pass a map you computed with --saliency-map") from exc
-    out = np.zeros(image.shape[:2], dtype=np.float32)
-    for seg in segmenter(Image.fromarray(to_uint8(image))):
-        m = np.asarray(seg["mask"], dtype=np.float32) / 255.0
-        score = seg.get("score")
-        out = np.maximum(out, m * (1.0 if score is None else float(score)))
-    return out

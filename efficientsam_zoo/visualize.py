@@ -5,6 +5,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .utils.image import to_uint8
+
 __all__ = ["overlay_masks", "PALETTE"]
 
 PALETTE = np.array([[30, 144, 255], [255, 99, 71], [50, 205, 50], [255, 215, 0], [186, 85, 211],
@@ -17,8 +19,6 @@ def overlay_masks(image: np.ndarray, masks: Sequence[np.ndarray], alpha: float =
     """Blend boolean masks (each ``HxW``) over an ``HxWx3`` image (uint8, uint16 or 0..1 float); draw prompts on
     top. Returns uint8."""
     from PIL import Image, ImageDraw
-
-    from .utils.image import to_uint8
 
     out = to_uint8(image).astype(np.float32)
     for i, mask in enumerate(masks):

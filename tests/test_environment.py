@@ -40,5 +40,5 @@ def test_imports(module):
 
 
 def test_detectron2_vitdet_pieces_build():
-    from detectron2.modeling import ViT, SimpleFeaturePyramid  # noqa: F401
     from detectron2.config import LazyCall  # noqa: F401
+    from detectron2.modeling import SimpleFeaturePyramid, ViT  # noqa: F401

@@ -11,7 +11,6 @@ import time
 from typing import Dict, List, Mapping, Optional
 
 import torch
-
 from conftest import REPO_ROOT
 
 #: Every training subprocess: offline, one thread per process (the two-process runs share 2 cores).

@@ -18,6 +18,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..utils.image import annotated_frame, image_to_tensor, load_image_rgb
+from ..utils.io import atomic_path, cache_root
+from ..utils.masks import decode_rle
+
 __all__ = ["SA1BIndex", "SA1BSamples"]
 
 
@@ -103,8 +107,6 @@ class SA1BIndex:
 
 
 def _index_cache_path(shard: str) -> str:
-    from ..hub import cache_root
-
     digest = hashlib.sha1(os.path.abspath(shard).encode()).hexdigest()[:16]
     return os.path.join(cache_root(), "sa1b_index", f"{os.path.basename(shard)}.{digest}.json")
 
@@ -112,8 +114,6 @@ def _index_cache_path(shard: str) -> str:
 def tar_index(shard: str) -> Dict[str, Tuple[int, int]]:
     """``{member name: (data offset, size)}`` of the regular files in a tar shard, from the cached index when it
     matches the shard's size and mtime, else by one pass over the headers (then cached, atomically)."""
-    from ..utils.io import atomic_path
-
     st = os.stat(shard)
     stamp = [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]  # ctime: no copy tool can preserve it
     cache = _index_cache_path(shard)
@@ -159,9 +159,6 @@ class SA1BSamples:
         return len(self.index)
 
     def __getitem__(self, idx: int) -> Dict:
-        from ..utils.image import annotated_frame, image_to_tensor, load_image_rgb
-        from ..utils.masks import decode_rle
-
         img_bytes, record = self.index.read(idx)
         image = load_image_rgb(img_bytes, name=self.index.items[idx][1],
                                frame=annotated_frame(record.get("image", {})))

@@ -14,6 +14,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
+from ..utils.masks import encode_rle, mask_to_xywh
+
 __all__ = ["COCO_CLASSES", "SHAPES", "draw_scene", "make_scene", "make_coco_instances", "make_ade20k",
            "make_sa1b_shards", "CLASSIFICATION_CLASSES", "make_classification_folders"]
 
@@ -169,8 +171,6 @@ def make_sa1b_shards(root: str, n_shards: int = 2, images_per_shard: int = 3, si
     ``area``, ``point_coords``, ``predicted_iou``, ``stability_score``, ``crop_box``). Returns the shard paths."""
     import io
     import tarfile
-
-    from ..utils.masks import encode_rle, mask_to_xywh
 
     w, h = size
     rng = np.random.default_rng(seed)

@@ -7,12 +7,17 @@ scores [Q,M] float)``; :func:`predictor_segment_fn` makes one from an :class:`Ef
 """
 from __future__ import annotations
 
+import json
+import os
 from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 import torch
 
-__all__ = ["SegmentFn", "predictor_segment_fn", "sample_points_in_mask", "area_range", "AREA_RANGES"]
+from ..utils.masks import sample_points_in_mask
+
+__all__ = ["SegmentFn", "predictor_segment_fn", "sample_points_in_mask", "area_range", "AREA_RANGES", "image_path",
+           "load_coco_like", "ann_to_mask", "image_infos", "anns_of"]
 
 SegmentFn = Callable[[np.ndarray, np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray]]
 #: COCO's size buckets (pixels of the ground-truth mask area).
@@ -39,15 +44,6 @@ def predictor_segment_fn(predictor, multimask_output: bool = True, chunk: int = 
     return segment
 
 
-def sample_points_in_mask(mask: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` pixels drawn uniformly (without replacement where possible) from a boolean mask, as (x, y)."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        raise ValueError("cannot sample points from an empty mask")
-    idx = rng.choice(len(xs), size=n, replace=len(xs) < n)
-    return np.stack([xs[idx], ys[idx]], axis=1).astype(np.float32)
-
-
 def area_range(area: float) -> str:
     for name, (lo, hi) in AREA_RANGES.items():
         if lo <= area < hi:
@@ -63,9 +59,6 @@ def lvis_numpy_compat() -> None:
 
 def load_coco_like(ann_file: str):
     """``(api, kind)`` for a COCO or LVIS annotation file (LVIS through the ``lvis`` package)."""
-    import json
-    import os
-
     if not os.path.isfile(ann_file):
         raise FileNotFoundError(f"annotation file {ann_file!r} does not exist (a COCO / LVIS instances JSON)")
     try:
@@ -82,6 +75,12 @@ def load_coco_like(ann_file: str):
     from pycocotools.coco import COCO
 
     return COCO(ann_file), "coco"
+
+
+def image_path(img_dir: str, info: Dict) -> str:
+    """The file of a COCO / LVIS ``images`` entry: its ``file_name``, or the last part of LVIS's ``coco_url``."""
+    name = info.get("file_name") or os.path.basename(info["coco_url"])
+    return os.path.join(img_dir, name)
 
 
 def ann_to_mask(api, ann: Dict) -> np.ndarray:

@@ -14,9 +14,10 @@ from typing import Dict, List, Optional
 import numpy as np
 from tqdm import tqdm
 
+from ..utils.image import annotated_frame, load_image_rgb
+from ..utils.io import atomic_path
 from ..utils.masks import box_to_mask, encode_rle, mask_iou
-from .common import SegmentFn, image_infos, load_coco_like
-from .point_eval import _image_path
+from .common import SegmentFn, image_infos, image_path, load_coco_like
 
 __all__ = ["segment_detections", "evaluate_segm", "evaluate_instances"]
 
@@ -27,8 +28,6 @@ def segment_detections(segment_fn: SegmentFn, ann_file: str, img_dir: str, detec
     """COCO results with ``segmentation`` (RLE) for every detection (``bbox`` in COCO xywh)."""
     if rule not in ("box_iou", "score"):
         raise ValueError(f"rule must be 'box_iou' or 'score', got {rule!r}")
-    from ..utils.image import annotated_frame, load_image_rgb
-
     api, kind = load_coco_like(ann_file)
     by_image = defaultdict(list)
     for det in detections:
@@ -39,7 +38,7 @@ def segment_detections(segment_fn: SegmentFn, ann_file: str, img_dir: str, detec
         dets = sorted(by_image.get(int(info["id"]), []), key=lambda d: -d.get("score", 1.0))[:max_per_image]
         if not dets:
             continue
-        image = load_image_rgb(_image_path(img_dir, info), frame=annotated_frame(info))
+        image = load_image_rgb(image_path(img_dir, info), frame=annotated_frame(info))
         h, w = image.shape[:2]
         boxes = np.array([[d["bbox"][0], d["bbox"][1], d["bbox"][0] + d["bbox"][2], d["bbox"][1] + d["bbox"][3]]
                           for d in dets], dtype=np.float32)
@@ -92,8 +91,6 @@ def evaluate_instances(segment_fn: SegmentFn, ann_file: str, img_dir: str, detec
                          "([{image_id, category_id, bbox [x, y, w, h], score}, ...])")
     results = segment_detections(segment_fn, ann_file, img_dir, detections, **kwargs)
     if out_file:
-        from ..utils.io import atomic_path
-
         with atomic_path(out_file) as tmp, open(tmp, "w") as f:
             json.dump(results, f)
     return {"metrics": evaluate_segm(ann_file, results, img_ids), "num_results": len(results)}

@@ -8,16 +8,15 @@ image, so runs are reproducible.
 """
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
-from ..utils.masks import mask_iou, mask_to_box
-from .common import (SegmentFn, ann_to_mask, anns_of, area_range, image_infos, load_coco_like,
-                     sample_points_in_mask)
+from ..utils.image import annotated_frame, load_image_rgb
+from ..utils.masks import mask_iou, mask_to_box, sample_points_in_mask
+from .common import SegmentFn, ann_to_mask, anns_of, area_range, image_infos, image_path, load_coco_like
 
 __all__ = ["PROMPT_TYPES", "build_prompts", "evaluate_points", "summarize"]
 
@@ -32,11 +31,6 @@ def build_prompts(mask: np.ndarray, kind: str, rng: np.random.Generator):
     return sample_points_in_mask(mask, n, rng), np.ones(n, dtype=np.int64)
 
 
-def _image_path(img_dir: str, info: Dict) -> str:
-    name = info.get("file_name") or os.path.basename(info["coco_url"])
-    return os.path.join(img_dir, name)
-
-
 def evaluate_points(segment_fn: SegmentFn, ann_file: str, img_dir: str, prompt_types: Sequence[str] = PROMPT_TYPES,
                     num_instances: Optional[int] = None, seed: int = 0, iterative_clicks: int = 0,
                     min_area: float = 1.0, progress: bool = True) -> Dict:
@@ -45,8 +39,6 @@ def evaluate_points(segment_fn: SegmentFn, ann_file: str, img_dir: str, prompt_t
     ``iterative_clicks > 0`` adds prompt type ``"{k}pt-iter"``: 1 random point, then ``k - 1`` points each drawn
     from the error region (false negatives as label 1, false positives as label 0) of the previous prediction.
     """
-    from ..utils.image import annotated_frame, load_image_rgb
-
     api, kind = load_coco_like(ann_file)
     records: List[Dict] = []
     count = 0
@@ -57,7 +49,7 @@ def evaluate_points(segment_fn: SegmentFn, ann_file: str, img_dir: str, prompt_t
             anns = anns[:max(0, num_instances - count)]
         if not anns:
             continue
-        image = load_image_rgb(_image_path(img_dir, info), frame=annotated_frame(info))
+        image = load_image_rgb(image_path(img_dir, info), frame=annotated_frame(info))
         gts = [ann_to_mask(api, a) for a in anns]
         keep = [i for i, m in enumerate(gts) if m.any()]
         anns, gts = [anns[i] for i in keep], [gts[i] for i in keep]

@@ -16,7 +16,7 @@ from detectron2.modeling import BACKBONE_REGISTRY, Backbone, SimpleFeaturePyrami
 from detectron2.modeling.backbone.fpn import LastLevelMaxPool
 
 from ..checkpoints import CheckpointError, load_pretrained_backbone
-from ..modeling.vit import vitdet_vit
+from ..modeling.vit import DEFAULT_ARCH, VITDET_DEFAULTS, vitdet_vit
 from ..optim import vit_lr_decay_rate
 
 __all__ = ["SamiViTNet", "get_sami_vit_lr_decay_rate", "check_layer_decay", "build_sami_vit_fpn_backbone",
@@ -31,7 +31,7 @@ class SamiViTNet(Backbone):
     loaded strictly (only the new relative-position tables may be missing).
     """
 
-    def __init__(self, arch: str = "vit-s", img_size: int = 1024, out_feature: str = "last_feat",
+    def __init__(self, arch: str = DEFAULT_ARCH, img_size: int = 1024, out_feature: str = "last_feat",
                  pretrained: Optional[str] = None, **vitdet) -> None:
         super().__init__()
         self.vit = vitdet_vit(arch, img_size, **vitdet)
@@ -79,8 +79,9 @@ def build_sami_vit_fpn_backbone(cfg, input_shape: ShapeSpec = None) -> Backbone:
     """yacs-config entry (``MODEL.BACKBONE.NAME = "build_sami_vit_fpn_backbone"``), reading ``MODEL.SAMI``:
     ARCH, IMG_SIZE, DROP_PATH_RATE, WINDOW_SIZE, WEIGHTS (all optional)."""
     sami = cfg.MODEL.get("SAMI", {})
-    net = SamiViTNet(arch=sami.get("ARCH", "vit-s"), img_size=sami.get("IMG_SIZE", 1024),
-                     drop_path_rate=sami.get("DROP_PATH_RATE", 0.1), window_size=sami.get("WINDOW_SIZE", 14),
+    net = SamiViTNet(arch=sami.get("ARCH", DEFAULT_ARCH), img_size=sami.get("IMG_SIZE", 1024),
+                     drop_path_rate=sami.get("DROP_PATH_RATE", VITDET_DEFAULTS["drop_path_rate"]),
+                     window_size=sami.get("WINDOW_SIZE", VITDET_DEFAULTS["window_size"]),
                      pretrained=sami.get("WEIGHTS", None) or None)
     return SimpleFeaturePyramid(net=net, in_feature="last_feat", out_channels=256, scale_factors=(4.0, 2.0, 1.0, 0.5),
                                 top_block=LastLevelMaxPool(), norm="LN", square_pad=sami.get("IMG_SIZE", 1024))

@@ -18,6 +18,7 @@ from typing import List, Optional, Tuple, Union
 import torch
 from torch import nn
 
+from ..checkpoints import backbone_state_dict
 from ..modeling.efficient_sam import IMAGENET_MEAN, IMAGENET_STD
 from ..modeling.vit import VIT_SIZES, ViT
 from ..registry import SAMI_NAMES, get_variant
@@ -119,7 +120,6 @@ class SamiTimmViT(ViT):
 def _backbone_keys(state_dict, model):
     """Pretrained files in any layout we publish -- a SAMI export, an HF ``SamiViTModel`` (``vit.*``), a training
     checkpoint -- as the plain ViT keys of this model (a head, if present, is kept)."""
-    from ..checkpoints import backbone_state_dict
 
     head = {k: v for k, v in state_dict.items() if k.startswith(_HEAD)}
     return {**backbone_state_dict(state_dict), **head}

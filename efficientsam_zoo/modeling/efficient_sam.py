@@ -72,19 +72,19 @@ def rescale_points(points: torch.Tensor, input_h, input_w, size: int) -> torch.T
 class EfficientSamSpec:
     """Every architecture number of an EfficientSAM model (defaults: the released ViT-Ti model)."""
 
-    img_size: int = 1024
+    img_size: int = 1024  # the image encoder: a plain ViT working at img_size x img_size
     patch_size: int = 16
     embed_dim: int = 192
     depth: int = 12
     num_heads: int = 3
     mlp_ratio: float = 4.0
-    pretrain_img_size: int = 224
-    neck_dim: int = 256
-    decoder_max_num_input_points: int = 6
-    decoder_depth: int = 2
+    pretrain_img_size: int = 224  # the grid its position embedding is stored at (+ a cls slot)
+    neck_dim: int = 256  # SAM's convolutional neck: the image embedding's channels
+    decoder_max_num_input_points: int = 6  # prompt points per query (a box counts as two)
+    decoder_depth: int = 2  # the two-way transformer of the mask decoder
     decoder_mlp_dim: int = 2048
     decoder_num_heads: int = 8
-    upscaling_layer_dims: Tuple[int, ...] = (64, 32)
+    upscaling_layer_dims: Tuple[int, ...] = (64, 32)  # transposed convs from the embedding to the mask grid
     num_multimask_outputs: int = 3
     iou_head_depth: int = 3  # linear layers of the IoU head, as MaskDecoder counts them (2 hidden + output)
     iou_head_hidden_dim: int = 256
@@ -117,7 +117,7 @@ class EfficientSam(nn.Module):
     image_format: str = "RGB"
 
     def __init__(self, image_encoder: ViT, prompt_encoder: PromptEncoder, mask_decoder: MaskDecoder,
-                 decoder_max_num_input_points: int = 6, pixel_mean: Sequence[float] = IMAGENET_MEAN,
+                 decoder_max_num_input_points: int = EfficientSamSpec.decoder_max_num_input_points, pixel_mean: Sequence[float] = IMAGENET_MEAN,
                  pixel_std: Sequence[float] = IMAGENET_STD) -> None:
         super().__init__()
         self.image_encoder = image_encoder
@@ -166,6 +166,11 @@ class EfficientSam(nn.Module):
         Float images of any precision are cast to the encoder's (a ``.half()`` model takes float32 images);
         integer pixels and non-finite values are refused with the fix named."""
         check_images(batched_images)
+        return self.embed_images(batched_images)
+
+    def embed_images(self, batched_images: torch.Tensor) -> torch.Tensor:
+        """:meth:`get_image_embeddings` without the pixel checks, for callers that checked the images already (the
+        predictor reads them through ``utils.image.image_to_tensor``)."""
         x = self.preprocess(batched_images)
         weight = self.image_encoder.patch_embed.proj.weight
         return self.image_encoder(x.to(weight.dtype) if x.dtype != weight.dtype else x)
@@ -186,7 +191,8 @@ class EfficientSam(nn.Module):
     def predict_masks(self, image_embeddings: torch.Tensor, batched_points: torch.Tensor,
                       batched_point_labels: torch.Tensor, multimask_output: bool, input_h: int, input_w: int,
                       output_h: int = -1, output_w: int = -1) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Decoder only. Points ``[B,Q,N,2]`` in an ``input_h`` x ``input_w`` frame, labels ``[B,Q,N]``.
+        """Decoder only. Points ``[B,Q,N,2]`` in an ``input_h`` x ``input_w`` frame, labels ``[B,Q,N]``, as checked by
+        the caller (``prompts.assemble_prompts`` in the predictor and the HF classes; :meth:`forward` checks its own).
 
         Returns logits ``[B,Q,M,output_h,output_w]`` (or the low-res ``img_size/4`` grid when no output
         size is given) and IoU predictions ``[B,Q,M]``, with ``M`` = 3 (multimask) or 1.
@@ -223,8 +229,9 @@ class EfficientSam(nn.Module):
     def _encode_prompts(self, image_embeddings: torch.Tensor, batched_points: torch.Tensor,
                         batched_point_labels: torch.Tensor, input_h: int, input_w: int
                         ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Checked, rescaled, padded prompts -> sparse embeddings ``[B, Q, T, C]`` and the dense positional
-        encoding, in the embeddings' dtype."""
+        """Rescaled, padded prompts -> sparse embeddings ``[B, Q, T, C]`` and the dense positional encoding, in the
+        embeddings' dtype. Only the tensors' shapes are checked here (the values are the caller's, see
+        :meth:`predict_masks`)."""
         _check_prompts(batched_points, batched_point_labels, image_embeddings.shape[0])
         b, nq = batched_points.shape[:2]
         points = self.get_rescaled_pts(batched_points, input_h, input_w)

@@ -18,8 +18,10 @@ Teachers are built from config dicts by :func:`build_teacher` through the :data:
                            transformers installed): transformers ``SamVisionModel`` / ``CLIPVisionModel``
 =========================  ====================================================================
 
-Every kind takes ``input_size`` (default: the teacher's own, 1024 for SAM) and ``resize_mode``. Adapters add
-kinds with :func:`register_teacher`; this module imports none of them.
+Every kind takes ``input_size`` (default: the teacher's own, 1024 for SAM) and ``resize_mode``. The kinds that read
+checkpoint files are registered by ``efficientsam_zoo.build`` (a layer above this one), the transformers kinds by
+the HF adapter, both with :func:`register_teacher` when ``efficientsam_zoo`` is imported; this module imports
+neither.
 """
 from __future__ import annotations
 
@@ -120,26 +122,3 @@ def build_teacher(cfg: Mapping) -> Teacher:
                 if str(kind).startswith("hf_") else "")
         raise ValueError(f"unknown teacher type {kind!r}{hint}; registered: {sorted(TEACHERS)}")
     return TEACHERS[kind](**cfg)
-
-
-@register_teacher("segment_anything")
-def _segment_anything_teacher(size: str = "vit_h", checkpoint: str = None, input_size: int = None,
-                              resize_mode: str = "bilinear", **overrides) -> Teacher:
-    from ..checkpoints import load_state_dict_strict, read_checkpoint, segment_anything_to_vit
-
-    vit = sam_image_encoder(size, **overrides)
-    if checkpoint is not None:
-        obj = read_checkpoint(checkpoint)
-        obj = obj.get("model", obj) if isinstance(obj, Mapping) else obj
-        load_state_dict_strict(vit, segment_anything_to_vit(obj), source=f"SAM checkpoint {checkpoint!r}",
-                               hint=f"  is it a segment-anything {size} checkpoint?")
-    return ViTTeacher(vit, input_size, resize_mode)
-
-
-@register_teacher("efficientsam_encoder")
-def _efficientsam_teacher(model: str, checkpoint: str = None, input_size: int = None,
-                          resize_mode: str = "bilinear", **overrides) -> Teacher:
-    from ..build import build_efficient_sam
-
-    return ViTTeacher(build_efficient_sam(model, checkpoint=checkpoint, **overrides).image_encoder, input_size,
-                      resize_mode)

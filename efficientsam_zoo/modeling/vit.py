@@ -30,6 +30,7 @@ from .layers import DropPath, LayerNorm2d, Mlp, PatchEmbed
 
 __all__ = [
     "LayerNorm2d",  # re-exported from .layers
+    "DEFAULT_ARCH",
     "Attention",
     "Block",
     "ViT",
@@ -48,6 +49,9 @@ VIT_SIZES = {
     "vit-s": dict(embed_dim=384, num_heads=6),
     "vit-b": dict(embed_dim=768, num_heads=12),
 }
+
+#: The backbone size a ViTDet / SAMI backbone gets when a config names none (the paper's main detection size).
+DEFAULT_ARCH = "vit-s"
 
 #: ViTDet's form of a plain ViT (Li et al., 2022), as the paper's detection / segmentation finetuning uses it:
 #: 14x14 windows in every block but the 4 global ones (2, 5, 8, 11), decomposed relative position bias (new,
@@ -233,10 +237,7 @@ class ViT(nn.Module):
         super().__init__()
         if img_size % patch_size:
             raise ValueError(f"img_size {img_size} is not a multiple of patch_size {patch_size}")
-        self.img_size = img_size
-        self.patch_size = patch_size
-        self.embed_dim = embed_dim
-        self.depth = depth
+        self.img_size, self.patch_size, self.embed_dim, self.depth = img_size, patch_size, embed_dim, depth
         self.num_heads = num_heads
         self.pretrain_use_cls_token = pretrain_use_cls_token
         self.grid_size = (img_size // patch_size, img_size // patch_size)
@@ -322,7 +323,7 @@ def build_vit(arch: str, **overrides) -> ViT:
     return ViT(**{**VIT_SIZES.get(arch, {}), **overrides})
 
 
-def vitdet_vit(arch: str = "vit-s", img_size: int = 1024, **overrides) -> ViT:
+def vitdet_vit(arch: str = DEFAULT_ARCH, img_size: int = 1024, **overrides) -> ViT:
     """The one ViTDet backbone factory (MMDetection / MMSegmentation / detectron2 adapters all call it):
     :data:`VITDET_DEFAULTS`, no neck, by default the last block's output (stride 16); ``overrides`` replace any
     setting."""

@@ -15,6 +15,9 @@ import os
 import time
 from typing import Dict, Optional
 
+from ..build import efficient_sam_from_checkpoint
+from ..checkpoints import guess_efficientsam_variant
+from . import report, stages
 from .console import Stage, quiet_known_warnings
 
 __all__ = ["run_quickstart"]
@@ -25,8 +28,6 @@ def run_quickstart(out_dir: str, checkpoint: Optional[str] = None, device: str =
     """Run every stage; returns the summary (also written to ``out_dir/summary.json``) with ``report`` and ``logs``
     paths."""
     import torch
-
-    from . import report, stages
 
     quiet_known_warnings()
     start = time.time()
@@ -46,7 +47,6 @@ def run_quickstart(out_dir: str, checkpoint: Optional[str] = None, device: str =
 
 
 def _train_everything(data: Dict[str, str], out_dir: str, logs: str, verbose: bool) -> Dict:
-    from . import stages
 
     with Stage("SAMI pretraining", os.path.join(logs, "sami.log"), 60, verbose) as bar:
         sami = stages.sami_stage(data, out_dir, bar)
@@ -61,16 +61,13 @@ def _train_everything(data: Dict[str, str], out_dir: str, logs: str, verbose: bo
 
 def _real_weights(checkpoint: str, data: Dict[str, str], out_dir: str, logs: str, device: str, verbose: bool) -> Dict:
     """Released weights: real segmentations of the held-out scenes (no training), and the zero-shot protocols."""
-    from ..build import build_efficient_sam
-    from ..checkpoints import guess_efficientsam_variant, read_official_state_dict
-    from . import stages
 
     with Stage("segment (released weights)", os.path.join(logs, "segment.log"), 2, verbose, unit="step") as bar:
-        name = guess_efficientsam_variant(read_official_state_dict(checkpoint))
-        sam = build_efficient_sam(name, checkpoint=checkpoint).to(device)
+        sam = efficient_sam_from_checkpoint(checkpoint).to(device)
+        name = guess_efficientsam_variant(sam.state_dict())
         pictures = stages.overlay_predictions(sam, data, out_dir, "released")
         bar.update(1)
-        metrics = stages._segment_eval(sam, data, num_instances=12)  # a few scenes: 1024-px encoder passes are slow
+        metrics = stages.segment_eval(sam, data, num_instances=12)  # a few scenes: 1024-px encoder passes are slow
         bar.update(1)
     with Stage("zero-shot evaluation", os.path.join(logs, "zero_shot.log"), 2, verbose, unit="protocol") as bar:
         zero_shot = stages.zero_shot_stage(sam, data, out_dir, bar, max_images=4)

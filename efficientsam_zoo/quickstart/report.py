@@ -6,6 +6,8 @@ import os
 import platform
 from typing import Dict, List, Optional
 
+from ..utils.io import atomic_path, write_json
+
 __all__ = ["write", "console_table", "TARGETS"]
 
 #: (summary section, key, ">=" or "<=", bar, meaning) of a trained run; the quickstart test checks the same bars.
@@ -72,7 +74,6 @@ def _plot(summary: Dict, path: str) -> Optional[str]:
 
 def write(out_dir: str, summary: Dict, data: Dict[str, str]) -> str:
     """Write ``report.md``, ``summary.json`` and ``curves.png``; returns the report's path."""
-    from ..utils.io import atomic_path, write_json
 
     curves = _plot(summary, os.path.join(out_dir, "curves.png"))
     numbers = json.loads(json.dumps(summary, default=str))

@@ -11,11 +11,22 @@ import numpy as np
 import torch
 
 from ..data.synthetic import make_coco_instances, make_sa1b_shards, make_scene
+from ..evaluation.common import predictor_segment_fn
+from ..evaluation.instance_eval import evaluate_instances
+from ..evaluation.point_eval import evaluate_points
+from ..modeling.efficient_sam import IMAGENET_MEAN, IMAGENET_STD
+from ..predictor import EfficientSamPredictor
+from ..tools.configs import resolve_config
+from ..tools.export_backbone import export_backbone
+from ..tools.train import build_runner
+from ..utils.image import image_to_tensor, load_image_rgb
+from ..utils.io import save_png
 from ..utils.masks import mask_to_box
+from ..visualize import overlay_masks
 from .console import callback_hook, progress_hook
 
 __all__ = ["make_data", "sami_stage", "segment_stage", "vitdet_stage", "zero_shot_stage", "overlay_predictions",
-           "scalars", "loss_curve"]
+           "segment_eval", "scalars", "loss_curve"]
 
 IMG = 128  # every quickstart model works at 128 px (the tiny-shapes configs)
 
@@ -54,9 +65,6 @@ def loss_curve(work_dir: str) -> List[List[float]]:
 def _runner(config: str, edit, work_dir: str, bar, hooks: Sequence = ()):
     from mmengine.config import Config
 
-    from ..tools.configs import resolve_config
-    from ..tools.train import build_runner
-
     cfg = Config.fromfile(resolve_config(config))
     edit(cfg)
     runner = build_runner(["(quickstart)", "--work-dir", work_dir], cfg=cfg)
@@ -67,7 +75,6 @@ def _runner(config: str, edit, work_dir: str, bar, hooks: Sequence = ()):
 
 
 def _heldout_batch(img_dir: str, n: int = 8) -> torch.Tensor:
-    from ..utils.image import image_to_tensor, load_image_rgb
 
     files = sorted(glob.glob(os.path.join(img_dir, "*.jpg")))[:n]
     return torch.stack([image_to_tensor(load_image_rgb(f)) for f in files])
@@ -75,8 +82,6 @@ def _heldout_batch(img_dir: str, n: int = 8) -> torch.Tensor:
 
 def sami_stage(data: Dict[str, str], out: str, bar) -> Dict:
     """SAMI pretraining; the reconstruction loss on held-out scenes before and after; the backbone export."""
-    from ..modeling.efficient_sam import IMAGENET_MEAN, IMAGENET_STD
-    from ..tools.export_backbone import export_backbone
 
     work = os.path.join(out, "work_dirs", "sami")
     x = _heldout_batch(data["val_img"])
@@ -104,10 +109,7 @@ def sami_stage(data: Dict[str, str], out: str, bar) -> Dict:
     return dict(result, loss_first=curve[0][1], loss_last=curve[-1][1], curve=curve, export=export)
 
 
-def _segment_eval(sam, data: Dict[str, str], prompts=("box", "1pt"), num_instances=None) -> Dict[str, float]:
-    from ..evaluation.common import predictor_segment_fn
-    from ..evaluation.point_eval import evaluate_points
-    from ..predictor import EfficientSamPredictor
+def segment_eval(sam, data: Dict[str, str], prompts=("box", "1pt"), num_instances=None) -> Dict[str, float]:
 
     was_training = sam.training
     sam.eval()
@@ -120,11 +122,6 @@ def _segment_eval(sam, data: Dict[str, str], prompts=("box", "1pt"), num_instanc
 def overlay_predictions(sam, data: Dict[str, str], out: str, tag: str, n: int = 2) -> List[str]:
     """Box- and point-prompted masks of the first ``n`` held-out scenes drawn over the images."""
     from pycocotools.coco import COCO
-
-    from ..predictor import EfficientSamPredictor
-    from ..utils.image import load_image_rgb
-    from ..utils.io import save_png
-    from ..visualize import overlay_masks
 
     api = COCO(data["val_ann"])
     predictor, was_training = EfficientSamPredictor(sam), sam.training
@@ -165,7 +162,7 @@ def segment_stage(data: Dict[str, str], export: str, out: str, bar) -> Dict:
     def measure(when):
         def run(runner):
             sam = runner.model.sam
-            metrics = _segment_eval(sam, data)
+            metrics = segment_eval(sam, data)
             result[f"box_miou_{when}"], result[f"point_miou_{when}"] = metrics["box"], metrics["1pt"]
             result[f"pictures_{when}"] = overlay_predictions(sam, data, out, when)
         return run
@@ -208,15 +205,12 @@ def vitdet_stage(data: Dict[str, str], export: str, out: str, bar) -> Dict:
 def zero_shot_stage(sam, data: Dict[str, str], out: str, bar, max_images: int = None) -> Dict:
     """The paper's zero-shot protocols with the finetuned model: box / 1 / 3-point mIoU, and instance AP from
     ground-truth boxes (COCOeval)."""
-    from ..evaluation.common import predictor_segment_fn
-    from ..evaluation.instance_eval import evaluate_instances
-    from ..predictor import EfficientSamPredictor
 
     with open(data["val_ann"]) as f:
         coco = json.load(f)
     images = sorted(i["id"] for i in coco["images"])[:max_images]
     gt = [a for a in coco["annotations"] if a["image_id"] in images]
-    miou = _segment_eval(sam, data, ("box", "1pt", "3pt"), num_instances=len(gt))
+    miou = segment_eval(sam, data, ("box", "1pt", "3pt"), num_instances=len(gt))
     bar.update(1)
     dets = os.path.join(out, "gt_boxes_as_detections.json")
     with open(dets, "w") as f:

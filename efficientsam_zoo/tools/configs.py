@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import difflib
 import os
-from typing import List
+from typing import Dict, List, Optional
 
-__all__ = ["KINDS", "config_dirs", "resolve_config", "shipped_configs", "cpu_smoke"]
+import yaml
+
+__all__ = ["KINDS", "config_dirs", "resolve_config", "shipped_configs", "cpu_smoke", "load_recipe"]
 
 _PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _REPO = os.path.dirname(_PKG)
@@ -60,6 +62,21 @@ def resolve_config(name_or_path: str, kind: str = "mm") -> str:
     where = ", ".join(config_dirs(kind)) or "no shipped config folder found"
     raise FileNotFoundError(f"config {name_or_path!r} is neither a file nor a shipped config name ({where}); "
                             + (f"did you mean {close}?" if close else f"shipped: {known}"))
+
+
+def load_recipe(path: str, overrides: Optional[List[str]] = None) -> Dict:
+    """A recipe file (a path, or the name of a shipped one such as ``vit-s_in1k``) with ``key=value`` overrides."""
+    path = resolve_config(path, kind="recipe")
+    with open(path) as f:
+        recipe = yaml.safe_load(f)
+    for item in overrides or []:
+        if "=" not in item:
+            raise ValueError(f"--set takes key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        if key not in recipe:
+            raise ValueError(f"unknown recipe key {key!r}; known: {sorted(recipe)}")
+        recipe[key] = yaml.safe_load(value)
+    return recipe
 
 
 #: The tiny teachers of CPU smoke runs (random weights: they show the pipeline runs and learns, not SAM's knowledge).

@@ -21,7 +21,8 @@ from detectron2.utils import comm
 
 from ..integrations.detectron2 import AtomicDetectionCheckpointer, check_layer_decay, load_init_checkpoint
 from ..utils.dist import end_process_group
-from ..utils.io import latest_complete_file
+from ..utils.io import latest_complete_file, record_samples
+from .configs import resolve_config
 
 logger = logging.getLogger("detectron2")
 
@@ -41,7 +42,6 @@ class _RecordingLoader:
         self.loader, self.directory = loader, directory
 
     def __iter__(self):
-        from ..utils.io import record_samples
 
         for step, batch in enumerate(self.loader):
             record_samples(self.directory, comm.get_rank(), step, [d.get("file_name") for d in batch])
@@ -108,7 +108,6 @@ def register_datasets(specs) -> None:
 
 
 def main(args):
-    from .configs import resolve_config
 
     register_datasets(args.register_coco)
     args.config_file = resolve_config(args.config_file, kind="d2")

@@ -30,6 +30,12 @@ from typing import List, Optional
 import numpy as np
 import torch
 
+from ..integrations.openmmlab.data import ImageFolderDataset
+from ..modeling.sami import resize_target
+from ..modeling.teachers import build_teacher
+from ..utils.io import write_json
+from .configs import resolve_config
+
 
 def _create_once(path: str, make) -> None:
     """Create ``path`` with ``make(tmp)`` unless another process got there first: a hard link is atomic and never
@@ -71,12 +77,6 @@ def precompute(config: str, data_root: str, out: str, batch_size: int = 32, devi
     from mmengine.registry import init_default_scope
     from tqdm import tqdm
 
-    from ..integrations.openmmlab.data import ImageFolderDataset
-    from ..modeling.sami import resize_target
-    from ..modeling.teachers import build_teacher
-    from ..utils.io import write_json
-
-    from .configs import resolve_config
 
     cfg = Config.fromfile(resolve_config(config))  # a path or a shipped config's name
     init_default_scope("efficientsam_zoo")

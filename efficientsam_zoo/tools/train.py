@@ -16,6 +16,11 @@ import os
 import os.path as osp
 from typing import List, Optional
 
+from ..integrations.openmmlab.runtime import (install_checkpoint_io, latest_checkpoint, rng_state_hook,
+                                              sample_recorder_hook, setup_cpu_distributed)
+from ..utils.dist import end_process_group
+from .configs import cpu_smoke, resolve_config
+
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     from mmengine.config import DictAction
@@ -48,15 +53,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def build_cfg(args: argparse.Namespace):
     from mmengine.config import Config
 
-    from .configs import resolve_config
-
     if isinstance(args.config, Config):
         cfg, args.config = args.config, args.config.filename or "config.py"
     else:
         args.config = resolve_config(args.config)
         cfg = Config.fromfile(args.config)
     if getattr(args, "cpu_smoke", None):
-        from .configs import cpu_smoke
 
         cfg = cpu_smoke(cfg, args.cpu_smoke)
         args.config = osp.splitext(args.config)[0] + "_cpu-smoke.py"  # the default work dir's name
@@ -75,7 +77,6 @@ def build_cfg(args: argparse.Namespace):
             raise ValueError("--auto-scale-lr needs auto_scale_lr = dict(base_batch_size=...) in the config")
         cfg.auto_scale_lr.enable = True
     if args.resume == "auto":
-        from ..integrations.openmmlab.runtime import latest_checkpoint
 
         found = latest_checkpoint(cfg.work_dir)
         cfg.resume, cfg.load_from = found is not None, found
@@ -91,9 +92,6 @@ def build_runner(argv: Optional[List[str]] = None, cfg=None):
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
-    from ..integrations.openmmlab.runtime import (install_checkpoint_io, rng_state_hook, sample_recorder_hook,
-                                                  setup_cpu_distributed)
-
     args = parse_args(argv)
     if cfg is not None:
         args.config = cfg
@@ -108,7 +106,6 @@ def build_runner(argv: Optional[List[str]] = None, cfg=None):
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from ..utils.dist import end_process_group
 
     build_runner(argv).train()
     end_process_group()

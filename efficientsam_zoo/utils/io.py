@@ -8,7 +8,13 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-__all__ = ["atomic_path", "save_png", "write_json", "is_complete_torch_file", "latest_complete_file", "record_samples"]
+__all__ = ["cache_root", "atomic_path", "save_png", "write_json", "is_complete_torch_file", "latest_complete_file", "record_samples"]
+
+
+def cache_root() -> str:
+    """Where the package keeps what it downloads or derives (weights, SA-1B shard indexes): ``$ESZ_CACHE_DIR``,
+    default ``~/.cache/efficientsam-zoo``."""
+    return os.environ.get("ESZ_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "efficientsam-zoo")
 
 
 @contextmanager
@@ -25,8 +31,6 @@ def atomic_path(path: str) -> Iterator[str]:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-
-
 
 
 def save_png(array: np.ndarray, path: str) -> None:

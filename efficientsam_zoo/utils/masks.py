@@ -10,8 +10,17 @@ from typing import Dict, List
 import numpy as np
 import torch
 
-__all__ = ["mask_to_box", "mask_to_xywh", "box_to_mask", "mask_iou", "encode_rle", "uncompressed_rle", "decode_rle",
+__all__ = ["sample_points_in_mask", "mask_to_box", "mask_to_xywh", "box_to_mask", "mask_iou", "encode_rle", "uncompressed_rle", "decode_rle",
            "masks_to_boxes"]
+
+
+def sample_points_in_mask(mask: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` pixels drawn uniformly (without replacement where possible) from a boolean mask, as (x, y)."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        raise ValueError("cannot sample points from an empty mask")
+    idx = rng.choice(len(xs), size=n, replace=len(xs) < n)
+    return np.stack([xs[idx], ys[idx]], axis=1).astype(np.float32)
 
 
 def mask_to_box(mask: np.ndarray) -> np.ndarray:

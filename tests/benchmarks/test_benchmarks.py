@@ -11,7 +11,6 @@ import pytest
 from conftest import REPO_ROOT as ROOT  # noqa: E402
 
 
-
 @pytest.fixture(scope="module")
 def throughput():
     spec = importlib.util.spec_from_file_location("throughput", os.path.join(ROOT, "benchmarks", "throughput.py"))
@@ -114,8 +113,8 @@ def test_segment_everything_calibration_passes_the_asked_share():
     """Without released weights the benchmark sets pred_iou_thresh so that --keep of the candidates pass."""
     import numpy as np
     import torch
-
     from conftest import TINY, randomize_
+
     from efficientsam_zoo import EfficientSamPredictor, EfficientSamSpec, build_efficient_sam
     from efficientsam_zoo.automatic_mask_generator import point_grid
     from efficientsam_zoo.data.synthetic import make_scene

@@ -8,13 +8,13 @@ import sys
 import numpy as np
 import pytest
 import torch
-
 from conftest import TINY, randomize_
+
 from efficientsam_zoo import EfficientSamSpec, build_efficient_sam
 from efficientsam_zoo.automatic_mask_generator import (AutomaticMaskGenerator, crop_boxes, point_grid,
                                                        remove_small_regions, stability_score)
-from efficientsam_zoo.utils.masks import decode_rle
 from efficientsam_zoo.data.synthetic import make_scene
+from efficientsam_zoo.utils.masks import decode_rle
 
 KEEP_ALL = dict(pred_iou_thresh=-1e9, stability_score_thresh=0.0)
 

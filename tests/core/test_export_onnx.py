@@ -3,8 +3,8 @@ import os
 
 import onnx
 import pytest
-
 from conftest import TINY, randomize_
+
 from efficientsam_zoo import EfficientSamSpec, build_efficient_sam
 from efficientsam_zoo.export_onnx import export_onnx, verify_onnx
 

@@ -10,10 +10,10 @@ from pycocotools.coco import COCO
 
 from efficientsam_zoo.data.synthetic import make_coco_instances
 from efficientsam_zoo.evaluation.common import sample_points_in_mask
-from efficientsam_zoo.utils.masks import box_to_mask, decode_rle, encode_rle, mask_to_box
 from efficientsam_zoo.evaluation.instance_eval import evaluate_instances
 from efficientsam_zoo.evaluation.point_eval import evaluate_points
 from efficientsam_zoo.utils.image import load_image_rgb
+from efficientsam_zoo.utils.masks import box_to_mask, decode_rle, encode_rle, mask_to_box
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ On a CPU-only machine (CI) only the refusals run; the replay tests run wherever 
 import numpy as np
 import pytest
 import torch
+from conftest import randomize_
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from conftest import randomize_
 from efficientsam_zoo import EfficientSamPredictor, build_efficient_sam
 from efficientsam_zoo.automatic_mask_generator import AutomaticMaskGenerator
 from efficientsam_zoo.cli import main as cli_main

@@ -1,9 +1,9 @@
 import pytest
+import reference_official as ref
 import torch
 import torch.nn.functional as F
-
-import reference_official as ref
 from conftest import randomize_
+
 from efficientsam_zoo import build_efficient_sam
 from efficientsam_zoo.checkpoints import read_official_state_dict
 

@@ -2,8 +2,8 @@
 predicted-IoU |diff| <= 0.02."""
 import pytest
 import torch
-
 from conftest import TINY, randomize_
+
 from efficientsam_zoo import build_efficient_sam
 from efficientsam_zoo.modeling import EfficientSamSpec
 

@@ -1,12 +1,11 @@
 """Our ViT configured as SAM's image encoder must compute what transformers' SamVisionModel computes."""
 import pytest
 import torch
+from conftest import randomize_
 from transformers import SamVisionConfig, SamVisionModel
 
-from conftest import randomize_
 from efficientsam_zoo.checkpoints import CheckpointError, hf_sam_vision_to_segment_anything, segment_anything_to_vit
-from efficientsam_zoo.modeling.teachers import SAM_ENCODER_SIZES, sam_image_encoder
-from efficientsam_zoo.modeling.teachers import build_teacher
+from efficientsam_zoo.modeling.teachers import SAM_ENCODER_SIZES, build_teacher, sam_image_encoder
 
 TINY_SAM = dict(hidden_size=32, output_channels=16, num_hidden_layers=3, num_attention_heads=2, image_size=96,
                 patch_size=16, window_size=4, global_attn_indexes=[1], mlp_dim=128)

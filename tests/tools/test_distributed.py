@@ -16,7 +16,6 @@ import textwrap
 
 import pytest
 import torch
-
 from trainer_utils import ENV, max_abs_diff, run
 
 pytestmark = pytest.mark.distributed

@@ -7,10 +7,10 @@ import os
 
 import pytest
 from mmengine.config import Config
+from trainer_utils import mm_scalars, run
 
 from efficientsam_zoo.data.synthetic import make_scene
 from efficientsam_zoo.tools.configs import resolve_config
-from trainer_utils import mm_scalars, run
 
 pytestmark = pytest.mark.paper
 

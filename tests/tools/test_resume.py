@@ -9,7 +9,6 @@ import os
 
 import pytest
 import torch
-
 from trainer_utils import kill_after, max_abs_diff, nested_equal, run
 
 pytestmark = pytest.mark.resume

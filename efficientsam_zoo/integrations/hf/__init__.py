@@ -4,22 +4,25 @@
 ``configuration``           :class:`SamiVisionConfig`, :class:`EfficientSamConfig` (+ native spec <-> config)
 ``modeling``                :class:`SamiViTModel`, :class:`SamiViTForImageClassification`, :class:`EfficientSamModel`
 ``image_processing``        :class:`EfficientSamImageProcessor`
-``hub``                     short names (``"efficientsam-s"``, ``"sami-vit-b"``) in every ``from_pretrained``
+``aliases``                 short names (``"efficientsam-s"``, ``"sami-vit-b"``) in every ``from_pretrained``
 ``teachers``                transformers models as SAMI teachers (``hf_sam``), registered with the teacher registry
 ``cards``                   model cards, official -> HF conversion, pushing (used by the scripts in ``hf/``)
 ==========================  ==========================================================================
 
 Importing this package registers, idempotently, ``model_type`` ``efficientsam`` (``AutoModel``,
 ``AutoModelForMaskGeneration`` -- so ``pipeline("mask-generation", model=DIR)`` works --, ``AutoImageProcessor``)
-and ``sami_vit`` (``AutoModel``, ``AutoModelForImageClassification``).
+and ``sami_vit`` (``AutoModel``, ``AutoModelForImageClassification``). (``aliases`` was called ``hub``, the name of
+the package's weight resolver ``efficientsam_zoo.hub``; the old module path still imports.)
 """
+import sys as _sys
+
 from transformers import (AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification,
                           AutoModelForMaskGeneration)
 
-from . import teachers  # noqa: F401  (registers the transformers teachers)
+from . import aliases, teachers  # noqa: F401  (registers the transformers teachers)
+from .aliases import HUB_ALIASES, resolve_pretrained
 from .configuration import (EfficientSamConfig, SamiVisionConfig, efficientsam_config_for, sami_config_from_vit_args,
                             spec_from_config)
-from .hub import HUB_ALIASES, resolve_pretrained
 from .image_processing import EfficientSamImageProcessor
 from .modeling import EfficientSamModel, EfficientSamOutput, SamiViTForImageClassification, SamiViTModel
 
@@ -27,6 +30,9 @@ __all__ = ["SamiVisionConfig", "EfficientSamConfig", "SamiViTModel", "SamiViTFor
            "EfficientSamModel", "EfficientSamOutput", "EfficientSamImageProcessor", "HUB_ALIASES",
            "resolve_pretrained", "register_auto_classes", "efficientsam_config_for", "spec_from_config",
            "sami_config_from_vit_args"]
+
+
+_sys.modules[__name__ + ".hub"] = aliases  # the module's earlier name
 
 
 def register_auto_classes() -> None:

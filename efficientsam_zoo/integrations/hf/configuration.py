@@ -7,28 +7,84 @@ from typing import Dict, List, Optional, Union
 
 from transformers import PreTrainedConfig
 
-from ...modeling.efficient_sam import IMAGENET_MEAN, IMAGENET_STD, EfficientSamSpec
+from ...modeling.efficient_sam import EfficientSamSpec
 from ...modeling.vit import VIT_SIZES, ViT
+from ...registry import DEFAULT_MODEL, SAMI_NAMES, get_spec, get_variant
 
 __all__ = ["SamiVisionConfig", "EfficientSamConfig", "efficientsam_config_for", "spec_from_config",
            "sami_config_from_vit_args", "vit_from_config"]
 
 
+#: The defaults of both configs come from the variant table: the first SAMI backbone (ViT-Ti) and the default
+#: EfficientSAM variant's architecture (``registry.DEFAULT_MODEL``).
+_VIT = VIT_SIZES[get_variant(SAMI_NAMES[0]).backbone]
+_SPEC = get_spec(DEFAULT_MODEL)
+
+
 class SamiVisionConfig(PreTrainedConfig):
-    """A plain ViT backbone as pretrained by SAMI (defaults: ViT-Ti at 224 px, no neck)."""
+    r"""
+    Configuration of a SAMI-pretrained plain ViT: [`SamiViTModel`], [`SamiViTForImageClassification`], and the image
+    encoder inside [`EfficientSamConfig`]. The defaults give the paper's ViT-Ti at 224 px without a neck
+    (``efficientsam_zoo.registry``: ``sami-vit-ti``). The network is ``efficientsam_zoo.modeling.ViT``.
+
+    Args:
+        image_size (`int`, *optional*, defaults to 224):
+            Input resolution the model works at (224 for classification, 1024 inside EfficientSAM).
+        patch_size (`int`, *optional*, defaults to 16):
+            Side of each square patch.
+        num_channels (`int`, *optional*, defaults to 3):
+            Number of input channels.
+        hidden_size (`int`, *optional*, defaults to 192):
+            Width of the token embeddings (192 ViT-Ti, 384 ViT-S, 768 ViT-B).
+        num_hidden_layers (`int`, *optional*, defaults to 12):
+            Number of transformer blocks.
+        num_attention_heads (`int`, *optional*, defaults to 3):
+            Attention heads per block (3 ViT-Ti, 6 ViT-S, 12 ViT-B).
+        mlp_ratio (`float`, *optional*, defaults to 4.0):
+            Hidden width of each block's MLP as a multiple of `hidden_size`.
+        qkv_bias (`bool`, *optional*, defaults to `True`):
+            Whether the fused query / key / value projection has a bias.
+        layer_norm_eps (`float`, *optional*, defaults to 1e-06):
+            Epsilon of every LayerNorm.
+        pretrain_image_size (`int`, *optional*, defaults to 224):
+            Resolution whose patch grid the absolute position embedding is stored at (with a leading cls slot:
+            `[1, (224 / 16) ** 2 + 1, hidden_size]`); it is resized bicubically to the working grid.
+        drop_path_rate (`float`, *optional*, defaults to 0.0):
+            Stochastic depth rate of the last block (linearly increasing from 0 over the blocks).
+        window_size (`int`, *optional*, defaults to 0):
+            Window attention size in the blocks not in `global_attn_indexes` (0: global attention everywhere).
+        global_attn_indexes (`list[int]`, *optional*):
+            Blocks that keep global attention when `window_size > 0` (ViTDet: `[2, 5, 8, 11]`).
+        use_rel_pos (`bool`, *optional*, defaults to `False`):
+            Whether to add ViTDet's decomposed relative position bias (new, zero-initialised tables).
+        neck_dim (`int`, *optional*):
+            Output channels of SAM's convolutional neck; `None` for no neck (a plain backbone).
+        use_final_norm (`bool`, *optional*, defaults to `False`):
+            Whether a LayerNorm follows the last block (MAE-style encoders; SAMI students have none).
+        initializer_range (`float`, *optional*, defaults to 0.02):
+            Standard deviation of the truncated normal initialiser of linear / conv weights and position embeddings.
+
+    Example:
+
+    ```python
+    >>> from efficientsam_zoo import SamiVisionConfig, SamiViTModel
+
+    >>> config = SamiVisionConfig.from_size("s")  # the paper's ViT-S
+    >>> model = SamiViTModel(config)
+    ```"""
 
     model_type = "sami_vit"
 
     image_size: int = 224
     patch_size: int = 16
     num_channels: int = 3
-    hidden_size: int = 192
+    hidden_size: int = _VIT["embed_dim"]
     num_hidden_layers: int = 12
-    num_attention_heads: int = 3
+    num_attention_heads: int = _VIT["num_heads"]
     mlp_ratio: float = 4.0
     qkv_bias: bool = True
     layer_norm_eps: float = 1e-6
-    pretrain_image_size: int = 224
+    pretrain_image_size: int = _SPEC.pretrain_img_size
     drop_path_rate: float = 0.0
     window_size: int = 0
     global_attn_indexes: Optional[List[int]] = None
@@ -48,33 +104,72 @@ class SamiVisionConfig(PreTrainedConfig):
 
 
 class EfficientSamConfig(PreTrainedConfig):
-    """EfficientSAM = a :class:`SamiVisionConfig` image encoder (1024 px, 256-d neck) + prompt encoder + decoder."""
+    r"""
+    Configuration of [`EfficientSamModel`]: a [`SamiVisionConfig`] image encoder (1024 px, with SAM's 256-channel
+    neck), EfficientSAM's sparse prompt encoder and its two-way mask decoder. The defaults give the released
+    EfficientSAM-Ti (``efficientsam_zoo.registry``: ``efficientsam-ti``); every field maps one to one onto
+    ``efficientsam_zoo.modeling.EfficientSamSpec`` (`spec_from_config` / `efficientsam_config_for`).
+
+    Args:
+        vision_config (`Union[dict, SamiVisionConfig]`, *optional*):
+            The image encoder. Defaults to ViT-Ti at 1024 px with a 256-channel neck.
+        decoder_max_num_input_points (`int`, *optional*, defaults to 6):
+            Prompt points per query the decoder takes (a box counts as two); queries are padded or truncated to it.
+        decoder_depth (`int`, *optional*, defaults to 2):
+            Two-way transformer blocks of the mask decoder.
+        decoder_mlp_dim (`int`, *optional*, defaults to 2048):
+            Hidden width of the decoder blocks' MLPs.
+        decoder_num_heads (`int`, *optional*, defaults to 8):
+            Attention heads of the decoder.
+        upscaling_layer_dims (`list[int]`, *optional*, defaults to `[64, 32]`):
+            Output channels of the transposed 2x2 convolutions that upscale the image tokens to the mask grid.
+        num_multimask_outputs (`int`, *optional*, defaults to 3):
+            Masks predicted per query when `multimask_output=True` (plus one single-mask token).
+        iou_head_depth (`int`, *optional*, defaults to 3):
+            Linear layers of the IoU prediction head (two hidden layers and the output layer).
+        iou_head_hidden_dim (`int`, *optional*, defaults to 256):
+            Hidden width of the IoU prediction head.
+        image_mean (`list[float]`, *optional*, defaults to ImageNet's):
+            Per-channel mean on a 0..1 scale, subtracted before the encoder.
+        image_std (`list[float]`, *optional*, defaults to ImageNet's):
+            Per-channel standard deviation on a 0..1 scale.
+        initializer_range (`float`, *optional*, defaults to 0.02):
+            Standard deviation of the truncated normal initialiser of linear / conv weights.
+
+    Example:
+
+    ```python
+    >>> from efficientsam_zoo import EfficientSamConfig, EfficientSamModel
+
+    >>> model = EfficientSamModel(EfficientSamConfig())  # EfficientSAM-Ti's architecture, random weights
+    >>> model = EfficientSamModel.from_pretrained("efficientsam-s")  # the released weights
+    ```"""
 
     model_type = "efficientsam"
     sub_configs_defaults = {"vision_config": SamiVisionConfig}
 
     vision_config: Union[dict, PreTrainedConfig, None] = None
-    decoder_max_num_input_points: int = 6
-    decoder_depth: int = 2
-    decoder_mlp_dim: int = 2048
-    decoder_num_heads: int = 8
+    decoder_max_num_input_points: int = _SPEC.decoder_max_num_input_points
+    decoder_depth: int = _SPEC.decoder_depth
+    decoder_mlp_dim: int = _SPEC.decoder_mlp_dim
+    decoder_num_heads: int = _SPEC.decoder_num_heads
     upscaling_layer_dims: Optional[List[int]] = None
-    num_multimask_outputs: int = 3
-    iou_head_depth: int = 3
-    iou_head_hidden_dim: int = 256
+    num_multimask_outputs: int = _SPEC.num_multimask_outputs
+    iou_head_depth: int = _SPEC.iou_head_depth
+    iou_head_hidden_dim: int = _SPEC.iou_head_hidden_dim
     image_mean: Optional[List[float]] = None
     image_std: Optional[List[float]] = None
     initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):
         if self.vision_config is None:
-            self.vision_config = {"image_size": 1024, "neck_dim": 256}
+            self.vision_config = {"image_size": _SPEC.img_size, "neck_dim": _SPEC.neck_dim}
         if self.upscaling_layer_dims is None:
-            self.upscaling_layer_dims = [64, 32]
+            self.upscaling_layer_dims = list(_SPEC.upscaling_layer_dims)
         if self.image_mean is None:
-            self.image_mean = list(IMAGENET_MEAN)
+            self.image_mean = list(_SPEC.pixel_mean)
         if self.image_std is None:
-            self.image_std = list(IMAGENET_STD)
+            self.image_std = list(_SPEC.pixel_std)
         super().__post_init__(**kwargs)
 
 

@@ -12,10 +12,11 @@ import torch
 import torch.nn.functional as F
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 
-from ...automatic_mask_generator import (crop_boxes, crop_points, deduplicate, masks_to_records, point_grid,
-                                         rgb_uint8)
-from ...modeling.efficient_sam import IMAGENET_MEAN, IMAGENET_STD, normalize_images, rescale_points
-from ...predictor import assemble_prompts
+from ...automatic_mask_generator import (BOX_NMS_THRESH, PRED_IOU_THRESH, STABILITY_SCORE_OFFSET,
+                                         STABILITY_SCORE_THRESH, crop_boxes, crop_points, deduplicate, masks_to_records,
+                                         point_grid, rgb_uint8)
+from ...modeling.efficient_sam import IMAGENET_MEAN, IMAGENET_STD, EfficientSamSpec, normalize_images, rescale_points
+from ...prompts import assemble_prompts
 from ...utils.image import image_to_tensor
 from ...utils.masks import decode_rle, uncompressed_rle
 
@@ -32,8 +33,9 @@ class EfficientSamImageProcessor(BaseImageProcessor):
 
     model_input_names = ["pixel_values"]
 
-    def __init__(self, size: Union[int, Dict[str, int]] = 1024, image_mean: Sequence[float] = IMAGENET_MEAN,
-                 image_std: Sequence[float] = IMAGENET_STD, max_points: int = 6, **kwargs) -> None:
+    def __init__(self, size: Union[int, Dict[str, int]] = EfficientSamSpec.img_size,
+                 image_mean: Sequence[float] = IMAGENET_MEAN, image_std: Sequence[float] = IMAGENET_STD,
+                 max_points: int = EfficientSamSpec.decoder_max_num_input_points, **kwargs) -> None:
         super().__init__(**kwargs)
         side = size if isinstance(size, int) else size.get("height")
         if not isinstance(side, int) or (isinstance(size, dict) and size != {"height": side, "width": side}):
@@ -131,8 +133,8 @@ class EfficientSamImageProcessor(BaseImageProcessor):
         return torch.tensor(boxes, dtype=torch.float32, device=device), points.to(device), crops, labels.to(device)
 
     def filter_masks(self, masks: torch.Tensor, iou_scores: torch.Tensor, original_size, cropped_box_image,
-                     pred_iou_thresh: float = 0.88, stability_score_thresh: float = 0.95, mask_threshold: float = 0.0,
-                     stability_score_offset: float = 1.0):
+                     pred_iou_thresh: float = PRED_IOU_THRESH, stability_score_thresh: float = STABILITY_SCORE_THRESH,
+                     mask_threshold: float = 0.0, stability_score_offset: float = STABILITY_SCORE_OFFSET):
         """One batch of a crop: logits ``[Q, M, h, w]`` at the crop's size and scores ``[Q, M]`` -> the records
         that pass the generator's filters, their scores ``[K]`` and xyxy boxes ``[K, 4]`` in the image."""
         logits, iou = masks.flatten(0, 1).float().cpu(), iou_scores.flatten(0, 1).float().cpu()
@@ -144,7 +146,7 @@ class EfficientSamImageProcessor(BaseImageProcessor):
         return records, _scores(records), _boxes(records)
 
     def post_process_for_mask_generation(self, all_masks: List[Dict], all_scores, all_boxes,
-                                         crops_nms_thresh: float = 0.7):
+                                         crops_nms_thresh: float = BOX_NMS_THRESH):
         """Every batch's records -> the generator's NMS -> ``(masks [H, W] bool, scores, RLEs, boxes)`` as
         transformers' SAM returns them (RLEs uncompressed, as segment-anything's). The across-crops stage runs when
         the records come from several crops; the generator runs it whenever it cropped, which is the same result

@@ -14,14 +14,16 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput, ImageClassifierOutput
 from transformers.utils import ModelOutput
 
+from ...build import load_official_weights
 from ...checkpoints import official_to_hf_efficientsam
 from ...modeling.efficient_sam import EfficientSam
 from ...modeling.prompt_encoder import PositionEmbeddingRandom
 from ...modeling.vit import ViT
-from ...predictor import assemble_prompts
+from ...prompts import assemble_prompts
+from ...registry import get_spec
+from .aliases import AliasMixin
 from .configuration import (EfficientSamConfig, SamiVisionConfig, efficientsam_config_for, spec_from_config,
                             vit_from_config)
-from .hub import AliasMixin
 
 __all__ = ["SamiViTModel", "SamiViTForImageClassification", "EfficientSamModel", "EfficientSamOutput"]
 
@@ -146,8 +148,6 @@ class EfficientSamModel(_PreTrained):
 
     @classmethod
     def _from_official(cls, path: str, variant: Optional[str]):
-        from ...build import load_official_weights
-        from ...registry import get_spec
 
         model = cls(efficientsam_config_for(get_spec(variant)))
         load_official_weights(model.efficientsam, path)

@@ -5,6 +5,7 @@ from typing import Optional
 
 import torch
 
+from ...modeling.efficient_sam import IMAGENET_MEAN, IMAGENET_STD
 from ...modeling.teachers import Teacher, register_teacher
 
 __all__ = ["HFSamTeacher", "HFClipTeacher"]
@@ -68,8 +69,6 @@ class HFClipTeacher(Teacher):
     def __init__(self, pretrained: Optional[str] = None, config: Optional[dict] = None,
                  input_size: Optional[int] = None, resize_mode: str = "bicubic", seed: int = 0) -> None:
         from transformers import CLIPVisionConfig, CLIPVisionModel
-
-        from ...modeling.efficient_sam import IMAGENET_MEAN, IMAGENET_STD
 
         model = _hf_model(CLIPVisionModel, CLIPVisionConfig, pretrained, config, seed)
         super().__init__(input_size or model.config.image_size, resize_mode)

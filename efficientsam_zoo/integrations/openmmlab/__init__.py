@@ -1,7 +1,7 @@
 """OpenMMLab adapter.
 
 ===============  ===========================================================================================
-``registry``     the package's child registries (scope ``efficientsam_zoo``) below mmengine's root registries
+``scope``        the package's child registries (scope ``efficientsam_zoo``) below mmengine's root registries
 ``data``         ImageNet-style folders, precomputed teacher targets, SA-1B shards, their transforms
 ``models``       ``SamiPretrainer`` (SAMI pretraining) and ``EfficientSamFinetuner`` (SA-1B finetuning)
 ``hooks``        ``PromptQualityCurveHook``: prompt mIoU against finetuning steps (paper Figure 7)
@@ -10,10 +10,15 @@
 ``mmseg``        registers them in MMSegmentation's registries (import it from mmseg configs)
 ===============  ===========================================================================================
 
-Importing this package (mmengine only) registers ``registry``, ``data``, ``models`` and ``hooks``; ``mmdet`` / ``mmseg``
-are imported by the configs that need them.
+Importing this package (mmengine only) registers ``data``, ``models`` and ``hooks`` in the ``scope`` registries;
+``mmdet`` / ``mmseg`` are imported by the configs that need them. (``scope`` was called ``registry``, a name the
+package's variant table ``efficientsam_zoo.registry`` also has; the old module path still imports.)
 """
-from . import data, hooks, models  # noqa: F401  (registration)
-from .registry import DATASETS, HOOKS, MODELS, TRANSFORMS
+import sys as _sys
+
+from . import data, hooks, models, scope  # noqa: F401  (registration)
+from .scope import DATASETS, HOOKS, MODELS, TRANSFORMS
+
+_sys.modules[__name__ + ".registry"] = scope  # the module's earlier name
 
 __all__ = ["MODELS", "DATASETS", "TRANSFORMS", "HOOKS"]

@@ -18,7 +18,7 @@ from torch import nn
 
 from ...checkpoints import load_pretrained_backbone
 from ...modeling.fpn import SimpleFeaturePyramid
-from ...modeling.vit import vitdet_vit
+from ...modeling.vit import DEFAULT_ARCH, ViT, vitdet_vit
 from ...optim import no_weight_decay, vit_lr_decay_rate
 
 __all__ = ["SamiViT", "SamiSimpleFPN", "SamiLayerDecayOptimizerConstructor"]
@@ -35,7 +35,7 @@ class SamiViT(BaseModule):
     It loads strictly (only the new relative-position tables may be missing) and raises when nothing matches.
     """
 
-    def __init__(self, arch: str = "vit-s", img_size: int = 1024, init_cfg: Optional[dict] = None, **vitdet) -> None:
+    def __init__(self, arch: str = DEFAULT_ARCH, img_size: int = 1024, init_cfg: Optional[dict] = None, **vitdet) -> None:
         super().__init__(init_cfg=init_cfg)
         self.vit = vitdet_vit(arch, img_size, **vitdet)
         self.out_indices = self.vit.out_indices
@@ -77,8 +77,6 @@ class SamiLayerDecayOptimizerConstructor(DefaultOptimWrapperConstructor):
     ``num_layers`` in ``paramwise_cfg`` must agree with it: a mismatch would starve or overdrive whole blocks)."""
 
     def add_params(self, params: List[dict], module: nn.Module, **kwargs) -> None:
-        from ...modeling.vit import ViT
-
         cfg = dict(self.paramwise_cfg or {})
         decay_rate = float(cfg.get("decay_rate", 0.7))
         depths = {m.depth for m in module.modules() if isinstance(m, ViT)}

@@ -13,7 +13,9 @@ import torch
 from mmcv.transforms import BaseTransform
 from mmengine.dataset import BaseDataset
 
-from .registry import DATASETS, TRANSFORMS
+from ...data.sa1b import SA1BSamples
+from ...utils.image import load_image_rgb, to_uint8
+from .scope import DATASETS, TRANSFORMS
 
 __all__ = ["ImageFolderDataset", "LoadImageRGB", "RandomResizedCrop", "ResizeCenterCrop", "PackImageInputs",
            "PrecomputedFeatureDataset", "SA1BDataset"]
@@ -53,7 +55,6 @@ class LoadImageRGB(BaseTransform):
     files scaled)."""
 
     def transform(self, results: dict) -> dict:
-        from ...utils.image import load_image_rgb, to_uint8
 
         img = to_uint8(load_image_rgb(results["img_path"]))
         results.update(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2])
@@ -192,8 +193,6 @@ class SA1BDataset(torch.utils.data.Dataset):
     def __init__(self, paths: Sequence[str], img_size: int = 1024, max_masks: int = 64, seed: int = 0,
                  min_area: int = 16) -> None:
         import glob
-
-        from ...data.sa1b import SA1BSamples
 
         resolved = []
         for p in [paths] if isinstance(paths, str) else paths:

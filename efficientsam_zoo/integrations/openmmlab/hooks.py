@@ -14,7 +14,11 @@ from typing import Dict, List, Optional, Sequence
 
 from mmengine.hooks import Hook
 
-from .registry import HOOKS
+from ...evaluation.common import predictor_segment_fn
+from ...evaluation.point_eval import evaluate_points
+from ...predictor import EfficientSamPredictor
+from ...utils.io import atomic_path
+from .scope import HOOKS
 
 __all__ = ["PromptQualityCurveHook"]
 
@@ -81,10 +85,6 @@ class PromptQualityCurveHook(Hook):
         from mmengine.dist import is_main_process
         from mmengine.model import is_model_wrapper
 
-        from ...evaluation.common import predictor_segment_fn
-        from ...evaluation.point_eval import evaluate_points
-        from ...predictor import EfficientSamPredictor
-
         if not is_main_process():
             return
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
@@ -104,7 +104,6 @@ class PromptQualityCurveHook(Hook):
         self._write(runner)
 
     def _write(self, runner) -> None:
-        from ...utils.io import atomic_path
 
         columns = ["epoch", "iter"] + [f"{p}_miou" for p in self.prompts]
         with atomic_path(self._path(runner, "csv")) as tmp, open(tmp, "w", newline="") as f:

@@ -9,10 +9,13 @@ import torch
 from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 
+from ...build import build_efficient_sam
+from ...checkpoints import load_segmenter_init
 from ...modeling.sami import Sami
 from ...modeling.teachers import build_teacher
 from ...modeling.vit import build_vit
-from .registry import MODELS
+from ...training.sam_finetune import finetune_losses
+from .scope import MODELS
 
 __all__ = ["SamiPretrainer", "EfficientSamFinetuner", "sample_generators"]
 
@@ -111,7 +114,6 @@ class EfficientSamFinetuner(BaseModel):
                  init_checkpoint: Optional[str] = None, iterative_rounds: int = 2, box_prob: float = 0.5,
                  seed: int = 0, data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor or dict(type="BaseDataPreprocessor"), init_cfg=init_cfg)
-        from ...build import build_efficient_sam
 
         self.sam = build_efficient_sam(variant, **(overrides or {})).train()
         self.init_checkpoint = init_checkpoint
@@ -124,13 +126,11 @@ class EfficientSamFinetuner(BaseModel):
 
     def init_weights(self) -> None:
         if self.init_checkpoint:
-            from ...checkpoints import load_segmenter_init
 
             load_segmenter_init(self.sam, self.init_checkpoint)
 
     def forward(self, image: torch.Tensor = None, masks: torch.Tensor = None, boxes: torch.Tensor = None,
                 valid: torch.Tensor = None, index: torch.Tensor = None, mode: str = "loss", **kwargs):
-        from ...training.sam_finetune import finetune_losses
 
         if mode != "loss":
             raise ValueError("EfficientSamFinetuner only trains (mode='loss'); evaluate with efficientsam-zoo eval-*")

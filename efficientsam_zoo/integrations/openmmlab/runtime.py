@@ -24,6 +24,8 @@ import torch
 from mmengine.fileio.backends import LocalBackend, register_backend
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from ...utils.io import atomic_path, latest_complete_file, record_samples
+
 __all__ = ["AtomicLocalBackend", "install_checkpoint_io", "latest_checkpoint", "setup_cpu_distributed",
            "UntrustedCheckpointError", "rng_state_hook", "sample_recorder_hook", "batch_sample_ids"]
 
@@ -36,7 +38,6 @@ class AtomicLocalBackend(LocalBackend):
     """mmengine's local backend with atomic writes: bytes go to a temporary file beside the target, then rename."""
 
     def put(self, obj: bytes, filepath) -> None:
-        from ...utils.io import atomic_path
 
         with atomic_path(os.fspath(filepath)) as tmp, open(tmp, "wb") as f:
             f.write(obj)
@@ -49,7 +50,6 @@ class AtomicLocalBackend(LocalBackend):
 
 def latest_checkpoint(work_dir: str) -> Optional[str]:
     """The newest complete checkpoint of a run (``utils.io.latest_complete_file``), or ``None``."""
-    from ...utils.io import latest_complete_file
 
     return latest_complete_file(work_dir)
 
@@ -152,8 +152,6 @@ def sample_recorder_hook(directory: str):
     """An mmengine hook writing each rank's training samples to ``directory`` (``utils.io.record_samples``)."""
     from mmengine.dist import get_rank
     from mmengine.hooks import Hook
-
-    from ...utils.io import record_samples
 
     class SampleRecorderHook(Hook):
         priority = "VERY_LOW"

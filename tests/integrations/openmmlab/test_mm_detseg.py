@@ -4,22 +4,23 @@ import os
 
 import pytest
 import torch
+from conftest import REPO_ROOT as ROOT  # noqa: E402
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from trainer_utils import mm_scalars, run  # noqa: E402
 
 from efficientsam_zoo.checkpoints import CheckpointError, save_sami_backbone
 from efficientsam_zoo.modeling.vit import VIT_SIZES, ViT
-from conftest import REPO_ROOT as ROOT  # noqa: E402
-from trainer_utils import mm_scalars, run  # noqa: E402
 
 CFG = os.path.join(ROOT, "mm_configs")
 DIMS = {"ti": 192, "s": 384, "b": 768}
 
 
 def _det_registry():
-    import efficientsam_zoo.integrations.openmmlab.mmdet  # noqa: F401
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
+
+    import efficientsam_zoo.integrations.openmmlab.mmdet  # noqa: F401
 
     register_all_modules(init_default_scope=False)
     init_default_scope("mmdet")
@@ -28,9 +29,10 @@ def _det_registry():
 
 def _seg_registry():
     import mmdet.models  # noqa: F401  (Mask2Former's pixel decoder / losses live in mmdet)
-    import efficientsam_zoo.integrations.openmmlab.mmseg  # noqa: F401
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
+
+    import efficientsam_zoo.integrations.openmmlab.mmseg  # noqa: F401
 
     register_all_modules(init_default_scope=False)
     init_default_scope("mmseg")
@@ -112,7 +114,7 @@ def test_pretrained_checkpoint_changes_the_backbone(registry, sami_export, tmp_p
     b2 = models.build(_backbone_cfg(str(official)))
     b2.init_weights()
     assert torch.equal(b2.vit.pos_embed, sd["pos_embed"])
-    from efficientsam_zoo.integrations.hf import SamiViTModel, SamiVisionConfig
+    from efficientsam_zoo.integrations.hf import SamiVisionConfig, SamiViTModel
 
     hf = SamiViTModel(SamiVisionConfig())
     hf.vit.load_state_dict(sd)

@@ -6,11 +6,11 @@ import sys
 import pytest
 import torch
 import yaml
+from conftest import REPO_ROOT as ROOT  # noqa: E402
 from transformers import AutoModel
 
 from efficientsam_zoo import build_efficient_sam
 from efficientsam_zoo.integrations.hf.cards import CARD_NAMES, make_model_card
-from conftest import REPO_ROOT as ROOT  # noqa: E402
 
 CARDS = os.path.join(ROOT, "hf", "cards")
 

@@ -4,15 +4,14 @@ import os
 import numpy as np
 import pytest
 import torch
+from conftest import TINY, randomize_
 from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification
 
 import efficientsam_zoo
-from conftest import TINY, randomize_
 from efficientsam_zoo import build_efficient_sam
-from efficientsam_zoo.integrations.hf import (EfficientSamConfig, EfficientSamImageProcessor,
-                                                        EfficientSamModel, SamiViTForImageClassification,
-                                                        SamiViTModel, SamiVisionConfig, efficientsam_config_for,
-                                                        register_auto_classes)
+from efficientsam_zoo.integrations.hf import (EfficientSamConfig, EfficientSamImageProcessor, EfficientSamModel,
+                                              SamiVisionConfig, SamiViTForImageClassification, SamiViTModel,
+                                              efficientsam_config_for, register_auto_classes)
 
 TINY_VIT = dict(image_size=32, hidden_size=32, num_hidden_layers=2, num_attention_heads=2)
 

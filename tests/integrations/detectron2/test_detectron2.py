@@ -6,13 +6,13 @@ import os
 
 import pytest
 import torch
+from conftest import REPO_ROOT as ROOT  # noqa: E402
 from detectron2.config import LazyConfig, instantiate
+from trainer_utils import run  # noqa: E402
 
 from efficientsam_zoo.checkpoints import CheckpointError, save_sami_backbone
 from efficientsam_zoo.integrations import detectron2 as d2_adapter
 from efficientsam_zoo.modeling.vit import VIT_SIZES, ViT
-from conftest import REPO_ROOT as ROOT  # noqa: E402
-from trainer_utils import run  # noqa: E402
 
 D2 = os.path.join(ROOT, "d2_configs", "COCO")
 DIMS = {"ti": 192, "s": 384, "b": 768}

@@ -6,9 +6,9 @@ import os
 import sys
 
 import pytest
+from trainer_utils import run
 
 from efficientsam_zoo.quickstart.report import TARGETS
-from trainer_utils import run
 
 
 @pytest.fixture(scope="module")

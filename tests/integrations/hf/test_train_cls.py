@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import REPO_ROOT as ROOT  # noqa: E402
+from trainer_utils import run  # noqa: E402
 from transformers import AutoModelForImageClassification
 
 import efficientsam_zoo  # noqa: F401  (registers the Auto classes)
-from efficientsam_zoo.integrations.hf import SamiViTForImageClassification, SamiVisionConfig
+from efficientsam_zoo.integrations.hf import SamiVisionConfig, SamiViTForImageClassification
 from efficientsam_zoo.tools import train_cls
-from conftest import REPO_ROOT as ROOT  # noqa: E402
-from trainer_utils import run  # noqa: E402
 
 RECIPE = os.path.join(ROOT, "hf", "recipes", "vit-s_in1k.yaml")
 TINY = dict(image_size=32, hidden_size=32, num_hidden_layers=4, num_attention_heads=2, pretrain_image_size=32)

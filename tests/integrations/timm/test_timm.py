@@ -6,7 +6,7 @@ import torch
 
 import efficientsam_zoo  # noqa: F401  (registers the names)
 from efficientsam_zoo.checkpoints import save_sami_backbone
-from efficientsam_zoo.integrations.hf import SamiViTModel, SamiVisionConfig
+from efficientsam_zoo.integrations.hf import SamiVisionConfig, SamiViTModel
 from efficientsam_zoo.modeling.vit import VIT_SIZES, ViT
 from efficientsam_zoo.registry import SAMI_NAMES, get_variant
 
@@ -86,9 +86,10 @@ def test_classification_recipe_runs_from_a_timm_name(export, tmp_path):
     import os
 
     from conftest import REPO_ROOT  # noqa: F401  (tests/ on the path)
+    from trainer_utils import run
+
     from efficientsam_zoo.data.synthetic import make_classification_folders
     from efficientsam_zoo.tools import train_cls
-    from trainer_utils import run
 
     path, sd = export
     recipe = train_cls.load_recipe("vit-ti_tiny-shapes")

@@ -98,6 +98,30 @@ def test_exif_orientation_applied_everywhere(scene, tmp_path):
     torch.testing.assert_close(x, ref)
 
 
+#: How a viewer shows the stored pixels of each EXIF orientation (EXIF 2.3, tag 0x0112), written by hand with numpy.
+SHOWN = {
+    2: lambda a: a[:, ::-1],  # mirrored left-right
+    3: lambda a: a[::-1, ::-1],  # rotated 180 degrees
+    4: lambda a: a[::-1],  # mirrored top-bottom
+    5: lambda a: a.transpose(1, 0, 2),  # mirrored along the main diagonal
+    6: lambda a: np.rot90(a, k=-1),  # rotated 90 degrees clockwise
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),  # mirrored along the anti-diagonal
+    8: lambda a: np.rot90(a, k=1),  # rotated 90 degrees counter-clockwise
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(SHOWN))
+def test_every_exif_orientation(scene, tmp_path, orientation):
+    """Orientations 2-8 against the spec's transforms written out above (not PIL's own transpose table)."""
+    _exif_jpeg(tmp_path / "phone.jpg", scene, orientation)
+    stored = np.asarray(Image.open(tmp_path / "phone.jpg").convert("RGB"))  # PIL does not orient on open
+    shown = SHOWN[orientation](stored)
+    np.testing.assert_array_equal(load_image_rgb(str(tmp_path / "phone.jpg")), shown)
+    torch.testing.assert_close(image_to_tensor(Image.open(tmp_path / "phone.jpg")),
+                               torch.from_numpy(shown.copy()).permute(2, 0, 1).float() / 255)
+    assert shown.shape != stored.shape or not np.array_equal(shown, stored)  # each orientation changes the picture
+
+
 def test_annotated_frame_wins_over_exif(scene, tmp_path):
     """Annotations (COCO, SA-1B) are in the frame they were drawn in: a file whose stored pixels match the
     annotation's height / width is not rotated, one whose oriented pixels match is."""

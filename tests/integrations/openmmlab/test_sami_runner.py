@@ -9,11 +9,11 @@ import sys
 
 import pytest
 import torch
+from conftest import REPO_ROOT as ROOT  # noqa: E402
 from PIL import Image
 
 from efficientsam_zoo.checkpoints import read_sami_backbone, read_trainer_checkpoint
 from efficientsam_zoo.data.synthetic import make_scene
-from conftest import REPO_ROOT as ROOT  # noqa: E402
 
 SMOKE = os.path.join(ROOT, "mm_configs", "sami_pretrain_vit-ti_tiny-shapes.py")
 

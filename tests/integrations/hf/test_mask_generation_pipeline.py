@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import TINY, randomize_
 from PIL import Image
 from transformers import AutoImageProcessor, pipeline
 from transformers.pipelines import MaskGenerationPipeline
 
-from conftest import TINY, randomize_
 from efficientsam_zoo import EfficientSamSpec, build_efficient_sam
 from efficientsam_zoo.automatic_mask_generator import AutomaticMaskGenerator
 from efficientsam_zoo.data.synthetic import make_scene

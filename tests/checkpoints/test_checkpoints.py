@@ -5,8 +5,7 @@ import pytest
 import torch
 
 from efficientsam_zoo import CheckpointError, build_efficient_sam
-from efficientsam_zoo.checkpoints import (load_state_dict_strict, read_official_state_dict,
-                                          save_official_checkpoint)
+from efficientsam_zoo.checkpoints import load_state_dict_strict, read_official_state_dict, save_official_checkpoint
 
 pytestmark = pytest.mark.slow  # real-size ViT-Ti / ViT-S checkpoints
 
