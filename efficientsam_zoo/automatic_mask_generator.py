@@ -33,11 +33,13 @@ PRED_IOU_THRESH = 0.88
 STABILITY_SCORE_THRESH = 0.95
 STABILITY_SCORE_OFFSET = 1.0
 BOX_NMS_THRESH = 0.7
+#: A mask whose box lies within this many pixels of a crop's inner edge was cut by the crop (SAM's tolerance).
+CROP_EDGE_ATOL = 20.0
 
 
 def point_grid(n: int) -> np.ndarray:
-    """``n*n`` points at the centres of an ``n x n`` grid on [0, 1]^2, as (x, y)."""
-    c = (np.arange(n) + 0.5) / n
+    """``n*n`` points at the centres of an ``n x n`` grid on [0, 1]^2, as (x, y), row by row (SAM's grid, to the bit)."""
+    c = np.linspace(1 / (2 * n), 1 - 1 / (2 * n), n)
     xs, ys = np.meshgrid(c, c)
     return np.stack([xs.reshape(-1), ys.reshape(-1)], axis=1)
 
@@ -65,18 +67,25 @@ def stability_score(logits: torch.Tensor, threshold: float, offset: float) -> to
 
 
 def remove_small_regions(mask: np.ndarray, min_area: int) -> np.ndarray:
-    """Drop connected islands and fill holes smaller than ``min_area`` pixels."""
+    """SAM's clean-up: fill holes smaller than ``min_area`` pixels, then drop islands smaller than it -- keeping the
+    largest island when every one is smaller (connected components with 8-connectivity)."""
+    return _small_regions(_small_regions(mask, min_area, fill_holes=True)[0], min_area, fill_holes=False)[0]
+
+
+def _small_regions(mask: np.ndarray, min_area: int, fill_holes: bool) -> Tuple[np.ndarray, bool]:
+    """One pass of :func:`remove_small_regions`: ``(mask, changed)``."""
     import cv2
 
-    out = mask.copy()
-    for fill_holes in (True, False):
-        work = (~out if fill_holes else out).astype(np.uint8)
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(work, connectivity=8)
-        small = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] < min_area]
-        if small:
-            region = np.isin(labels, small)
-            out = out | region if fill_holes else out & ~region
-    return out
+    work = (~mask if fill_holes else mask).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(work, connectivity=8)
+    sizes = stats[1:, cv2.CC_STAT_AREA]
+    small = [i + 1 for i, size in enumerate(sizes) if size < min_area]
+    if not small:
+        return mask, False
+    if fill_holes:
+        return mask | np.isin(labels, small), True
+    big = [i for i in range(1, n) if i not in small] or [int(np.argmax(sizes)) + 1]
+    return np.isin(labels, big), True
 
 
 def rgb_uint8(image) -> np.ndarray:
@@ -104,11 +113,13 @@ def masks_to_records(logits: torch.Tensor, iou: torch.Tensor, crop: Tuple[int, i
     masks = logits[keep] > mask_threshold
     idx = torch.nonzero(keep).flatten()
     boxes = masks_to_boxes(masks)
-    if (x0, y0, x1, y1) != (0, 0, w, h):
-        inner = torch.tensor([x0 > 0, y0 > 0, x1 < w, y1 < h])
-        near = torch.stack([boxes[:, 0] <= 1, boxes[:, 1] <= 1, boxes[:, 2] >= (x1 - x0) - 2,
-                            boxes[:, 3] >= (y1 - y0) - 2], 1)
-        ok = ~(near & inner).any(1)
+    if (x0, y0, x1, y1) != (0, 0, w, h):  # SAM's rule: drop masks within CROP_EDGE_ATOL px of an inner crop edge
+        uncropped = boxes + torch.tensor([x0, y0, x0, y0], dtype=boxes.dtype)
+        near_crop = torch.isclose(uncropped, torch.tensor([x0, y0, x1, y1], dtype=boxes.dtype), atol=CROP_EDGE_ATOL,
+                                  rtol=0)
+        near_image = torch.isclose(uncropped, torch.tensor([0, 0, w, h], dtype=boxes.dtype), atol=CROP_EDGE_ATOL,
+                                   rtol=0)
+        ok = ~(near_crop & ~near_image).any(1)
         masks, idx, boxes = masks[ok], idx[ok], boxes[ok]
     records = []
     for m, i, b in zip(masks, idx.tolist(), boxes):
@@ -136,14 +147,17 @@ def deduplicate(records: List[Dict], box_nms_thresh: float, crop_nms_thresh: flo
     return out
 
 
-def _nms(records: List[Dict], thresh: float, prefer_small_crops: bool = False) -> List[int]:
-    boxes = torch.tensor([[r["bbox"][0], r["bbox"][1], r["bbox"][0] + r["bbox"][2], r["bbox"][1] + r["bbox"][3]]
-                          for r in records], dtype=torch.float32)
-    if prefer_small_crops:
+def _nms(records: List[Dict], thresh: float, prefer_small_crops: bool = False,
+         scores: Optional[torch.Tensor] = None) -> List[int]:
+    """Indices kept by box NMS over the records' boxes (inclusive pixel corners, as SAM's ``batched_mask_to_box``),
+    by predicted IoU, by ``scores`` or, across crops, preferring smaller crops."""
+    boxes = torch.tensor([[x, y, x + bw - 1, y + bh - 1] for x, y, bw, bh in (r["bbox"] for r in records)],
+                         dtype=torch.float32)
+    if scores is None and prefer_small_crops:
         crops = torch.tensor([[c[0], c[1], c[0] + c[2], c[1] + c[3]] for c in (r["crop_box"] for r in records)],
                              dtype=torch.float32)
         scores = 1.0 / box_area(crops)
-    else:
+    elif scores is None:
         scores = torch.tensor([r["predicted_iou"] for r in records])
     keep = batched_nms(boxes, scores, torch.zeros(len(records), dtype=torch.long), thresh)
     return keep.tolist()
@@ -245,15 +259,18 @@ class AutomaticMaskGenerator:
                                 self.stability_score_thresh, self.stability_score_offset, point_of[keep])
 
     def _postprocess_small_regions(self, records: List[Dict], shape) -> List[Dict]:
-        out = []
+        """SAM's step: clean every mask, then box NMS that prefers the masks the clean-up left unchanged."""
+        out, unchanged = [], []
         for r in records:
-            m = remove_small_regions(decode_rle(r["segmentation"]), self.min_mask_region_area)
-            if not m.any():
-                continue
-            out.append({**r, "segmentation": encode_rle(m), "area": int(m.sum()), "bbox": mask_to_xywh(m)})
+            m = decode_rle(r["segmentation"])
+            cleaned = remove_small_regions(m, self.min_mask_region_area)
+            same = bool(np.array_equal(cleaned, m))
+            out.append(r if same else {**r, "segmentation": encode_rle(cleaned), "area": int(cleaned.sum()),
+                                       "bbox": mask_to_xywh(cleaned)})
+            unchanged.append(float(same))
         if not out:
             return out
-        keep = _nms(out, self.box_nms_thresh)
+        keep = _nms(out, self.box_nms_thresh, scores=torch.tensor(unchanged))
         return [out[i] for i in keep]
 
 

@@ -69,7 +69,7 @@ def test_filtering_before_upsampling_keeps_exactly_the_full_resolution_result(mo
         k = len(v) // 2
         return float(v[k - 1] + v[k]) / 2
 
-    iou_t = between(iou)
+    iou_t = between(iou.reshape(25, 3).max(1).values)  # about half the queries have no mask above it
     stab_t = between(stab[iou > iou_t])
     keep = (iou > iou_t) & (stab >= stab_t)
     assert 0 < int(keep.sum()) < int((iou > iou_t).sum()) < len(iou)  # each filter removes something
@@ -127,16 +127,19 @@ def test_segment_anything_keywords_and_output_formats(model):
     grids = [point_grid(3), point_grid(2)]  # explicit grids, one per crop layer, as SAM takes them
     user_code = dict(SAM_KWARGS, points_per_side=None, point_grids=grids, points_per_batch=5, pred_iou_thresh=-1e9,
                      stability_score_thresh=0.0, crop_n_layers=1, min_mask_region_area=4)
-    out = {mode: SamAutomaticMaskGenerator(model, **dict(user_code, output_mode=mode)).generate(image)
-           for mode in ("binary_mask", "uncompressed_rle", "coco_rle")}
+    generators = {mode: SamAutomaticMaskGenerator(model, **dict(user_code, output_mode=mode))
+                  for mode in ("binary_mask", "uncompressed_rle", "coco_rle")}
+    out = {mode: g.generate(image) for mode, g in generators.items()}
     assert out["binary_mask"] and all(set(r) == SAM_RECORD_KEYS for r in out["binary_mask"])
     for a, u, c in zip(out["binary_mask"], out["uncompressed_rle"], out["coco_rle"]):
         assert a["segmentation"].dtype == bool and a["segmentation"].shape == (64, 80)
         assert u["segmentation"]["size"] == [64, 80] and sum(u["segmentation"]["counts"]) == 64 * 80
         np.testing.assert_array_equal(decode_rle(u["segmentation"]), a["segmentation"])  # pycocotools agrees
         np.testing.assert_array_equal(decode_rle(c["segmentation"]), a["segmentation"])
-    crops = {tuple(r["crop_box"]) for r in out["coco_rle"]}
-    assert (0, 0, 80, 64) in crops and len(crops) > 1  # the layer-1 grid was used in the crops
+    assert (0, 0, 80, 64) in {tuple(r["crop_box"]) for r in out["coco_rle"]}
+    # the layer-0 grid on the image and the layer-1 grid on each of its 4 crops were decoded (the crops' masks may
+    # all fall within SAM's 20-px margin of an inner crop edge at this size, and be dropped)
+    assert generators["coco_rle"].stats["candidates"] == 3 * (len(grids[0]) + 4 * len(grids[1]))
     with pytest.raises(ValueError, match="exactly one of points_per_side and point_grids"):
         SamAutomaticMaskGenerator(model, point_grids=grids)
     with pytest.raises(ValueError, match="one \\[N, 2\\] grid .* per crop layer"):
