@@ -1,8 +1,8 @@
 """Generated datasets in the real on-disk formats (COCO instances, ADE20K), for smoke runs and tests.
 
 Scenes come from one generator (:func:`draw_scene`): a noisy gradient background and a few non-overlapping
-ellipses / rectangles / triangles (the shape is the class) whose exact polygons become the annotations, so every
-mask, box, area and label is known.
+ellipses / rectangles / triangles (the shape is the class), turned by random angles and filled with a noisy colour,
+whose exact polygons become the annotations, so every mask, box, area and label is known.
 """
 from __future__ import annotations
 
@@ -43,16 +43,29 @@ def _polygon(shape: str, cx: float, cy: float, rx: float, ry: float) -> List[Tup
     return [(cx + rx * math.cos(t), cy + ry * math.sin(t)) for t in np.linspace(0, 2 * math.pi, 24, endpoint=False)]
 
 
+def _rotated(poly: List[Tuple[float, float]], cx: float, cy: float, angle: float) -> List[Tuple[float, float]]:
+    c, s = math.cos(angle), math.sin(angle)
+    return [(cx + (x - cx) * c - (y - cy) * s, cy + (x - cx) * s + (y - cy) * c) for x, y in poly]
+
+
+#: The objects' texture: each pixel of an object is its colour plus Gaussian noise of this standard deviation (0..255
+#: scale), so that neither a filled box nor a flood fill of the clicked colour is the object (the baselines the
+#: learning tests compare against); the background's noise is 6.
+TEXTURE_SIGMA = 20.0
+
+
 def draw_scene(rng: np.random.Generator, width: int = 160, height: int = 120, n_objects: int = 3,
                num_classes: int = len(SHAPES), radius: Tuple[float, float] = (0.1, 0.22),
-               categories: Optional[Sequence[int]] = None) -> Tuple[np.ndarray, List[Dict]]:
+               categories: Optional[Sequence[int]] = None, rotate: bool = True,
+               texture: float = TEXTURE_SIGMA) -> Tuple[np.ndarray, List[Dict]]:
     """The one scene generator: a noisy gradient background and up to ``n_objects`` non-overlapping shapes.
 
     Returns the RGB image (``HxWx3`` uint8) and one dict per object: ``shape``, ``category_id`` (1-based, the
     shape's index among the first ``num_classes`` of :data:`SHAPES`), ``polygon`` (its exact outline), ``mask``
     (``HxW`` bool, the pixels PIL filled for it) and ``bbox`` (COCO ``[x, y, w, h]`` of the polygon). Objects never
     overlap (each keeps a 2-px gap), so every mask is fully visible and equals its polygon. ``categories`` (1-based)
-    fixes the objects' classes in turn instead of drawing them.
+    fixes the objects' classes in turn instead of drawing them. Each shape is turned by a random angle
+    (``rotate``) and filled with its colour plus per-pixel noise (``texture``, the standard deviation).
     """
     from PIL import ImageDraw
 
@@ -61,33 +74,34 @@ def draw_scene(rng: np.random.Generator, width: int = 160, height: int = 120, n_
     yy, xx = np.mgrid[0:height, 0:width]
     base = np.stack([xx / width * 100 + 60, yy / height * 100 + 60, np.full_like(xx, 100.0)], -1)
     base += rng.normal(0, 6, (height, width, 3))
-    img = Image.fromarray(base.clip(0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(img)
     objects: List[Dict] = []
     taken: List[Tuple[float, float, float, float]] = []
     for _ in range(n_objects):
         for _attempt in range(50):
             rx, ry = rng.uniform(*radius) * width, rng.uniform(*radius) * height
             cx, cy = rng.uniform(rx + 1, width - rx - 1), rng.uniform(ry + 1, height - ry - 1)
-            box = (cx - rx - 2, cy - ry - 2, cx + rx + 2, cy + ry + 2)
-            if all(box[2] < t[0] or t[2] < box[0] or box[3] < t[1] or t[3] < box[1] for t in taken):
+            cat = int(rng.integers(num_classes)) if categories is None else categories[len(objects) % len(categories)] - 1
+            poly = _polygon(SHAPES[cat], cx, cy, rx, ry)
+            if rotate:
+                poly = _rotated(poly, cx, cy, rng.uniform(0, math.pi))
+            xs, ys = [p[0] for p in poly], [p[1] for p in poly]
+            box = (min(xs) - 2, min(ys) - 2, max(xs) + 2, max(ys) + 2)
+            inside = box[0] >= -1 and box[1] >= -1 and box[2] <= width and box[3] <= height
+            if inside and all(box[2] < t[0] or t[2] < box[0] or box[3] < t[1] or t[3] < box[1] for t in taken):
                 break
         else:
             continue  # no free spot left
-        cat = int(rng.integers(num_classes)) if categories is None else categories[len(objects) % len(categories)] - 1
-        poly = _polygon(SHAPES[cat], cx, cy, rx, ry)
-        color = tuple(int(c) for c in rng.integers(0, 256, 3))
-        draw.polygon(poly, fill=color)
         layer = Image.new("L", (width, height), 0)
         ImageDraw.Draw(layer).polygon(poly, fill=1)
         mask = np.asarray(layer, dtype=bool)
         if not mask.any():
             continue
-        xs, ys = [p[0] for p in poly], [p[1] for p in poly]
+        color = rng.integers(0, 256, 3)
+        base[mask] = color + rng.normal(0, texture, (int(mask.sum()), 3)) if texture else color
         taken.append(box)
         objects.append(dict(shape=SHAPES[cat], category_id=cat + 1, polygon=poly, mask=mask,
                             bbox=[min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]))
-    return np.asarray(img), objects
+    return base.clip(0, 255).astype(np.uint8), objects
 
 
 def make_scene(seed: int, height: int = 240, width: int = 320, n_objects: int = 3) -> Tuple[np.ndarray, List[np.ndarray]]:
