@@ -90,3 +90,27 @@ def nested_equal(a, b, path: str = "") -> None:
         assert torch.is_tensor(b) and a.shape == b.shape and torch.equal(a.cpu(), b.cpu()), path
     else:
         assert a == b or (a != a and b != b), (path, a, b)
+
+
+def mean_box_ap(train_ann: str, heldout_ann: str) -> float:
+    """Box AP (0..1, pycocotools) of a detector that puts each class's mean training box -- as a fraction of the image
+    -- into every held-out image with score 1: chance-level detection, the baseline of the detectors' learning tests
+    (computed here, not by the package)."""
+    import numpy as np
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    train, heldout = COCO(train_ann), COCO(heldout_ann)
+    boxes = {}
+    for info in train.loadImgs(train.getImgIds()):
+        size = [info["width"], info["height"], info["width"], info["height"]]
+        for a in train.loadAnns(train.getAnnIds(imgIds=[info["id"]])):
+            boxes.setdefault(a["category_id"], []).append(np.array(a["bbox"]) / size)
+    dets = [dict(image_id=info["id"], category_id=c, score=1.0,
+                 bbox=(np.mean(b, 0) * [info["width"], info["height"], info["width"], info["height"]]).tolist())
+            for info in heldout.loadImgs(heldout.getImgIds()) for c, b in boxes.items()]
+    ev = COCOeval(heldout, heldout.loadRes(dets), "bbox")
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    return float(ev.stats[0])

@@ -57,15 +57,17 @@ def segment_detections(segment_fn: SegmentFn, ann_file: str, img_dir: str, detec
     return results
 
 
-def evaluate_segm(ann_file: str, results: List[Dict], img_ids: Optional[List[int]] = None) -> Dict[str, float]:
-    """AP, AP50, AP75, AP_S, AP_M, AP_L (in %) of segmentation results (over ``img_ids`` only, if given)."""
+def evaluate_segm(ann_file: str, results: List[Dict], img_ids: Optional[List[int]] = None,
+                  iou_type: str = "segm") -> Dict[str, float]:
+    """AP, AP50, AP75, AP_S, AP_M, AP_L (in %) of COCO results (over ``img_ids`` only, if given): their masks
+    (``iou_type="segm"``) or their boxes (``"bbox"``), scored by pycocotools' COCOeval or ``lvis.LVISEval``."""
     api, kind = load_coco_like(ann_file)
     if not results:
         return {k: 0.0 for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")}
     if kind == "lvis":
         from lvis import LVISEval, LVISResults
 
-        ev = LVISEval(api, LVISResults(api, results), "segm")
+        ev = LVISEval(api, LVISResults(api, results), iou_type)
         if img_ids is not None:
             ev.params.img_ids = list(img_ids)
         ev.run()
@@ -73,7 +75,7 @@ def evaluate_segm(ann_file: str, results: List[Dict], img_ids: Optional[List[int
         return {k: 100.0 * float(r[k]) for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")}
     from pycocotools.cocoeval import COCOeval
 
-    ev = COCOeval(api, api.loadRes(results), "segm")
+    ev = COCOeval(api, api.loadRes(results), iou_type)
     if img_ids is not None:
         ev.params.imgIds = list(img_ids)
     ev.evaluate()

@@ -34,7 +34,7 @@ def run_quickstart(out_dir: str, checkpoint: Optional[str] = None, device: str =
     os.makedirs(out_dir, exist_ok=True)
     logs = os.path.join(out_dir, "logs")
     torch.manual_seed(seed)
-    with Stage("scenes", os.path.join(logs, "scenes.log"), 64 + 256 + 24, verbose, unit="img") as bar:
+    with Stage("scenes", os.path.join(logs, "scenes.log"), stages.DATA_IMAGES, verbose, unit="img") as bar:
         data = stages.make_data(os.path.join(out_dir, "data"), seed, bar)
     if checkpoint is not None:
         summary = _real_weights(checkpoint, data, out_dir, logs, device, verbose)
@@ -47,12 +47,12 @@ def run_quickstart(out_dir: str, checkpoint: Optional[str] = None, device: str =
 
 
 def _train_everything(data: Dict[str, str], out_dir: str, logs: str, verbose: bool) -> Dict:
-
-    with Stage("SAMI pretraining", os.path.join(logs, "sami.log"), 60, verbose) as bar:
+    with Stage("SAMI pretraining", os.path.join(logs, "sami.log"), stages.iterations("sami"), verbose) as bar:
         sami = stages.sami_stage(data, out_dir, bar)
-    with Stage("EfficientSAM finetuning", os.path.join(logs, "efficientsam.log"), 400, verbose) as bar:
+    with Stage("EfficientSAM finetuning", os.path.join(logs, "efficientsam.log"), stages.iterations("segment"),
+               verbose) as bar:
         segment = stages.segment_stage(data, sami["export"], out_dir, bar)
-    with Stage("ViTDet (MMDetection)", os.path.join(logs, "vitdet.log"), 400, verbose) as bar:
+    with Stage("ViTDet (MMDetection)", os.path.join(logs, "vitdet.log"), stages.iterations("vitdet"), verbose) as bar:
         vitdet = stages.vitdet_stage(data, sami["export"], out_dir, bar)
     with Stage("zero-shot evaluation", os.path.join(logs, "zero_shot.log"), 2, verbose, unit="protocol") as bar:
         zero_shot = stages.zero_shot_stage(segment.pop("model"), data, out_dir, bar)
@@ -61,7 +61,6 @@ def _train_everything(data: Dict[str, str], out_dir: str, logs: str, verbose: bo
 
 def _real_weights(checkpoint: str, data: Dict[str, str], out_dir: str, logs: str, device: str, verbose: bool) -> Dict:
     """Released weights: real segmentations of the held-out scenes (no training), and the zero-shot protocols."""
-
     with Stage("segment (released weights)", os.path.join(logs, "segment.log"), 2, verbose, unit="step") as bar:
         sam = efficient_sam_from_checkpoint(checkpoint).to(device)
         name = guess_efficientsam_variant(sam.state_dict())

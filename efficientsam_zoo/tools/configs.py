@@ -81,14 +81,18 @@ def load_recipe(path: str, overrides: Optional[List[str]] = None) -> Dict:
 
 #: The tiny teachers of CPU smoke runs (random weights: they show the pipeline runs and learns, not SAM's knowledge).
 _SMOKE_TEMPLATE = "sami_pretrain_vit-ti_tiny-shapes"
+#: Smoke runs show that an experiment's options run end to end, not that it learns: its schedule is cut to this many
+#: iterations (10 of warm-up).
+SMOKE_ITERS = 60
 _TINY_CLIP = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=64,
                   patch_size=16)
 
 
 def cpu_smoke(cfg, data_root: str):
     """A CPU-sized variant of a SAMI / MAE pretraining config: the ``sami_pretrain_vit-ti_tiny-shapes`` recipe (a
-    6-block ViT-Ti at 128 px, a small decoder, 60 iterations) with the experiment's own model options kept -- mask
-    ratio, loss, decoder queries, target -- and its teacher replaced by a tiny random one of the same kind."""
+    6-block ViT-Ti at 128 px, a small decoder) cut to :data:`SMOKE_ITERS` iterations, with the experiment's own model
+    options kept -- mask ratio, loss, decoder queries, target -- and its teacher replaced by a tiny random one of the
+    same kind."""
     from mmengine.config import Config
 
     model = cfg.model
@@ -106,4 +110,8 @@ def cpu_smoke(cfg, data_root: str):
     elif teacher.get("type") == "hf_clip":
         smoke.model.teacher = dict(type="hf_clip", seed=0, config=_TINY_CLIP)
     smoke.train_dataloader.dataset.data_root = data_root
+    warmup = smoke.param_scheduler[0].end
+    smoke.train_cfg.max_iters = smoke.param_scheduler[1].end = SMOKE_ITERS
+    smoke.param_scheduler[1].T_max = SMOKE_ITERS - warmup
+    smoke.default_hooks.checkpoint.interval = SMOKE_ITERS
     return smoke

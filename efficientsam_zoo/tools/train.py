@@ -19,7 +19,7 @@ from typing import List, Optional
 from ..integrations.openmmlab.runtime import (install_checkpoint_io, latest_checkpoint, rng_state_hook,
                                               sample_recorder_hook, setup_cpu_distributed)
 from ..utils.dist import end_process_group
-from .configs import cpu_smoke, resolve_config
+from .configs import SMOKE_ITERS, cpu_smoke, resolve_config
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -41,8 +41,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                              "trust: unpickling runs code)")
     parser.add_argument("--cpu-smoke", metavar="IMAGE_DIR",
                         help="run a CPU-sized variant of a SAMI / MAE pretraining config on the images in IMAGE_DIR "
-                             "(a 6-block ViT-Ti at 128 px, tiny random teacher, 60 iterations; the config's mask "
-                             "ratio, loss, decoder and target are kept)")
+                             f"(a 6-block ViT-Ti at 128 px, tiny random teacher, {SMOKE_ITERS} iterations; the "
+                             "config's mask ratio, loss, decoder and target are kept)")
     parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
     args = parser.parse_args(argv)
     if args.launcher != "none" and "LOCAL_RANK" not in os.environ:  # torch.distributed.launch passes --local-rank

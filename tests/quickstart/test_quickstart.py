@@ -1,17 +1,35 @@
-"""README's main job, run as a new user runs it: every stage learns, the console stays short, the report and
-summary hold the numbers. This is also the learning test of three trainers: SAMI pretraining and EfficientSAM
-finetuning (mmengine Runner) and ViTDet Mask R-CNN (MMDetection)."""
+"""README's main job, run as a new user runs it, once per session: the learning tests of three trainers read what it
+trained -- SAMI pretraining and EfficientSAM finetuning (mmengine Runner) and ViTDet Mask R-CNN (MMDetection) -- and
+set each figure beside a baseline this file computes itself on the same held-out scenes, with its own code:
+
+* SAMI: the held-out reconstruction loss of a student that outputs the teacher's mean feature map;
+* EfficientSAM: the mIoU of filling the prompt box, and of flood-filling the clicked colour (best tolerance);
+* ViTDet: the AP of putting each class's mean training box into every held-out scene.
+
+The bars are written here, not imported: lowering a target in the package cannot weaken these tests."""
 import json
 import os
 import sys
 
+import numpy as np
 import pytest
-from trainer_utils import run
+import torch
+import torch.nn.functional as F
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+from trainer_utils import mean_box_ap, run
 
-from efficientsam_zoo.quickstart.report import TARGETS
+#: The bars (a learned model beats each baseline by this much on held-out scenes).
+SAMI_LOSS_RATIO = 0.95  # held-out loss <= 0.95 x the mean-feature predictor's
+BOX_MARGIN = 0.10  # box-prompt mIoU >= filled box + 0.10
+POINT_MARGIN = 0.10  # 1-point mIoU >= best colour region + 0.10
+VITDET_BOX_AP = 0.20  # held-out box AP >= 0.20 and >= the mean-box detector's + 0.15
+VITDET_MARGIN = 0.15
+INSTANCE_MARGIN = 0.10  # zero-shot instance AP from GT boxes >= the filled boxes' AP + 0.10
+TOLERANCES = (4, 8, 12, 16, 24, 32, 48, 64)  # the flood fill's tolerances (0..255 per channel)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def quickstart(tmp_path_factory):
     out = tmp_path_factory.mktemp("quickstart") / "qs"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # the user's environment: warnings are the quickstart's to silence
@@ -20,34 +38,136 @@ def quickstart(tmp_path_factory):
     return out, console, json.load(open(out / "summary.json"))
 
 
+def _heldout(out):
+    coco = COCO(str(out / "data" / "coco" / "annotations" / "instances_val2017.json"))
+    return coco, str(out / "data" / "coco" / "val2017")
+
+
+def _instances(coco):
+    """``(image info, [(annotation, mask)])`` per held-out image, in the evaluation's order (non-empty masks)."""
+    for info in coco.loadImgs(sorted(coco.getImgIds())):
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=[info["id"]], iscrowd=False))
+        yield info, [(a, m) for a in anns if (m := coco.annToMask(a).astype(bool)).any()]
+
+
+def _iou(a, b):
+    return float((a & b).sum() / (a | b).sum())
+
+
+def _flood(image, x, y, tol):
+    """Region growing from (x, y): a 4-neighbour joins when it differs by <= tol on every channel from a pixel
+    already in (written with numpy, independently of the package's OpenCV flood fill)."""
+    img = image.astype(np.int16)
+    region = np.zeros(img.shape[:2], bool)
+    region[y, x] = True
+    close = {}  # direction -> may a pixel be reached from its neighbour in that direction
+    for name, (dy, dx) in {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}.items():
+        shifted = np.roll(img, (dy, dx), axis=(0, 1))
+        ok = (np.abs(img - shifted) <= tol).all(-1)
+        if dy:
+            ok[0 if dy > 0 else -1, :] = False  # no wrap-around
+        else:
+            ok[:, 0 if dx > 0 else -1] = False
+        close[(dy, dx)] = ok
+    while True:
+        grown = region.copy()
+        for (dy, dx), ok in close.items():
+            grown |= np.roll(region, (dy, dx), axis=(0, 1)) & ok
+        if (grown == region).all():
+            return region
+        region = grown
+
+
 @pytest.mark.learning
-def test_every_stage_learns(quickstart):
-    _, _, s = quickstart
-    for section, key, op, bar, meaning in TARGETS:
-        value = s[section][key]
-        assert (value >= bar) if op == ">=" else (value <= bar), (meaning, value)
-    # SAMI: the reconstruction loss falls >= 3x, and on unseen scenes the trained student is >= 2x better
-    assert s["sami"]["loss_last"] * 3 <= s["sami"]["loss_first"], s["sami"]
-    assert s["sami"]["loss_unseen_trained"] * 2 <= s["sami"]["loss_unseen_untrained"], s["sami"]
-    # EfficientSAM finetuning: box IoU >= 0.7 on scenes it never trained on (TARGETS asks 0.75)
-    assert s["segment"]["box_miou_after"] >= 0.7
-    # ViTDet (MMDetection): box and mask AP >= 0.5 on its training scenes, > 0.1 on held-out ones
-    assert s["vitdet"]["bbox_ap_train"] >= 0.5 and s["vitdet"]["segm_ap_train"] >= 0.5, s["vitdet"]
-    # the zero-shot protocols ran with the finetuned model: its box mIoU is the finetuning stage's
-    assert s["zero_shot"]["miou_box"] == pytest.approx(s["segment"]["box_miou_after"])
-    assert s["zero_shot"]["instance_ap"] >= 0.3
+def test_sami_learns_more_than_the_mean_feature_map(quickstart):
+    """On held-out scenes the student's reconstruction loss is below that of predicting, for every scene, the mean of
+    the teacher's maps over the training scenes (recomputed here with the shipped config's teacher)."""
+    from mmengine.config import Config
+
+    import efficientsam_zoo  # noqa: F401  (registers the hf_sam teacher)
+    from efficientsam_zoo.modeling.teachers import build_teacher
+    from efficientsam_zoo.tools.configs import resolve_config
+    from efficientsam_zoo.utils.image import load_image_rgb
+
+    out, _, s = quickstart
+    cfg = Config.fromfile(resolve_config("sami_pretrain_vit-ti_tiny-shapes"))
+    teacher = build_teacher(cfg.model.teacher.to_dict())
+    grid = cfg.model.student.img_size // 16
+
+    def targets(files):
+        x = torch.stack([torch.from_numpy(load_image_rgb(f).astype(np.float32) / 255).permute(2, 0, 1) for f in files])
+        x = (x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        with torch.no_grad():
+            return F.adaptive_avg_pool2d(teacher(x), grid)  # SAMI's area resize to the student grid
+
+    root = out / "data"
+    train = targets(sorted(str(p) for p in (root / "scenes" / "all").glob("*.png")))
+    heldout = targets(sorted(str(p) for p in (root / "coco" / "val2017").glob("*.jpg")))
+    baseline = float(((heldout - train.mean(0, keepdim=True)) ** 2).mean())
+    sami = s["sami"]
+    assert sami["mean_feature_loss"] == pytest.approx(baseline, rel=1e-4)  # the summary reports the same baseline
+    assert sami["loss_unseen_trained"] <= SAMI_LOSS_RATIO * baseline, (sami, baseline)
+    assert sami["loss_unseen_trained"] * 2 <= sami["loss_unseen_untrained"], sami
+
+
+@pytest.mark.learning
+def test_efficientsam_finetuning_beats_filling_the_box_and_the_clicked_colour(quickstart):
+    """Box and 1-point mIoU on held-out scenes against the two prompt baselines, recomputed here on the same
+    instances with the same seeded clicks as ``eval-points`` (seed 0)."""
+    from efficientsam_zoo.utils.image import load_image_rgb
+
+    out, _, s = quickstart
+    coco, img_dir = _heldout(out)
+    box_ious, region_ious = [], {t: [] for t in TOLERANCES}
+    for info, instances in _instances(coco):
+        image = load_image_rgb(os.path.join(img_dir, info["file_name"]))
+        rng = np.random.default_rng([0, int(info["id"])])
+        for _, gt in instances:
+            ys, xs = np.nonzero(gt)
+            filled = np.zeros_like(gt)
+            filled[ys.min():ys.max() + 1, xs.min():xs.max() + 1] = True
+            box_ious.append(_iou(filled, gt))
+            k = int(rng.choice(len(xs), size=1, replace=False)[0])  # the protocol's one click, uniform in the mask
+            for t in TOLERANCES:
+                region_ious[t].append(_iou(_flood(image, int(xs[k]), int(ys[k]), t), gt))
+    box_fill = float(np.mean(box_ious))
+    region = max(float(np.mean(v)) for v in region_ious.values())
+    seg = s["segment"]
+    assert seg["box_fill_baseline"] == pytest.approx(box_fill, abs=1e-6)
+    assert seg["point_region_baseline"] == pytest.approx(region, abs=1e-6)
+    assert seg["box_miou_before"] <= 0.3 and seg["point_miou_before"] <= 0.3, seg  # the decoder starts untrained
+    assert seg["box_miou_after"] >= box_fill + BOX_MARGIN, (seg["box_miou_after"], box_fill)
+    assert seg["point_miou_after"] >= region + POINT_MARGIN, (seg["point_miou_after"], region)
+    z = s["zero_shot"]  # the zero-shot protocols ran with the finetuned model
+    assert z["miou_box"] == pytest.approx(seg["box_miou_after"])
+    assert z["instance_ap"] >= z["instance_ap_box_fill"] + INSTANCE_MARGIN, z
+
+
+@pytest.mark.learning
+def test_vitdet_detects_held_out_scenes(quickstart):
+    """Held-out box AP against a detector that puts each class's mean training box into every held-out scene
+    (scored here with pycocotools); the training scenes' AP is kept as a second line."""
+    out, _, s = quickstart
+    anns = out / "data" / "coco" / "annotations"
+    chance = mean_box_ap(str(anns / "instances_train2017.json"), str(anns / "instances_val2017.json"))
+    v = s["vitdet"]
+    assert v["mean_box_bbox_ap"] == pytest.approx(chance, abs=1e-3)
+    assert v["bbox_ap"] >= max(VITDET_BOX_AP, chance + VITDET_MARGIN), (v, chance)
+    assert v["segm_ap"] >= VITDET_BOX_AP, v
+    assert v["bbox_ap_train"] >= v["bbox_ap"], v  # the second line: what it scores on the scenes it trained on
 
 
 def test_console_summary_and_report(quickstart):
     out, console, s = quickstart
     assert console.count("\n") <= 60, console
     assert "report -> " in console and "framework logs -> " in console and "mmengine - INFO" not in console
-    for key in ("box_miou_before", "box_miou_after", "point_miou_before", "point_miou_after"):
-        assert 0.0 <= s["segment"][key] <= 1.0
-    assert {"bbox_ap", "segm_ap"} <= set(s["vitdet"]) and {"loss_first", "loss_last"} <= set(s["sami"])
+    for line in ("baseline: filled box", "baseline: clicked colour region", "baseline: mean teacher map",
+                 "baseline: mean box"):
+        assert line in console, line  # every figure is shown beside its baseline
     assert s["seconds"] > 0
     report = open(out / "report.md").read()
     assert "![learning curves](curves.png)" in report and (out / "curves.png").is_file()
+    assert report.count("| yes |") == 4 and "**no**" not in report  # the targets table: every target met
     pictures = [line.split("](")[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]
     before = [p for p in pictures if os.path.basename(p).startswith("before_")]
     after = [p for p in pictures if os.path.basename(p).startswith("after_")]

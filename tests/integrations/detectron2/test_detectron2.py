@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import REPO_ROOT as ROOT  # noqa: E402
 from detectron2.config import LazyConfig, instantiate
-from trainer_utils import run  # noqa: E402
+from trainer_utils import mean_box_ap, run  # noqa: E402
 
 from efficientsam_zoo.checkpoints import CheckpointError, save_sami_backbone
 from efficientsam_zoo.integrations import detectron2 as d2_adapter
@@ -86,22 +86,38 @@ def test_pretrained_changes_weights_and_mismatch_raises(exports, tmp_path):
         d2_adapter.load_init_checkpoint(instantiate(cfg.model), exports["vit-s"])
 
 
+def _copypaste(log: str, task: str) -> dict:
+    """The metrics detectron2's ``print_csv_format`` logs for ``task`` (its ``copypaste:`` lines)."""
+    lines = [line.split("copypaste: ", 1)[1].strip() for line in log.splitlines() if "copypaste: " in line]
+    i = lines.index(f"Task: {task}")
+    return dict(zip(lines[i + 1].split(","), map(float, lines[i + 2].split(","))))
+
+
 @pytest.mark.learning
 def test_vitdet_learns_the_generated_shapes(tmp_path):
     """The shipped tiny-shapes LazyConfig through lazyconfig_train_net-style training (SimpleTrainer) and
-    COCOEvaluator: box and mask AP >= 50 on its training scenes (an untrained detector scores ~0)."""
+    COCOEvaluator on held-out scenes: box and mask AP >= 12, and box AP >= 10 above a detector that puts each class's
+    mean training box into every scene (computed here with pycocotools; about 0.3); the training scenes' AP (eval-only)
+    is the second line. (This run, from scratch, scored 17.4 box AP on the held-out scenes.)"""
     from efficientsam_zoo.data.synthetic import make_coco_instances
 
     root = tmp_path / "coco"
-    make_coco_instances(str(root), {"train": 8}, size=(128, 128), n_objects=3, seed=2)
+    anns = make_coco_instances(str(root), {"train": 32, "val": 16}, size=(128, 128), n_objects=3, seed=2)
     out = str(tmp_path / "out")
-    run(["efficientsam_zoo.tools.d2_train", "--config-file", "COCO/mask_rcnn_vitdet_sami_ti_tiny-shapes",
-         "--register-coco", "shapes_train", str(root / "annotations/instances_train2017.json"), str(root / "train2017"),
-         "dataloader.train.dataset.names=shapes_train", "dataloader.test.dataset.names=shapes_train",
+    register = ["--register-coco", "shapes_train", anns["train"], str(root / "train2017"),
+                "--register-coco", "shapes_val", anns["val"], str(root / "val2017")]
+    run(["efficientsam_zoo.tools.d2_train", "--config-file", "COCO/mask_rcnn_vitdet_sami_ti_tiny-shapes", *register,
+         "dataloader.train.dataset.names=shapes_train", "dataloader.test.dataset.names=shapes_val",
          f"train.output_dir={out}"])
     rows = [json.loads(line) for line in open(os.path.join(out, "metrics.json"))]
     train = [r for r in rows if "total_loss" in r]
     assert all(k in train[0] for k in ("loss_cls", "loss_box_reg", "loss_mask", "loss_rpn_cls"))
     (ev,) = [r for r in rows if "bbox/AP" in r]
-    assert ev["bbox/AP"] >= 50.0 and ev["segm/AP"] >= 50.0, ev
+    chance = 100 * mean_box_ap(anns["train"], anns["val"])
+    assert ev["bbox/AP"] >= max(12.0, chance + 10.0) and ev["segm/AP"] >= 12.0, (ev, chance)
+    log = run(["efficientsam_zoo.tools.d2_train", "--config-file", "COCO/mask_rcnn_vitdet_sami_ti_tiny-shapes",
+               "--eval-only", *register, "dataloader.test.dataset.names=shapes_train",
+               f"train.init_checkpoint={os.path.join(out, 'model_final.pth')}", f"train.output_dir={out}_train"])
+    seen = _copypaste(log, "bbox")["AP"]
+    assert seen >= ev["bbox/AP"], (seen, ev)  # the second line: the scenes it trained on
     assert os.path.isfile(os.path.join(out, "model_final.pth"))

@@ -44,8 +44,9 @@ def image_folder(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(image_folder, tmp_path_factory):
     wd = str(tmp_path_factory.mktemp("sami_wd"))
-    _run("efficientsam_zoo.tools.train", SMOKE, "--work-dir", wd,
-         "--cfg-options", f"train_dataloader.dataset.data_root={image_folder}")
+    _run("efficientsam_zoo.tools.train", SMOKE, "--work-dir", wd,  # the recipe cut to 60 iterations
+         "--cfg-options", f"train_dataloader.dataset.data_root={image_folder}", "train_cfg.max_iters=60",
+         "param_scheduler.1.T_max=50", "param_scheduler.1.end=60", "default_hooks.checkpoint.interval=30")
     return wd
 
 
