@@ -27,6 +27,9 @@ def load_official_weights(model: EfficientSam, checkpoint: StateDictOrPath) -> E
     hint = ""
     if found and want and found != want:
         hint = f"  the checkpoint is {found} but the model is {want}: build the model with name={found!r}"
+    elif "image_encoder.patch_embed.proj.weight" not in state_dict:
+        hint = ("  it holds no EfficientSAM image encoder (no image_encoder.patch_embed.proj.weight): is it an official "
+                "EfficientSAM checkpoint? (a SAMI backbone export loads with checkpoints.load_pretrained_backbone)")
     load_state_dict_strict(model, state_dict, source=source, hint=hint)
     return model
 

@@ -63,6 +63,15 @@ def mutate(copy: str, row: Dict) -> str:
     return original
 
 
+def pytest_run(copy: str, tests) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests], cwd=copy,
+                          capture_output=True, text=True)
+
+
+def summary(r: subprocess.CompletedProcess) -> str:
+    return r.stdout.strip().splitlines()[-1] if r.stdout.strip() else "no output"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", nargs="*", help="run only these mutations (by name)")
@@ -73,19 +82,24 @@ def main(argv=None) -> int:
     copy_checkout(copy)
     missed = 0
     try:
+        control = pytest_run(copy, sorted({t for row in rows for t in row["tests"]}))
+        if control.returncode != 0:  # the named tests must pass on the unmutated code, or "caught" means nothing
+            raise SystemExit(f"the named tests do not pass without a mutation ({summary(control)}):\n"
+                             + control.stdout[-3000:])
+        print(f"control: the named tests pass unmutated ({summary(control)})", flush=True)
         for row in rows:
             original = mutate(copy, row)
             start = time.time()
-            r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *row["tests"]],
-                               cwd=copy, capture_output=True, text=True)
+            r = pytest_run(copy, row["tests"])
             with open(os.path.join(copy, row["file"]), "w") as f:
                 f.write(original)
-            if r.returncode == 5 or "no tests ran" in r.stdout:
-                raise SystemExit(f"mutation {row['name']}: its tests {row['tests']} collected nothing")
-            caught = r.returncode != 0
+            if r.returncode in (2, 3, 4, 5):  # interrupted, internal error, usage error, nothing collected
+                raise SystemExit(f"mutation {row['name']}: pytest could not run {row['tests']} (exit code "
+                                 f"{r.returncode}: {summary(r)})")
+            caught = r.returncode == 1 and " failed" in summary(r)
             missed += not caught
-            print(f"{'caught' if caught else 'MISSED'}  {row['name']}  ({time.time() - start:.0f} s; "
-                  f"{r.stdout.strip().splitlines()[-1] if r.stdout.strip() else 'no output'})", flush=True)
+            print(f"{'caught' if caught else 'MISSED'}  {row['name']}  ({time.time() - start:.0f} s; {summary(r)})",
+                  flush=True)
     finally:
         if args.keep:
             print(f"copy kept at {copy}")

@@ -136,6 +136,8 @@ def tar_index(shard: str) -> Dict[str, Tuple[int, int]]:
     if end > st.st_size:
         raise ValueError(f"SA-1B shard {shard!r} is truncated: its members need {end} bytes, the file has "
                          f"{st.st_size}; download it again")
+    if not members:
+        return members  # nothing worth caching: the caller names the empty shard
     try:
         with atomic_path(cache) as tmp, open(tmp, "w") as f:
             json.dump({"stamp": stamp, "members": members}, f)

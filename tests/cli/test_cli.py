@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from efficientsam_zoo import EfficientSamPredictor, build_efficient_sam
 from efficientsam_zoo.cli import main
 from efficientsam_zoo.data.synthetic import make_scene
 
@@ -19,17 +20,32 @@ def scene_file(tmp_path_factory):
     return str(path)
 
 
-def test_segment_writes_mask_and_overlay(scene_file, official_ti_checkpoint, tmp_path, capsys):
+@pytest.mark.parametrize("prompts", [(["--point", "40", "30"], [[40.0, 30.0]], None),
+                                     (["--point", "40", "30", "--box", "10", "10", "90", "70"], [[40.0, 30.0]],
+                                      [10.0, 10.0, 90.0, 70.0])], ids=["point", "point+box"])
+def test_segment_writes_the_predictors_mask_and_an_overlay(prompts, scene_file, official_ti_checkpoint, tmp_path,
+                                                           capsys):
+    """The CLI's mask is the most confident mask EfficientSamPredictor.predict gives for the same prompts (the
+    random-weight checkpoint's point-only mask is a partial one, so the comparison is not between empty masks)."""
+    argv, points, box = prompts
     out, overlay = tmp_path / "mask.png", tmp_path / "overlay.png"
-    rc = main(["segment", scene_file, "--point", "40", "30", "--box", "10", "10", "90", "70",
-               "--checkpoint", official_ti_checkpoint, "--out", str(out), "--overlay", str(overlay), "--device", "cpu"])
+    rc = main(["segment", scene_file, *argv, "--checkpoint", official_ti_checkpoint, "--out", str(out), "--overlay",
+               str(overlay), "--device", "cpu"])
     assert rc == 0
     mask = np.asarray(Image.open(out))
     assert mask.shape == (96, 128) and set(np.unique(mask)) <= {0, 255}
+    predictor = EfficientSamPredictor(build_efficient_sam("efficientsam-ti", checkpoint=official_ti_checkpoint))
+    predictor.set_image(np.asarray(Image.open(scene_file).convert("RGB")))
+    masks, scores, _ = predictor.predict(np.array(points), np.ones(len(points)), None if box is None else np.array(box))
+    best = int(np.argmax(scores))
+    np.testing.assert_array_equal(mask == 255, masks[best])
+    if box is None:
+        assert 0 < masks[best].sum() < masks[best].size  # a real partial mask
+    printed = capsys.readouterr().out
+    assert f"mask {best} of 3 (predicted IoU {scores[best]:.3f}, {int(masks[best].sum())} px)" in printed
     pic = np.asarray(Image.open(overlay))
     assert pic.shape == (96, 128, 3)
     assert not np.array_equal(pic, np.asarray(Image.open(scene_file).convert("RGB")))  # something was drawn
-    assert "predicted IoU" in capsys.readouterr().out
 
 
 def test_segment_console_script_errors(scene_file, official_ti_checkpoint, tmp_path):

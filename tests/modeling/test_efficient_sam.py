@@ -2,10 +2,12 @@ import pytest
 import reference_official as ref
 import torch
 import torch.nn.functional as F
-from conftest import randomize_
+from conftest import TINY, randomize_
 
 from efficientsam_zoo import build_efficient_sam
 from efficientsam_zoo.checkpoints import read_official_state_dict
+from efficientsam_zoo.modeling import EfficientSamSpec
+from efficientsam_zoo.registry import get_spec
 
 
 def _prompts(b=1, q=2, n=3, h=48, w=80, seed=0):
@@ -46,17 +48,39 @@ def test_first_upscaling_norm_is_groupnorm_and_last_is_identity():
     assert dec.num_mask_tokens == 4
 
 
-def test_forward_matches_independent_recomputation(tiny_model, tiny_spec):
-    sd = tiny_model.state_dict()
-    images = torch.rand(2, 3, 48, 80)
-    pts, labels = _prompts(b=2, q=3, n=4)
-    labels[0, 0, 3] = -1
+#: Architectures compared with the independent recomputation: the tiny test model, and a wider and deeper one at
+#: 256 px (window-free global attention over a 16x16 grid, 4 heads, SAM-sized prompt side); real-size Ti is `slow`.
+FIDELITY = {
+    "tiny": TINY,
+    "mid": dict(img_size=256, embed_dim=96, depth=4, num_heads=4, neck_dim=64, decoder_mlp_dim=256,
+                decoder_num_heads=4, iou_head_hidden_dim=64, upscaling_layer_dims=(32, 16)),
+}
+
+
+def _fidelity(spec, seed, b=2, q=3, n=4, h=48, w=80, atol=1e-4):
+    model = randomize_(build_efficient_sam(spec), seed=seed, scale=0.1)
+    images = torch.rand(b, 3, h, w, generator=torch.Generator().manual_seed(seed))
+    pts, labels = _prompts(b=b, q=q, n=n, h=h, w=w, seed=seed)
+    labels[0, 0, n - 1] = -1  # a padding slot
     with torch.no_grad():
-        masks, iou = tiny_model(images, pts, labels)
-        ref_masks, ref_iou = ref.official_forward(sd, tiny_spec, images, pts, labels)
-    assert masks.shape == (2, 3, 3, 48, 80) and iou.shape == (2, 3, 3)
-    torch.testing.assert_close(iou, ref_iou, atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(masks, ref_masks, atol=1e-4, rtol=1e-4)
+        masks, iou = model(images, pts, labels)
+        ref_masks, ref_iou = ref.official_forward(model.state_dict(), spec, images, pts, labels)
+    assert masks.shape == (b, q, 3, h, w) and iou.shape == (b, q, 3)
+    assert ref_masks.abs().max() > 10 * atol and (ref_iou - ref_iou.mean()).abs().max() > 10 * atol  # not ~0
+    torch.testing.assert_close(iou, ref_iou, atol=atol / 10, rtol=1e-4)
+    torch.testing.assert_close(masks, ref_masks, atol=atol, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(FIDELITY))
+@pytest.mark.parametrize("seed", [0, 1])
+def test_forward_matches_independent_recomputation(name, seed):
+    _fidelity(EfficientSamSpec(**FIDELITY[name]), seed)
+
+
+@pytest.mark.slow
+def test_forward_matches_independent_recomputation_at_real_size():
+    """The released ViT-Ti architecture at 1024 px, one image, two queries."""
+    _fidelity(get_spec("efficientsam-ti"), seed=3, b=1, q=2, n=3, h=600, w=800, atol=1e-3)
 
 
 def test_image_encoder_matches_reference(tiny_model, tiny_spec):

@@ -24,11 +24,21 @@ def test_bf16_autocast_matches_fp32(seed):
 
 
 def _bf16_vs_fp32(model, images, points, labels):
-    """(per-mask IoU of the bf16-autocast masks with the fp32 masks, max |dIoU score|, fp32 masks)."""
+    """(per-mask IoU of the bf16-autocast masks with the fp32 masks, max |dIoU score|, fp32 masks). Also checks that
+    the autocast region really ran its matrix products in bf16 (a hook on an encoder and a decoder layer), so the
+    comparison cannot pass because autocast did nothing."""
+    seen = []
+    layers = (model.image_encoder.blocks[0].attn.qkv, model.mask_decoder.transformer.layers[0].self_attn.q_proj)
+    hooks = [m.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype)) for m in layers]
     with torch.inference_mode():
         ref_logits, ref_iou = model(images, points, labels)
+        assert seen == [torch.float32] * 2, seen
+        seen.clear()
         with torch.autocast("cpu", dtype=torch.bfloat16):
             fast_logits, fast_iou = model(images, points, labels)
+        assert seen == [torch.bfloat16] * 2, seen
+    for h in hooks:
+        h.remove()
     a, b = ref_logits > 0, fast_logits.float() > 0
     inter = (a & b).flatten(3).sum(-1).float()
     union = (a | b).flatten(3).sum(-1).float()

@@ -3,11 +3,15 @@ MMDetection / MMSegmentation and the HF Trainer, detectron2's ``launch`` for det
 
 Each test checks that the world size is 2, that the ranks trained on different samples (together exactly the
 single-process batch), that only rank 0 wrote checkpoints and logs, and that one step with 2 processes x batch b
-gives the same weights as one step with 1 process x batch 2b (max |diff| <= 1e-5). The one-step comparison uses SGD
-(Adam's first step is lr * sign(gradient), blind to most mistakes) and no random augmentation; where a framework
-normalises a loss by a per-process count the runs cannot share (the mask losses of Mask R-CNN average over each
-process's positive RoIs), that term's weight is 0 for the comparison, and Mask2Former's random point sampling is
-replaced by a fixed draw (a test-only plugin); everything else is the shipped config."""
+gives the same weights as one step with 1 process x batch 2b (max |diff| <= TOL). Two controls show that this
+comparison can fail: the step moves the weights by at least 100 x TOL from where both runs start, and a wrong run --
+1 process x batch b, one rank's share of the data -- differs from the two-process result by more than TOL.
+
+The one-step comparison uses SGD (Adam's first step is lr * sign(gradient), blind to most mistakes) and no random
+augmentation. Every loss is on, the mask losses included: Mask R-CNN averages them over each process's positive RoIs,
+so the RoI heads here count as positive only the ground-truth boxes themselves (IoU threshold 1.0; every image holds 3
+objects), which makes those counts equal on every rank; Mask2Former's random point sampling is replaced by a fixed
+draw (a test-only plugin). Everything else is the shipped config."""
 import glob
 import json
 import os
@@ -20,6 +24,17 @@ from trainer_utils import ENV, max_abs_diff, run
 
 pytestmark = pytest.mark.distributed
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+TOL = 1e-5  # two-process step vs one-process step with twice the batch
+
+
+def _controls(start, one, two, half) -> None:
+    """The sensitivity controls: the step moved the weights (>= 100 x TOL), the right runs agree (<= TOL) and the
+    wrong one (half the batch) does not (> TOL)."""
+    moved = max_abs_diff(start, one)
+    assert moved >= 100 * TOL, f"the compared step moved the weights by only {moved:.2e}"
+    assert max_abs_diff(one, two) <= TOL
+    wrong = max_abs_diff(half, two)
+    assert wrong > TOL, f"a half-batch run matches the two-process run ({wrong:.2e}): the comparison cannot fail"
 
 
 def _samples(directory, rank):
@@ -40,12 +55,42 @@ def _listing(directory):
     return sorted("events.out.tfevents" if f.startswith("events.out.tfevents") else f for f in os.listdir(directory))
 
 
+_SAVE_INITIAL = """
+# Test-only: a hook that saves the weights every run starts from (after init, before the first step), as
+# <work_dir>/initial_weights.pt, so that the test can measure how far the compared step moved them.
+import os
+
+import torch
+from mmengine.dist import is_main_process
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.registry import HOOKS
+
+
+@HOOKS.register_module(force=True)
+class SaveInitialWeights(Hook):
+    def before_train(self, runner):
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if is_main_process():
+            torch.save({k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+                       os.path.join(runner.work_dir, "initial_weights.pt"))
+"""
+
+
 def _config(tmp_path, base, extra=""):
-    """A config inheriting a shipped config (by absolute path): one SGD step, then ``extra``."""
+    """A config inheriting a shipped config (by absolute path): one SGD step and the initial-weights hook, then
+    ``extra``."""
+    from mmengine.config import Config
+
     from efficientsam_zoo.tools.configs import resolve_config
 
+    (tmp_path / "plugins").mkdir(exist_ok=True)
+    (tmp_path / "plugins" / "save_initial.py").write_text(_SAVE_INITIAL)
+    imports = list(Config.fromfile(resolve_config(base)).custom_imports["imports"]) + ["save_initial"]
     path = tmp_path / f"check_{os.path.basename(base)}.py"
-    path.write_text(f"_base_ = [{resolve_config(base)!r}]\n" + _ONE_SGD_STEP + textwrap.dedent(extra))
+    path.write_text(f"_base_ = [{resolve_config(base)!r}]\n" + _ONE_SGD_STEP
+                    + f"custom_imports = dict(imports={imports!r}, allow_failed_imports=False)\n"
+                    + 'custom_hooks = [dict(type="SaveInitialWeights")]\n' + textwrap.dedent(extra))
     return str(path)
 
 
@@ -81,20 +126,29 @@ def _sa1b(tmp_path):
     return cfg, [f"train_dataloader.dataset.paths=['{shards[0]}']"], "train_dataloader.batch_size", 2
 
 
-def _coco(tmp_path):
+def _three_objects_per_image(root):
+    """4 generated COCO-format training scenes of 3 objects each (equal GT counts: equal RoI and positive counts per
+    image, so per-process loss averages are comparable); returns the annotation file."""
     from efficientsam_zoo.data.synthetic import make_coco_instances
 
+    ann = make_coco_instances(str(root), {"train": 4}, size=(128, 128), n_objects=3, seed=0)["train"]
+    data = json.load(open(ann))
+    assert all(sum(a["image_id"] == i["id"] for a in data["annotations"]) == 3 for i in data["images"])
+    return ann
+
+
+def _coco(tmp_path):
+
     root = tmp_path / "coco"
-    ann = make_coco_instances(str(root), {"train": 4}, size=(128, 128), n_objects=3, seed=2)["train"]
-    assert all(sum(a["image_id"] == i["id"] for a in json.load(open(ann))["annotations"]) == 3
-               for i in json.load(open(ann))["images"])  # equal GT counts: equal RoI counts per image
+    ann = _three_objects_per_image(root)
     cfg = _config(tmp_path, "vitdet_sami_ti_tiny-shapes", """
         optim_wrapper = dict(optimizer=dict(_delete_=True, type="SGD", lr=0.1, weight_decay=0.0))  # layer decay kept
         model = dict(
             # every anchor and RoI kept (no random sampling), a fixed number of proposals (no suppression)
-            train_cfg=dict(rpn=dict(sampler=dict(num=100000)), rcnn=dict(sampler=dict(num=100000)),
-                           rpn_proposal=dict(nms_pre=256, max_per_img=64, nms=dict(iou_threshold=1.0))),
-            roi_head=dict(mask_head=dict(loss_mask=dict(loss_weight=0.0))))
+            # positives = the ground-truth boxes only (3 per image on every rank): the mask loss stays comparable
+            train_cfg=dict(rpn=dict(sampler=dict(num=100000)),
+                           rcnn=dict(sampler=dict(num=100000), assigner=dict(pos_iou_thr=1.0, min_pos_iou=1.0)),
+                           rpn_proposal=dict(nms_pre=256, max_per_img=64, nms=dict(iou_threshold=1.0))))
         train_dataloader = dict(dataset=dict(pipeline=[
             dict(type="LoadImageFromFile"), dict(type="LoadAnnotations", with_bbox=True, with_mask=True),
             dict(type="Resize", scale=(128, 128), keep_ratio=True), dict(type="PackDetInputs")]))
@@ -131,7 +185,7 @@ def _ade(tmp_path):
         """))
     cfg = _config(tmp_path, "mask2former_sami_ti_tiny-shapes", """
         custom_imports = dict(imports=["mmdet.models", "efficientsam_zoo.integrations.openmmlab.mmseg",
-                                       "fixed_points"], allow_failed_imports=False)
+                                       "fixed_points", "save_initial"], allow_failed_imports=False)
         optim_wrapper = dict(optimizer=dict(_delete_=True, type="SGD", lr=0.1, weight_decay=0.0), clip_grad=None)
         train_dataloader = dict(dataset=dict(pipeline=[
             dict(type="LoadImageFromFile"), dict(type="LoadAnnotations", reduce_zero_label=True),
@@ -155,8 +209,9 @@ def test_mmengine_two_processes_equal_one_with_twice_the_batch(path, tmp_path):
         return [cfg, "--work-dir", str(work_dir), "--record-samples", str(work_dir) + "_samples",
                 "--cfg-options", *opts, f"{batch_key}={batch}"]
 
-    single, multi = tmp_path / "single", tmp_path / "multi"
+    single, multi, half = tmp_path / "single", tmp_path / "multi", tmp_path / "half"
     run(["efficientsam_zoo.tools.train", *argv(single, 2 * b)], env=env)
+    run(["efficientsam_zoo.tools.train", *argv(half, b)], env=env)  # the control: one rank's share of the batch
     log = run([*TORCHRUN, "-m", "efficientsam_zoo.tools.train", *argv(multi, b), "--launcher", "pytorch"], env=env)
     assert "Distributed training: True" in log and "launcher: pytorch" in log
     _check_sharding(str(single) + "_samples", str(multi) + "_samples", b)
@@ -164,18 +219,19 @@ def test_mmengine_two_processes_equal_one_with_twice_the_batch(path, tmp_path):
     assert len(glob.glob(str(multi / "*" / "*.log"))) == 1 and len(glob.glob(str(multi / "*" / "vis_data" / "scalars.json"))) == 1
     assert sorted(os.path.basename(p) for p in glob.glob(str(multi / "*.pth"))) == ["iter_1.pth"]
     assert not glob.glob(str(multi / "**" / "*rank*"), recursive=True)
-    one, two = (torch.load(d / "iter_1.pth", map_location="cpu", weights_only=False) for d in (single, multi))
+    one, two, wrong = (torch.load(d / "iter_1.pth", map_location="cpu", weights_only=False) for d in (single, multi, half))
     assert one["meta"]["iter"] == two["meta"]["iter"] == 1
-    assert max_abs_diff(one["state_dict"], two["state_dict"]) <= 1e-5
+    start = torch.load(single / "initial_weights.pt", map_location="cpu", weights_only=True)
+    assert max_abs_diff(start, torch.load(multi / "initial_weights.pt", map_location="cpu", weights_only=True)) == 0.0
+    _controls(start, one["state_dict"], two["state_dict"], wrong["state_dict"])
 
 
 # -- detectron2 -------------------------------------------------------------------------------------------------
 def test_detectron2_launch_two_processes_equal_one_with_twice_the_batch(tmp_path):
-    from efficientsam_zoo.data.synthetic import make_coco_instances
     from efficientsam_zoo.tools.configs import resolve_config
 
     root = tmp_path / "coco"
-    make_coco_instances(str(root), {"train": 4}, size=(128, 128), n_objects=3, seed=2)
+    _three_objects_per_image(root)
     check = tmp_path / "check_d2.py"
     check.write_text(textwrap.dedent(f"""
         import torch
@@ -187,24 +243,40 @@ def test_detectron2_launch_two_processes_equal_one_with_twice_the_batch(tmp_path
         dataloader.train.mapper.augmentations = []  # no random flip
         model.proposal_generator.update(batch_size_per_image=100000, nms_thresh=1.0)  # every anchor, 64 proposals
         model.roi_heads.batch_size_per_image = 100000  # every RoI
-        model.roi_heads.mask_head.loss_weight = 0.0  # averaged over each process's positives: not comparable
+        # positives = the ground-truth boxes only (3 per image on every rank): the mask loss stays comparable
+        model.roi_heads.proposal_matcher.thresholds = [1.0]
         lr_multiplier.warmup_length = 0.0
         train.update(max_iter=1, checkpointer=dict(period=1), eval_period=1000, log_period=1)
         """))
+    start = _d2_initial_weights(check, tmp_path / "initial.pth")  # every run starts from these
     name = "dist_shapes"
     common = ["--config-file", str(check), "--register-coco", name, str(root / "annotations/instances_train2017.json"),
-              str(root / "train2017"), f"dataloader.train.dataset.names={name}", f"dataloader.test.dataset.names={name}"]
-    single, multi = tmp_path / "single", tmp_path / "multi"
+              str(root / "train2017"), f"dataloader.train.dataset.names={name}", f"dataloader.test.dataset.names={name}",
+              f"train.init_checkpoint={tmp_path / 'initial.pth'}"]
+    single, multi, half = tmp_path / "single", tmp_path / "multi", tmp_path / "half"
     run(["efficientsam_zoo.tools.d2_train", "--record-samples", str(single) + "_samples", *common,
          f"train.output_dir={single}"])
+    run(["efficientsam_zoo.tools.d2_train", *common, f"train.output_dir={half}",  # the control: one rank's share
+         "dataloader.train.total_batch_size=1"])
     log = run(["efficientsam_zoo.tools.d2_train", "--num-gpus", "2", "--record-samples", str(multi) + "_samples",
                *common, f"train.output_dir={multi}"])
     assert "World size: 2" in log
     _check_sharding(str(single) + "_samples", str(multi) + "_samples", 1)
     assert _listing(multi) == _listing(single)  # rank 1 wrote nothing of its own (no log.txt.rank1)
-    one = torch.load(single / "model_final.pth", map_location="cpu", weights_only=False)["model"]
-    two = torch.load(multi / "model_final.pth", map_location="cpu", weights_only=False)["model"]
-    assert max_abs_diff(one, two) <= 1e-5
+    one, two, wrong = (torch.load(d / "model_final.pth", map_location="cpu", weights_only=False)["model"]
+                       for d in (single, multi, half))
+    _controls(start, one, two, wrong)
+
+
+def _d2_initial_weights(config, path):
+    """A randomly initialised model of ``config`` saved as a detectron2 checkpoint (``train.init_checkpoint``)."""
+    from detectron2.config import LazyConfig, instantiate
+
+    torch.manual_seed(0)
+    model = instantiate(LazyConfig.load(str(config)).model)
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    torch.save({"model": state}, path)
+    return state
 
 
 # -- Hugging Face Trainer -----------------------------------------------------------------------------------------
@@ -213,20 +285,28 @@ def test_hf_trainer_torchrun_two_processes_equal_one_with_twice_the_batch(tmp_pa
 
     from efficientsam_zoo.data.synthetic import make_classification_folders
 
+    from efficientsam_zoo.data.synthetic import CLASSIFICATION_CLASSES
+    from efficientsam_zoo.tools.train_cls import build_model, load_recipe
+
     dirs = make_classification_folders(str(tmp_path / "shapes"), {"train": 3}, size=64, seed=0)
+    initial = build_model("scratch", len(CLASSIFICATION_CLASSES), load_recipe("vit-ti_tiny-shapes"),
+                          dict(enumerate(sorted(CLASSIFICATION_CLASSES))))
+    initial.save_pretrained(tmp_path / "initial")  # every run starts from these weights
 
     def argv(out, batch):
-        return ["-m", "efficientsam_zoo.tools.train_cls", "--recipe", "vit-ti_tiny-shapes", "--model", "scratch",
+        return ["-m", "efficientsam_zoo.tools.train_cls", "--recipe", "vit-ti_tiny-shapes", "--model",
+                str(tmp_path / "initial"),
                 "--train-dir", dirs["train"], "--output-dir", str(out), "--record-samples", str(out) + "_samples",
                 "--max-steps", "1", "--set", "optimizer=sgd", "lr=0.1", "warmup_epochs=0", "crop_scale=[1.0,1.0]",
                 "hflip=0", f"per_device_batch_size={batch}", "batch_size=16"]
 
-    single, multi = tmp_path / "single", tmp_path / "multi"
+    single, multi, half = tmp_path / "single", tmp_path / "multi", tmp_path / "half"
     out = run([sys.executable, *argv(single, 16)])
     assert "world size 1, 16 images per process" in out
+    run([sys.executable, *argv(half, 8)])  # the control: one rank's share of the batch
     log = run([*TORCHRUN, *argv(multi, 8)])
     assert "world size 2, 8 images per process" in log
     _check_sharding(str(single) + "_samples", str(multi) + "_samples", 8)
     assert _listing(multi) == _listing(single)
-    one, two = load_file(str(single / "final" / "model.safetensors")), load_file(str(multi / "final" / "model.safetensors"))
-    assert max_abs_diff(one, two) <= 1e-5
+    one, two, wrong = (load_file(str(d / "final" / "model.safetensors")) for d in (single, multi, half))
+    _controls(load_file(str(tmp_path / "initial" / "model.safetensors")), one, two, wrong)
