@@ -7,7 +7,7 @@ import torch
 from conftest import REPO_ROOT as ROOT  # noqa: E402
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from trainer_utils import mm_scalars, run  # noqa: E402
+from trainer_utils import mm_scalars  # noqa: E402
 
 from efficientsam_zoo.tools.configs import resolve_config
 
