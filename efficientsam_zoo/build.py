@@ -6,11 +6,11 @@ from typing import Callable, Dict, Mapping, Optional, Union
 
 import torch
 
-from .checkpoints import (CheckpointError, guess_efficientsam_variant, load_state_dict_strict, read_checkpoint,
-                          read_official_state_dict, segment_anything_to_vit)
+from .checkpoints import (CheckpointError, guess_efficientsam_variant, load_release_state_dict, load_state_dict_strict,
+                          read_checkpoint, read_model_spec, read_official_state_dict, segment_anything_to_vit)
 from .modeling.efficient_sam import EfficientSam, EfficientSamSpec
 from .modeling.teachers import Teacher, ViTTeacher, register_teacher, sam_image_encoder
-from .registry import DEFAULT_MODEL, EFFICIENT_SAM_NAMES, get_spec
+from .registry import DEFAULT_MODEL, EFFICIENT_SAM_NAMES, get_spec, variant_of_width
 
 __all__ = ["build_efficient_sam", "efficient_sam_model_registry", "load_official_weights",
            "efficient_sam_from_checkpoint"]
@@ -19,7 +19,10 @@ StateDictOrPath = Union[str, Mapping[str, torch.Tensor]]
 
 
 def load_official_weights(model: EfficientSam, checkpoint: StateDictOrPath) -> EfficientSam:
-    """Load a release file (``.pt``, ``.pt.zip``, TorchScript ``.jit``) or its state dict strictly into ``model``."""
+    """Load a release file (``.pt``, ``.pt.zip``, TorchScript ``.jit``) or its state dict strictly into ``model``.
+
+    A model with the prompt switches on (``negative_points`` / ``mask_prompts``) takes a released file too: the
+    switches' parameters, which the release lacks, keep their zero start (the release's outputs)."""
     source = f"checkpoint {checkpoint!r}" if isinstance(checkpoint, str) else "state dict"
     state_dict = read_official_state_dict(checkpoint) if isinstance(checkpoint, str) else dict(checkpoint)
     found = guess_efficientsam_variant(state_dict)
@@ -28,25 +31,33 @@ def load_official_weights(model: EfficientSam, checkpoint: StateDictOrPath) -> E
     if found and want and found != want:
         hint = f"  the checkpoint is {found} but the model is {want}: build the model with name={found!r}"
     elif "image_encoder.patch_embed.proj.weight" not in state_dict:
-        hint = ("  it holds no EfficientSAM image encoder (no image_encoder.patch_embed.proj.weight): is it an official "
-                "EfficientSAM checkpoint? (a SAMI backbone export loads with checkpoints.load_pretrained_backbone)")
-    load_state_dict_strict(model, state_dict, source=source, hint=hint)
+        hint = ("  it holds no EfficientSAM image encoder (no image_encoder.patch_embed.proj.weight): is it an "
+                "official EfficientSAM checkpoint? (a SAMI backbone export loads with "
+                "checkpoints.load_pretrained_backbone)")
+    load_release_state_dict(model, state_dict, source=source, hint=hint)
     return model
 
 
-def build_efficient_sam(name: Union[str, EfficientSamSpec] = DEFAULT_MODEL, checkpoint: Optional[StateDictOrPath] = None,
-                        **overrides) -> EfficientSam:
+def build_efficient_sam(name: Union[str, EfficientSamSpec] = DEFAULT_MODEL,
+                        checkpoint: Optional[StateDictOrPath] = None, **overrides) -> EfficientSam:
     """Build an EfficientSAM model in eval mode.
 
     Args:
         name: a name of ``registry.EFFICIENT_SAM_NAMES`` (``"efficientsam-ti"``, ``"efficientsam-s"``) or an
             :class:`EfficientSamSpec`.
         checkpoint: path of a release file -- ``{"model": state_dict}`` (``.pt`` or ``.pt.zip``, loaded with
-            ``weights_only=True``) or a TorchScript export (``efficient_sam_s_cpu.jit``) -- or a state dict; loaded
+            ``weights_only=True``) or a TorchScript export (``efficient_sam_s_cpu.jit``) --, a model directory written
+            by ``efficientsam-zoo finetune`` (its ``spec.json`` gives the architecture), or a state dict; loaded
             strictly.
         overrides: architecture fields to change (e.g. ``img_size=256`` for small tests).
     """
     spec = name if isinstance(name, EfficientSamSpec) else get_spec(name)
+    stored = read_model_spec(checkpoint) if isinstance(checkpoint, str) else None
+    if stored is not None:  # a model directory carries its own architecture (image size, depth, prompt switches)
+        if stored.embed_dim != spec.embed_dim:
+            raise CheckpointError(f"model directory {checkpoint!r} holds a {stored.embed_dim}-d encoder, not {name!r}'s "
+                                  f"{spec.embed_dim}-d one: build it with name={variant_of_width(stored.embed_dim)!r}")
+        spec = stored
     if overrides:
         spec = spec.replace(**overrides)
     model = EfficientSam.from_spec(spec)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from .modeling.cuda_graph import CUDAGraphDecoder
 from .modeling.efficient_sam import EfficientSam
-from .prompts import assemble_prompts
+from .prompts import assemble_prompts, check_mask_input
 from .utils.image import ImageLike, image_to_tensor
 
 __all__ = ["EfficientSamPredictor", "assemble_prompts"]  # assemble_prompts lives in .prompts; kept importable here
@@ -61,9 +61,14 @@ class EfficientSamPredictor:
             raise RuntimeError("no image set: call predictor.set_image(image) before predicting")
 
     def predict(self, point_coords: Optional[np.ndarray] = None, point_labels: Optional[np.ndarray] = None,
-                box: Optional[np.ndarray] = None, multimask_output: bool = True, return_logits: bool = False
+                box: Optional[np.ndarray] = None, mask_input: Optional[np.ndarray] = None,
+                multimask_output: bool = True, return_logits: bool = False
                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One query -> ``(masks [M,H,W], scores [M], low_res_logits [M,h,w])`` as numpy."""
+        """One query -> ``(masks [M,H,W], scores [M], low_res_logits [M,h,w])`` as numpy (SamPredictor's arguments).
+
+        ``mask_input`` ``(1, h, w)``: a previous call's ``low_res_logits[i][None]``, as a mask prompt (models with mask
+        prompts only: a finetuned model of ``efficientsam-zoo finetune``); label 0 is a negative click for models with
+        negative clicks, and refused for the released weights, which have none."""
         self._require_image()
         pts = lbl = bx = None  # one query: add the query axis; assemble_prompts checks the rest
         if point_coords is not None:
@@ -78,23 +83,25 @@ class EfficientSamPredictor:
             if bx.shape != (4,):
                 raise ValueError(f"box must be (4,) as (x0, y0, x1, y1), got shape {tuple(bx.shape)}")
             bx = bx[None]
-        masks, scores, low_res = self.predict_torch(pts, lbl, bx, multimask_output, return_logits)
+        masks, scores, low_res = self.predict_torch(pts, lbl, bx, mask_input, multimask_output, return_logits)
         return masks[0].cpu().numpy(), scores[0].float().cpu().numpy(), low_res[0].float().cpu().numpy()
 
     @torch.inference_mode()
     def predict_torch(self, point_coords: Optional[torch.Tensor] = None, point_labels: Optional[torch.Tensor] = None,
-                      boxes: Optional[torch.Tensor] = None, multimask_output: bool = True,
-                      return_logits: bool = False) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                      boxes: Optional[torch.Tensor] = None, mask_input: Optional[torch.Tensor] = None,
+                      multimask_output: bool = True, return_logits: bool = False
+                      ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Many queries at once, all against the one stored embedding.
 
         Args:
             point_coords: ``[Q, N, 2]`` pixels of the original image; ``point_labels``: ``[Q, N]``.
             boxes: ``[Q, 4]`` pixels (x0, y0, x1, y1); appended to each query as two corner points.
+            mask_input: ``[Q, 1, h, w]`` (or one ``[1, h, w]`` for every query) low-res logits as mask prompts.
         Returns:
             masks ``[Q, M, H, W]`` (bool, or logits with ``return_logits``), scores ``[Q, M]``,
             low-res logits ``[Q, M, img_size/4, img_size/4]``.
         """
-        low_res, scores = self.predict_low_res(point_coords, point_labels, boxes, multimask_output)
+        low_res, scores = self.predict_low_res(point_coords, point_labels, boxes, multimask_output, mask_input)
         logits = self.upscale(low_res)
         masks = logits if return_logits else logits > self.model.mask_threshold
         return masks, scores, low_res
@@ -102,24 +109,37 @@ class EfficientSamPredictor:
     @torch.inference_mode()
     def predict_low_res(self, point_coords: Optional[torch.Tensor] = None,
                         point_labels: Optional[torch.Tensor] = None, boxes: Optional[torch.Tensor] = None,
-                        multimask_output: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
+                        multimask_output: bool = True, mask_input: Optional[torch.Tensor] = None
+                        ) -> Tuple[torch.Tensor, torch.Tensor]:
         """:meth:`predict_torch` without the upsampling: low-res logits ``[Q, M, img_size/4, img_size/4]`` and
         scores ``[Q, M]``. Filter by score first, then :meth:`upscale` only the masks you keep."""
         self._require_image()
-        points, labels = assemble_prompts(point_coords, point_labels, boxes, self.original_size,
-                                          self.model.decoder_max_num_input_points)
-        return self.decode(points, labels, multimask_output)
+        points, labels = self.check_prompts(point_coords, point_labels, boxes)
+        return self.decode(points, labels, multimask_output,
+                           check_mask_input(mask_input, len(points), self.model.prompt_encoder.mask_input_size,
+                                            self.model.mask_prompts))
+
+    def check_prompts(self, point_coords, point_labels, boxes) -> Tuple[torch.Tensor, torch.Tensor]:
+        """:func:`~efficientsam_zoo.prompts.assemble_prompts` for this predictor's image and model (its point budget,
+        whether it has negative clicks)."""
+        self._require_image()
+        return assemble_prompts(point_coords, point_labels, boxes, self.original_size,
+                                self.model.decoder_max_num_input_points, negatives=self.model.negative_points)
 
     @torch.inference_mode()
-    def decode(self, points: torch.Tensor, labels: torch.Tensor, multimask_output: bool = True
-               ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """The decoder on prompts already checked by :func:`~efficientsam_zoo.prompts.assemble_prompts` (``points
-        [Q, N, 2]``, ``labels [Q, N]`` in the set image's pixels): low-res logits ``[Q, M, h, w]``, scores ``[Q, M]``."""
+    def decode(self, points: torch.Tensor, labels: torch.Tensor, multimask_output: bool = True,
+               mask_input: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The decoder on prompts already checked by :meth:`check_prompts` (``points [Q, N, 2]``, ``labels [Q, N]`` in
+        the set image's pixels; ``mask_input [Q, 1, h, w]`` by ``prompts.check_mask_input``): low-res logits
+        ``[Q, M, h, w]``, scores ``[Q, M]``. Mask prompts run eagerly (the CUDA graphs hold the prompt-only decoder)."""
         self._require_image()
         h, w = self.original_size
         dev = self.device
-        low_res, scores = self._decode(self.features, points[None].to(dev), labels[None].to(dev),
-                                       multimask_output, input_h=h, input_w=w)
+        args = (self.features, points[None].to(dev), labels[None].to(dev), multimask_output)
+        if mask_input is None:
+            low_res, scores = self._decode(*args, input_h=h, input_w=w)
+        else:
+            low_res, scores = self.model.predict_masks(*args, input_h=h, input_w=w, mask_input=mask_input[None].to(dev))
         return low_res[0], scores[0]
 
     @torch.inference_mode()
@@ -130,8 +150,7 @@ class EfficientSamPredictor:
         their indices ``[K]`` (``EfficientSam.predict_masks_above``: the others' masks are never upscaled). A
         CUDA-graph predictor decodes every query in its captured graph and selects afterwards."""
         self._require_image()
-        points, labels = assemble_prompts(point_coords, point_labels, None, self.original_size,
-                                          self.model.decoder_max_num_input_points)
+        points, labels = self.check_prompts(point_coords, point_labels, None)
         h, w = self.original_size
         points, labels = points[None].to(self.device), labels[None].to(self.device)
         if self.cuda_graphs:

@@ -14,18 +14,19 @@ from typing import Optional, Tuple
 
 import torch
 
-from .modeling.prompt_encoder import box_corner_prompts
+from .modeling.prompt_encoder import NO_MASK_PROMPTS, NO_NEGATIVES, box_corner_prompts
 
-__all__ = ["assemble_prompts", "check_finite"]
+__all__ = ["assemble_prompts", "check_finite", "NO_NEGATIVES", "check_mask_input"]
 
 
 def assemble_prompts(point_coords, point_labels, boxes, image_size: Optional[Tuple[int, int]], max_points: int,
-                     allow_padding: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+                     allow_padding: bool = False, negatives: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
     """The one prompt validation: points ``[Q, N, 2]`` + labels ``[Q, N]`` and / or boxes ``[Q, 4]`` (pixels of an
     image of ``image_size = (H, W)``) -> ``points [Q, N', 2]`` and ``labels [Q, N']`` on the CPU, boxes appended as
     two corner points (labels 2, 3). ``allow_padding``: label -1 marks a padding slot whose coordinates are not
-    checked (the batched Hugging Face inputs). ``image_size=None`` skips the range check (prompts already checked in
-    their image's pixel frame, then rescaled).
+    checked (the batched Hugging Face inputs). ``negatives``: the model takes label 0 as a negative click
+    (``EfficientSam.negative_points``); otherwise label 0 is refused. ``image_size=None`` skips the range check
+    (prompts already checked in their image's pixel frame, then rescaled).
     """
     parts, part_labels = [], []
     if point_coords is not None:
@@ -46,8 +47,10 @@ def assemble_prompts(point_coords, point_labels, boxes, image_size: Optional[Tup
         allowed = {0, 1, 2, 3} | ({-1} if allow_padding else set())
         bad = sorted(set(point_labels.unique().tolist()) - allowed)
         if bad:
-            raise ValueError(f"point labels must be 1 (point), 0 (no label), 2 / 3 (box corners)"
+            raise ValueError(f"point labels must be 1 (point), 0 (negative click), 2 / 3 (box corners)"
                              f"{', -1 (padding)' if allow_padding else ''}; got {bad}")
+        if not negatives and bool((point_labels == 0).any()):
+            raise ValueError(NO_NEGATIVES)
         check_finite("point_coords", point_coords)
         parts.append(point_coords)
         part_labels.append(point_labels)
@@ -81,6 +84,23 @@ def assemble_prompts(point_coords, point_labels, boxes, image_size: Optional[Tup
         raise ValueError(f"prompt point ({x:g}, {y:g}) of query {q} lies outside the {w}x{h} (WxH) image; "
                          "coordinates are (x, y) pixels of the image given to set_image")
     return points, labels
+
+
+def check_mask_input(mask_input, queries: int, size: Tuple[int, int], mask_prompts: bool) -> Optional[torch.Tensor]:
+    """A mask prompt (SamPredictor's ``mask_input``: the previous round's low-res logits) -> ``[Q, 1, h, w]`` float on
+    the CPU; ``[1, h, w]`` / ``[h, w]`` serve every one of ``queries``. ``None`` stays ``None``."""
+    if mask_input is None:
+        return None
+    if not mask_prompts:
+        raise ValueError(NO_MASK_PROMPTS)
+    m = torch.as_tensor(mask_input, dtype=torch.float32).cpu()
+    m = m.reshape(1, 1, *m.shape[-2:]) if m.ndim in (2, 3) and (m.ndim == 2 or m.shape[0] == 1) else m
+    if m.ndim != 4 or m.shape[1] != 1 or tuple(m.shape[-2:]) != tuple(size) or m.shape[0] not in (1, queries):
+        raise ValueError(f"mask_input must be low-res logits of shape (1, {size[0]}, {size[1]}) -- the low_res_logits "
+                         f"a previous predict returned, one mask -- or [Q, 1, {size[0]}, {size[1]}], got "
+                         f"{tuple(torch.as_tensor(mask_input).shape)}")
+    check_finite("mask_input", m)
+    return m.expand(queries, -1, -1, -1)
 
 
 def check_finite(name: str, values: torch.Tensor) -> None:

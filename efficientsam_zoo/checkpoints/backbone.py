@@ -24,7 +24,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ..utils.io import atomic_path
-from .io import SHOW, CheckpointError, check_state_dict, listing, load_state_dict_strict, read_checkpoint
+from .io import SHOW, CheckpointError, check_state_dict, listing, read_checkpoint
+from .official import load_release_state_dict, read_model_spec, read_official_state_dict
 
 __all__ = ["SAMI_BACKBONE_FORMAT", "backbone_state_dict", "save_sami_backbone", "read_sami_backbone",
            "load_pretrained_backbone", "load_segmenter_init"]
@@ -111,14 +112,17 @@ def load_pretrained_backbone(vit: torch.nn.Module, path: str, allow_missing: Ite
 
 
 def load_segmenter_init(sam: nn.Module, path: str) -> str:
-    """Initialise an ``EfficientSam`` for finetuning: an official checkpoint (it has ``mask_decoder.*`` keys) loads
-    everything, strictly; a backbone (SAMI export, HF ``SamiViTModel`` directory, ...) loads the image encoder only,
+    """Initialise an ``EfficientSam`` for finetuning: an official checkpoint (it has ``mask_decoder.*`` keys) or a
+    finetuned model directory loads everything, strictly (switched-on prompts the release lacks start as the prompt encoder initialises them); a backbone (SAMI export, HF ``SamiViTModel`` directory, ...) loads the image encoder only,
     its SAM neck and the decoder starting fresh. Returns ``"official"`` or ``"backbone"``."""
+    if read_model_spec(path) is not None:  # a finetuned model directory: everything
+        load_release_state_dict(sam, read_official_state_dict(path), source=f"model directory {path!r}")
+        return "official"
     if os.path.isfile(path) and not path.endswith(".safetensors"):
         obj = read_checkpoint(path)
         sd = obj.get("model", obj) if isinstance(obj, Mapping) else {}
         if any(k.startswith("mask_decoder.") for k in sd):
-            load_state_dict_strict(sam, dict(sd), source=f"checkpoint {path!r}")
+            load_release_state_dict(sam, dict(sd), source=f"checkpoint {path!r}")
             return "official"
     load_pretrained_backbone(sam.image_encoder, path, allow_missing=("rel_pos_", "neck."))
     return "backbone"

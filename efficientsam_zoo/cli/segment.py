@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import automatic_mask_generator as amg
 from ..predictor import EfficientSamPredictor
-from ..prompts import assemble_prompts
+from ..prompts import NO_NEGATIVES, assemble_prompts
 from ..salient import segment_salient
 from ..utils.image import image_to_tensor, load_image_rgb
 from ..utils.io import save_png, write_json
@@ -33,11 +33,14 @@ def cmd_segment(args: argparse.Namespace) -> int:
         raise SystemExit("error: give at least one --point X Y or a --box X0 Y0 X1 Y1")
 
     image = load_image_rgb(args.image)
-    # the prompts' one check, before the (slow) model load: NaN, outside the image, reversed box ...
+    # the prompts' one check, before the (slow) model load: NaN, outside the image, reversed box ...; whether the
+    # model takes negative clicks is known once it is loaded
     prompt_points, prompt_labels = assemble_prompts(
         None if points is None else points[None], None if labels is None else labels[None],
-        None if box is None else box[None], image.shape[:2], max_points=points_cap())
+        None if box is None else box[None], image.shape[:2], max_points=points_cap(), negatives=True)
     model = load_model_from_args(args.model, args.checkpoint, args.device)
+    if bool((prompt_labels == 0).any()) and not model.negative_points:
+        raise ValueError(NO_NEGATIVES)
     predictor = EfficientSamPredictor(model)
     predictor.set_image(image)
     low_res, scores = predictor.decode(prompt_points, prompt_labels, multimask_output=not args.single_mask)
@@ -99,7 +102,8 @@ def _segment_parser(sub) -> None:
     seg.add_argument("--point", nargs=2, type=float, action="append", metavar=("X", "Y"),
                      help=f"a prompt point in pixels; repeat for more (at most {points_cap()}, a box counts as 2)")
     seg.add_argument("--label", type=int, action="append", choices=[0, 1],
-                     help="label of each --point in order: 1 foreground (default), 0 no label")
+                     help="label of each --point in order: 1 foreground (default), 0 a negative click (models "
+                          "finetuned with negative clicks)")
     seg.add_argument("--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"), help="a box prompt in pixels")
     seg.add_argument("--out", default="mask.png", help="mask PNG to write (default: mask.png)")
     seg.add_argument("--overlay", help="also write the image with the mask and prompts drawn on it")

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .mask_decoder import MaskDecoder, TwoWayTransformer
-from .prompt_encoder import PromptEncoder
+from .prompt_encoder import NO_MASK_PROMPTS, PromptEncoder
 from .vit import ViT
 
 __all__ = ["EfficientSamSpec", "EfficientSam", "use_reference_arithmetic", "normalize_images", "rescale_points",
@@ -88,6 +88,8 @@ class EfficientSamSpec:
     num_multimask_outputs: int = 3
     iou_head_depth: int = 3  # linear layers of the IoU head, as MaskDecoder counts them (2 hidden + output)
     iou_head_hidden_dim: int = 256
+    negative_points: bool = False  # label 0 = SAM's negative click (a learned embedding; the release has none)
+    mask_prompts: bool = False  # SAM's dense mask prompt (the release has none)
     pixel_mean: Tuple[float, ...] = field(default=IMAGENET_MEAN)
     pixel_std: Tuple[float, ...] = field(default=IMAGENET_STD)
 
@@ -117,8 +119,8 @@ class EfficientSam(nn.Module):
     image_format: str = "RGB"
 
     def __init__(self, image_encoder: ViT, prompt_encoder: PromptEncoder, mask_decoder: MaskDecoder,
-                 decoder_max_num_input_points: int = EfficientSamSpec.decoder_max_num_input_points, pixel_mean: Sequence[float] = IMAGENET_MEAN,
-                 pixel_std: Sequence[float] = IMAGENET_STD) -> None:
+                 decoder_max_num_input_points: int = EfficientSamSpec.decoder_max_num_input_points,
+                 pixel_mean: Sequence[float] = IMAGENET_MEAN, pixel_std: Sequence[float] = IMAGENET_STD) -> None:
         super().__init__()
         self.image_encoder = image_encoder
         self.prompt_encoder = prompt_encoder
@@ -134,7 +136,8 @@ class EfficientSam(nn.Module):
                       depth=spec.depth, num_heads=spec.num_heads, mlp_ratio=spec.mlp_ratio,
                       pretrain_img_size=spec.pretrain_img_size, neck_dim=spec.neck_dim)
         grid = spec.img_size // spec.patch_size
-        prompt_encoder = PromptEncoder(spec.neck_dim, (grid, grid), (spec.img_size, spec.img_size))
+        prompt_encoder = PromptEncoder(spec.neck_dim, (grid, grid), (spec.img_size, spec.img_size),
+                                       negative_points=spec.negative_points, mask_prompts=spec.mask_prompts)
         decoder = MaskDecoder(
             transformer_dim=spec.neck_dim,
             transformer=TwoWayTransformer(spec.decoder_depth, spec.neck_dim, spec.decoder_num_heads,
@@ -152,6 +155,23 @@ class EfficientSam(nn.Module):
     @property
     def img_size(self) -> int:
         return self.image_encoder.img_size
+
+    @property
+    def negative_points(self) -> bool:
+        """Label 0 is a negative click (a trained embedding); the released weights have none."""
+        return self.prompt_encoder.negative_points
+
+    @property
+    def mask_prompts(self) -> bool:
+        """The model takes the previous round's low-resolution logits as a mask prompt; the released weights do not."""
+        return self.prompt_encoder.mask_prompts
+
+    def extension_keys(self) -> Tuple[str, ...]:
+        """State-dict keys of the switched-on prompts (``negative_points``, ``mask_prompts``): what a released
+        checkpoint lacks and a switched-on model may start from zero."""
+        return tuple(k for k in self.state_dict() if k.startswith((
+            "prompt_encoder.negative_point_embeddings.", "prompt_encoder.mask_downscaling.",
+            "prompt_encoder.no_mask_embed.")))
 
     # -- image side -------------------------------------------------------------------------------
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
@@ -190,9 +210,13 @@ class EfficientSam(nn.Module):
 
     def predict_masks(self, image_embeddings: torch.Tensor, batched_points: torch.Tensor,
                       batched_point_labels: torch.Tensor, multimask_output: bool, input_h: int, input_w: int,
-                      output_h: int = -1, output_w: int = -1) -> Tuple[torch.Tensor, torch.Tensor]:
+                      output_h: int = -1, output_w: int = -1, mask_input: Optional[torch.Tensor] = None
+                      ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Decoder only. Points ``[B,Q,N,2]`` in an ``input_h`` x ``input_w`` frame, labels ``[B,Q,N]``, as checked by
         the caller (``prompts.assemble_prompts`` in the predictor and the HF classes; :meth:`forward` checks its own).
+
+        ``mask_input`` ``[B, Q, 1, img_size/4, img_size/4]``: the previous round's low-res logits as mask prompts (models
+        with ``mask_prompts`` only).
 
         Returns logits ``[B,Q,M,output_h,output_w]`` (or the low-res ``img_size/4`` grid when no output
         size is given) and IoU predictions ``[B,Q,M]``, with ``M`` = 3 (multimask) or 1.
@@ -200,7 +224,8 @@ class EfficientSam(nn.Module):
         b, nq = batched_points.shape[:2]
         sparse, dense_pe = self._encode_prompts(image_embeddings, batched_points, batched_point_labels,
                                                 input_h, input_w)
-        low_res, iou = self.mask_decoder(image_embeddings, dense_pe, sparse, multimask_output)
+        low_res, iou = self.mask_decoder(self._add_dense(image_embeddings, mask_input, nq), dense_pe, sparse,
+                                         multimask_output)
         m, lh, lw = low_res.shape[1:]
         if output_h > 0 and output_w > 0:
             low_res = F.interpolate(low_res, (output_h, output_w), mode="bicubic")
@@ -220,11 +245,29 @@ class EfficientSam(nn.Module):
         b, nq = batched_points.shape[:2]
         sparse, dense_pe = self._encode_prompts(image_embeddings, batched_points, batched_point_labels,
                                                 input_h, input_w)
-        hyper_in, src, iou = self.mask_decoder.decode_tokens(image_embeddings, dense_pe, sparse)
+        hyper_in, src, iou = self.mask_decoder.decode_tokens(self._add_dense(image_embeddings, None, nq), dense_pe,
+                                                             sparse)
         iou = iou[:, 1:]
         index = torch.nonzero((iou > min_iou).any(1)).flatten()
         low_res = self.mask_decoder.upscale_masks(hyper_in[index], src[index], *image_embeddings.shape[-2:])[:, 1:]
         return low_res, iou.reshape(b, nq, -1), index
+
+    def _add_dense(self, image_embeddings: torch.Tensor, mask_input: Optional[torch.Tensor], nq: int) -> torch.Tensor:
+        """The image embedding plus the dense prompt: unchanged without ``mask_prompts``; plus ``no_mask_embed`` (shared
+        by every query) without masks; per query ``[B, Q, C, h, w]`` with masks."""
+        if mask_input is not None and not self.mask_prompts:
+            raise ValueError(NO_MASK_PROMPTS)
+        if not self.mask_prompts:
+            return image_embeddings
+        if mask_input is None:
+            return image_embeddings + self.prompt_encoder.dense_embeddings(None).to(image_embeddings.dtype)
+        b = image_embeddings.shape[0]
+        want = (b, nq, 1, *self.prompt_encoder.mask_input_size)
+        if tuple(mask_input.shape) != want:
+            raise ValueError(f"mask_input must be the previous round's low-res logits [B, Q, 1, h, w] = {want}, got "
+                             f"{tuple(mask_input.shape)}")
+        dense = self.prompt_encoder.dense_embeddings(mask_input.reshape(b * nq, *want[2:]).to(image_embeddings.dtype))
+        return image_embeddings[:, None] + dense.reshape(b, nq, *dense.shape[1:])
 
     def _encode_prompts(self, image_embeddings: torch.Tensor, batched_points: torch.Tensor,
                         batched_point_labels: torch.Tensor, input_h: int, input_w: int

@@ -150,16 +150,20 @@ class TwoWayTransformer(nn.Module):
                 point_embedding: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """
         Args:
-            image_embedding: ``[B, C, h, w]``, one per image.
+            image_embedding: ``[B, C, h, w]``, one per image, or ``[B, Q, C, h, w]``, one per query (mask prompts
+                make the image tokens differ per query from the start).
             image_pe: ``[1, C, h, w]``.
             point_embedding: ``[B, Q, T, C]`` tokens of ``Q`` queries per image.
         Returns:
             tokens ``[B*Q, T, C]`` and image tokens ``[B*Q, h*w, C]``.
         """
-        b, c = image_embedding.shape[:2]
+        b, c = image_embedding.shape[0], image_embedding.shape[-3]
         nq, t = point_embedding.shape[1:3]
-        keys = image_embedding.flatten(2).transpose(1, 2).unsqueeze(1)  # [B, 1, HW, C]
-        if self.tile_per_query:
+        if image_embedding.ndim == 5:
+            keys = image_embedding.flatten(3).transpose(2, 3)  # [B, Q, HW, C]
+        else:
+            keys = image_embedding.flatten(2).transpose(1, 2).unsqueeze(1)  # [B, 1, HW, C]
+        if self.tile_per_query and keys.shape[1] == 1:
             keys = keys.repeat(1, nq, 1, 1)
         key_pe = image_pe.flatten(2).transpose(1, 2).unsqueeze(1)  # [1, 1, HW, C]
         queries = point_embedding
@@ -213,7 +217,7 @@ class MaskDecoder(nn.Module):
                 sparse_prompt_embeddings: torch.Tensor, multimask_output: bool) -> Tuple[torch.Tensor, torch.Tensor]:
         """
         Args:
-            image_embeddings: ``[B, C, h, w]``.
+            image_embeddings: ``[B, C, h, w]``, or ``[B, Q, C, h, w]`` with per-query dense prompts added.
             image_pe: ``[1, C, h, w]``.
             sparse_prompt_embeddings: ``[B, Q, T, C]``.
             multimask_output: the 3 multimask outputs, or the single-mask token's output.

@@ -6,26 +6,53 @@ Every prompt is a point ``(x, y)`` in the 1024-px model frame with a label:
 label  meaning (as the released weights were trained)
 =====  ===============================================================
  -1    padding: position encoding + the learned ``invalid_points`` vector
-  0    position encoding only, no label embedding. SAM uses 0 for a
-       negative click; the EfficientSAM release was not trained with
-       negatives, so a 0 here carries no "background" meaning.
+  0    a negative click (SAM's meaning), with ``negative_points`` on:
+       position encoding + ``negative_point_embeddings``. The release
+       has no such embedding (position encoding only, no meaning of
+       "background"), so callers refuse label 0 for it.
   1    positive point: position encoding + ``point_embeddings``
   2    box top-left corner: position encoding + ``bbox_top_left_embeddings``
   3    box bottom-right corner: position encoding + ``bbox_bottom_right_embeddings``
 =====  ===============================================================
 
 Unlike SAM, padded slots are not zeroed: they keep their (meaningless) position encoding plus the
-invalid embedding, exactly as the release computes them. There are no dense (mask) prompts.
+invalid embedding, exactly as the release computes them. The release has no dense (mask) prompts.
+
+Two switches add SAM's missing prompts (both off by default, so the released weights keep loading strictly and
+compute what they compute). Switched on, a model still computes exactly what the release does for every prompt the
+release takes, until it is finetuned:
+
+* ``negative_points``: label 0 gets a learned embedding of its own (``negative_point_embeddings``): SAM's negative
+  click. It starts as SAM's label embeddings do (``nn.Embedding``'s N(0, 1)), at the scale of the release's
+  learned ones: it only enters prompts the release refuses, and a zero start would take Adam a thousand steps to
+  reach that scale;
+* ``mask_prompts``: SAM's dense prompt -- the previous round's low-resolution logits (``4h x 4w`` for an ``h x w``
+  image embedding) through ``mask_downscaling`` (two 2x2 stride-2 convolutions with LayerNorm2d and GELU, then a 1x1
+  convolution to the embedding width), added to the image embedding; without a mask, ``no_mask_embed`` is added
+  everywhere instead. ``no_mask_embed`` starts at zero, so a prompt without a mask is the release's; the
+  convolutions start as SAM's do (PyTorch's default initialisation; a zero start leaves them unlearned after a short
+  finetune).
 """
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import nn
 
-__all__ = ["PositionEmbeddingRandom", "PromptEncoder", "PROMPT_LABELS", "box_corner_prompts"]
+from .layers import LayerNorm2d
+
+__all__ = ["PositionEmbeddingRandom", "PromptEncoder", "PROMPT_LABELS", "box_corner_prompts", "NO_NEGATIVES",
+           "NO_MASK_PROMPTS"]
+
+#: What a model without the switch says when given a negative click / a mask prompt (every entry point refuses them).
+NO_NEGATIVES = ("label 0 is a negative click, and this model has none: the released EfficientSAM weights were not "
+                "trained with negative points (a 0 would silently act as an unlabelled point). Finetune with negative "
+                "clicks (efficientsam-zoo finetune; its model has them), or drop the negative points")
+NO_MASK_PROMPTS = ("this model takes no mask prompts (mask_input): the released EfficientSAM weights have no dense "
+                   "prompt encoder. Finetune with mask prompts (efficientsam-zoo finetune; its model has them), or "
+                   "leave mask_input out")
 
 PROMPT_LABELS = {"padding": -1, "no_label": 0, "point": 1, "box_top_left": 2, "box_bottom_right": 3}
 
@@ -70,10 +97,11 @@ class PositionEmbeddingRandom(nn.Module):
 
 
 class PromptEncoder(nn.Module):
-    """Points + labels ``[N, P, 2]``, ``[N, P]`` -> sparse embeddings ``[N, P, embed_dim]``."""
+    """Points + labels ``[N, P, 2]``, ``[N, P]`` -> sparse embeddings ``[N, P, embed_dim]``; with ``mask_prompts``,
+    :meth:`dense_embeddings` of the mask prompts too (module docstring)."""
 
-    def __init__(self, embed_dim: int, image_embedding_size: Tuple[int, int],
-                 input_image_size: Tuple[int, int]) -> None:
+    def __init__(self, embed_dim: int, image_embedding_size: Tuple[int, int], input_image_size: Tuple[int, int],
+                 negative_points: bool = False, mask_prompts: bool = False, mask_in_chans: int = 16) -> None:
         super().__init__()
         self.embed_dim = embed_dim
         self.image_embedding_size = tuple(image_embedding_size)
@@ -83,6 +111,28 @@ class PromptEncoder(nn.Module):
         self.point_embeddings = nn.Embedding(1, embed_dim)
         self.bbox_top_left_embeddings = nn.Embedding(1, embed_dim)
         self.bbox_bottom_right_embeddings = nn.Embedding(1, embed_dim)
+        self.negative_points, self.mask_prompts = negative_points, mask_prompts
+        if negative_points:
+            self.negative_point_embeddings = nn.Embedding(1, embed_dim)  # N(0, 1), as SAM's label embeddings
+        if mask_prompts:
+            self.mask_downscaling = nn.Sequential(
+                nn.Conv2d(1, mask_in_chans // 4, kernel_size=2, stride=2), LayerNorm2d(mask_in_chans // 4), nn.GELU(),
+                nn.Conv2d(mask_in_chans // 4, mask_in_chans, kernel_size=2, stride=2), LayerNorm2d(mask_in_chans),
+                nn.GELU(), nn.Conv2d(mask_in_chans, embed_dim, kernel_size=1))
+            self.no_mask_embed = nn.Embedding(1, embed_dim)
+            nn.init.zeros_(self.no_mask_embed.weight)
+
+    @property
+    def mask_input_size(self) -> Tuple[int, int]:
+        """``(h, w)`` of the low-resolution mask prompts (4x the image embedding's grid, the decoder's output)."""
+        return 4 * self.image_embedding_size[0], 4 * self.image_embedding_size[1]
+
+    def dense_embeddings(self, masks: Optional[torch.Tensor]) -> torch.Tensor:
+        """Mask prompts ``[N, 1, 4h, 4w]`` (logits) -> ``[N, C, h, w]``; ``None`` -> ``no_mask_embed`` as
+        ``[1, C, 1, 1]`` (the same for every query and position)."""
+        if masks is None:
+            return self.no_mask_embed.weight.reshape(1, -1, 1, 1)
+        return self.mask_downscaling(masks)
 
     def get_dense_pe(self) -> torch.Tensor:
         """Position encoding of the image-embedding grid, ``[1, C, h, w]``."""
@@ -97,7 +147,7 @@ class PromptEncoder(nn.Module):
             (1, self.point_embeddings),
             (2, self.bbox_top_left_embeddings),
             (3, self.bbox_bottom_right_embeddings),
-        )
+        ) + (((0, self.negative_point_embeddings),) if self.negative_points else ())
         for value, embedding in table:
             emb = emb + (labels == value).to(emb.dtype) * embedding.weight[0]
         return emb

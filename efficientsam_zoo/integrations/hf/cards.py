@@ -9,19 +9,21 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ...build import build_efficient_sam
+from ...checkpoints import write_model_spec
 from ...modeling.efficient_sam import EfficientSam
 from ...modeling.vit import build_vit
 from ...registry import PAPER, VARIANTS, Variant, get_spec
 from .image_processing import EfficientSamImageProcessor
 from .modeling import EfficientSamModel
 
-__all__ = ["CARD_NAMES", "make_model_card", "convert_official_checkpoint", "push_folder", "parameter_count"]
+__all__ = ["CARD_NAMES", "make_model_card", "save_model_dir", "convert_official_checkpoint", "push_folder",
+           "parameter_count"]
 
 CARD_NAMES = list(VARIANTS)
 _PIPELINE = {"efficientsam": "mask-generation", "sami": "image-feature-extraction"}
@@ -183,32 +185,35 @@ def _probe_difference(native, hf: EfficientSamModel, processor: EfficientSamImag
     return max(float((hf_logits - native_logits[0]).abs().max()), float((out.iou_scores - native_iou).abs().max()))
 
 
-def convert_official_checkpoint(checkpoint: str, variant: str, out_dir: str, overwrite: bool = False,
-                                tolerance: float = 1e-4) -> Dict[str, float]:
-    """Official ``.pt`` / ``.pt.zip`` -> HF directory (safetensors, config, processor config, model card).
-
-    The directory is written beside ``out_dir`` first, reloaded with ``AutoModel.from_pretrained`` and
-    compared with the original model on a probe input; only then is it moved into place.
-    """
+def save_model_dir(native: EfficientSam, out_dir: str, card: Optional[ModelCard] = None, overwrite: bool = False,
+                   tolerance: float = 1e-4) -> Dict[str, float]:
+    """A native model -> a model directory: HF ``save_pretrained`` files (safetensors, config, processor config, the
+    card) plus ``spec.json`` (``checkpoints.write_model_spec``), so that ``EfficientSamModel.from_pretrained(DIR)`` and
+    ``build_efficient_sam(name, checkpoint=DIR)`` both load it. Written beside ``out_dir`` first, reloaded with
+    ``AutoModel.from_pretrained`` and compared with ``native`` on a probe input; only then moved into place."""
     from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
 
-    get_spec(variant)
     if os.path.exists(out_dir) and os.listdir(out_dir) and not overwrite:
         raise FileExistsError(f"{out_dir!r} exists and is not empty; pass --overwrite to replace it")
-    native = build_efficient_sam(variant, checkpoint=checkpoint)
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # the write-and-reload check is one step of the caller's, not two bars
+    native = native.eval()
     hf = EfficientSamModel.from_native(native).eval()
-    processor = EfficientSamImageProcessor(size=native.img_size)
+    processor = EfficientSamImageProcessor(size=native.img_size, max_points=native.decoder_max_num_input_points)
     parent = os.path.dirname(os.path.abspath(out_dir))
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".convert-", dir=parent)
+    tmp = tempfile.mkdtemp(prefix=".model-", dir=parent)
     try:
         hf.save_pretrained(tmp)
         processor.save_pretrained(tmp)
-        make_model_card(variant).save(os.path.join(tmp, "README.md"))
+        write_model_spec(native.spec, tmp)
+        if card is not None:
+            card.save(os.path.join(tmp, "README.md"))
         reloaded = AutoModel.from_pretrained(tmp).eval()
         diff = _probe_difference(native, reloaded, processor)
         if not diff <= tolerance:
-            raise RuntimeError(f"converted model differs from the original by {diff:.3g} (> {tolerance}); "
+            raise RuntimeError(f"the saved model differs from the original by {diff:.3g} (> {tolerance}); "
                                "nothing was written")
         if os.path.exists(out_dir):
             shutil.rmtree(out_dir)
@@ -216,7 +221,20 @@ def convert_official_checkpoint(checkpoint: str, variant: str, out_dir: str, ove
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
+        if bars:
+            hf_logging.enable_progress_bar()
     return {"max_abs_diff": diff, "parameters": float(sum(p.numel() for p in hf.parameters()))}
+
+
+def convert_official_checkpoint(checkpoint: str, variant: str, out_dir: str, overwrite: bool = False,
+                                tolerance: float = 1e-4) -> Dict[str, float]:
+    """Official ``.pt`` / ``.pt.zip`` -> HF directory (safetensors, config, processor config, model card), through
+    :func:`save_model_dir` (which checks the written directory against the original model)."""
+    get_spec(variant)
+    if os.path.exists(out_dir) and os.listdir(out_dir) and not overwrite:  # before the (slow) model load
+        raise FileExistsError(f"{out_dir!r} exists and is not empty; pass --overwrite to replace it")
+    return save_model_dir(build_efficient_sam(variant, checkpoint=checkpoint), out_dir, make_model_card(variant),
+                          overwrite=overwrite, tolerance=tolerance)
 
 
 def push_folder(folder: str, repo_id: str, dry_run: bool = True, private: bool = False,

@@ -129,6 +129,12 @@ class EfficientSamConfig(PreTrainedConfig):
             Linear layers of the IoU prediction head (two hidden layers and the output layer).
         iou_head_hidden_dim (`int`, *optional*, defaults to 256):
             Hidden width of the IoU prediction head.
+        negative_points (`bool`, *optional*, defaults to `False`):
+            Whether label 0 is a negative click with a learned embedding (SAM's meaning). The released weights have none;
+            models finetuned by `efficientsam-zoo finetune` do.
+        mask_prompts (`bool`, *optional*, defaults to `False`):
+            Whether the model takes a previous round's low-resolution logits as a mask prompt (SAM's dense prompt,
+            `input_masks`). The released weights have none; models finetuned by `efficientsam-zoo finetune` do.
         image_mean (`list[float]`, *optional*, defaults to ImageNet's):
             Per-channel mean on a 0..1 scale, subtracted before the encoder.
         image_std (`list[float]`, *optional*, defaults to ImageNet's):
@@ -157,6 +163,8 @@ class EfficientSamConfig(PreTrainedConfig):
     num_multimask_outputs: int = _SPEC.num_multimask_outputs
     iou_head_depth: int = _SPEC.iou_head_depth
     iou_head_hidden_dim: int = _SPEC.iou_head_hidden_dim
+    negative_points: bool = _SPEC.negative_points
+    mask_prompts: bool = _SPEC.mask_prompts
     image_mean: Optional[List[float]] = None
     image_std: Optional[List[float]] = None
     initializer_range: float = 0.02
@@ -183,7 +191,8 @@ def efficientsam_config_for(spec: EfficientSamSpec) -> EfficientSamConfig:
         decoder_depth=spec.decoder_depth, decoder_mlp_dim=spec.decoder_mlp_dim,
         decoder_num_heads=spec.decoder_num_heads, upscaling_layer_dims=list(spec.upscaling_layer_dims),
         num_multimask_outputs=spec.num_multimask_outputs, iou_head_depth=spec.iou_head_depth,
-        iou_head_hidden_dim=spec.iou_head_hidden_dim, image_mean=list(spec.pixel_mean), image_std=list(spec.pixel_std),
+        iou_head_hidden_dim=spec.iou_head_hidden_dim, negative_points=spec.negative_points,
+        mask_prompts=spec.mask_prompts, image_mean=list(spec.pixel_mean), image_std=list(spec.pixel_std),
         architectures=["EfficientSamModel"])
 
 
@@ -197,8 +206,8 @@ def spec_from_config(config: EfficientSamConfig) -> EfficientSamSpec:
         decoder_depth=config.decoder_depth, decoder_mlp_dim=config.decoder_mlp_dim,
         decoder_num_heads=config.decoder_num_heads, upscaling_layer_dims=tuple(config.upscaling_layer_dims),
         num_multimask_outputs=config.num_multimask_outputs, iou_head_depth=config.iou_head_depth,
-        iou_head_hidden_dim=config.iou_head_hidden_dim, pixel_mean=tuple(config.image_mean),
-        pixel_std=tuple(config.image_std))
+        iou_head_hidden_dim=config.iou_head_hidden_dim, negative_points=bool(config.negative_points),
+        mask_prompts=bool(config.mask_prompts), pixel_mean=tuple(config.image_mean), pixel_std=tuple(config.image_std))
 
 
 def sami_config_from_vit_args(vit_args: Dict, **overrides) -> SamiVisionConfig:

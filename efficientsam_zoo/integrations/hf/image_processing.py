@@ -1,5 +1,5 @@
 """``EfficientSamImageProcessor``: the native preprocessing (``modeling.efficient_sam.normalize_images`` /
-``rescale_points``) and prompt checks (``predictor.assemble_prompts``) behind transformers' processor API, and
+``rescale_points``) and prompt checks (``prompts.assemble_prompts``) behind transformers' processor API, and
 the processor half of transformers' ``mask-generation`` pipeline contract (``generate_crop_boxes``,
 ``post_process_masks``, ``filter_masks``, ``post_process_for_mask_generation``) on segment everything's own
 functions (``automatic_mask_generator``), so the pipeline's masks are :class:`AutomaticMaskGenerator`'s."""
@@ -82,7 +82,8 @@ class EfficientSamImageProcessor(BaseImageProcessor):
                 raise ValueError(f"input_boxes must be [B={n}, Q, 4], got shape {tuple(boxes.shape)}")
         for b, (h, w) in enumerate(sizes.tolist()):  # the predictor's checks, in each image's own pixel frame
             assemble_prompts(None if pts is None else pts[b], None if lbl is None else lbl[b],
-                             None if boxes is None else boxes[b], (h, w), self.max_points, allow_padding=True)
+                             None if boxes is None else boxes[b], (h, w), self.max_points, allow_padding=True,
+                             negatives=True)  # whether the model takes label 0 is the model's check
         h, w = sizes.float()[:, None, None].unbind(-1)  # each [B, 1, 1]
         if pts is not None:
             data["input_points"] = rescale_points(pts, h, w, side)

@@ -1,6 +1,6 @@
 """``PreTrainedModel`` wrappers of the package's own modules: :class:`SamiViTModel`,
 :class:`SamiViTForImageClassification` and :class:`EfficientSamModel`. Nothing is implemented twice: the
-networks are ``modeling.ViT`` and ``modeling.EfficientSam``, the prompt checks ``predictor.assemble_prompts``."""
+networks are ``modeling.ViT`` and ``modeling.EfficientSam``, the prompt checks ``prompts.assemble_prompts``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,7 +19,7 @@ from ...checkpoints import official_to_hf_efficientsam
 from ...modeling.efficient_sam import EfficientSam
 from ...modeling.prompt_encoder import PositionEmbeddingRandom
 from ...modeling.vit import ViT
-from ...prompts import assemble_prompts
+from ...prompts import assemble_prompts, check_mask_input
 from ...registry import get_spec
 from .aliases import AliasMixin
 from .configuration import (EfficientSamConfig, SamiVisionConfig, efficientsam_config_for, spec_from_config,
@@ -170,17 +170,30 @@ class EfficientSamModel(_PreTrained):
 
     def forward(self, pixel_values: Optional[torch.Tensor] = None, input_points: Optional[torch.Tensor] = None,
                 input_labels: Optional[torch.Tensor] = None, input_boxes: Optional[torch.Tensor] = None,
-                image_embeddings: Optional[torch.Tensor] = None, multimask_output: bool = True,
-                return_dict: Optional[bool] = None, **kwargs) -> Union[EfficientSamOutput, Tuple]:
-        """Points ``[B, Q, N, 2]`` / labels ``[B, Q, N]`` / boxes ``[B, Q, 4]`` in the 1024-px model frame."""
+                input_masks: Optional[torch.Tensor] = None, image_embeddings: Optional[torch.Tensor] = None,
+                multimask_output: bool = True, return_dict: Optional[bool] = None, **kwargs
+                ) -> Union[EfficientSamOutput, Tuple]:
+        """Points ``[B, Q, N, 2]`` / labels ``[B, Q, N]`` / boxes ``[B, Q, 4]`` in the 1024-px model frame;
+        ``input_masks`` ``[B, Q, 1, 256, 256]``: a previous output's low-res ``pred_masks`` as mask prompts (models with
+        ``mask_prompts`` only; label 0 is a negative click for models with ``negative_points``)."""
         if (pixel_values is None) == (image_embeddings is None):
             raise ValueError("pass exactly one of pixel_values or image_embeddings")
         if image_embeddings is None:
             image_embeddings = self.get_image_embeddings(pixel_values)
-        points, labels = _join_prompts(input_points, input_labels, input_boxes, self.efficientsam)
-        size = self.efficientsam.img_size
+        model = self.efficientsam
+        points, labels = _join_prompts(input_points, input_labels, input_boxes, model)
+        masks_in = None
+        if input_masks is not None:
+            if input_masks.ndim != 5 or tuple(input_masks.shape[:2]) != tuple(points.shape[:2]):
+                raise ValueError(f"input_masks must be [B, Q, 1, h, w] for the [B, Q] = {tuple(points.shape[:2])} "
+                                 f"queries, got {tuple(input_masks.shape)}")
+            masks_in = torch.stack([check_mask_input(m, points.shape[1], model.prompt_encoder.mask_input_size,
+                                                     model.mask_prompts) for m in input_masks])
+            masks_in = masks_in.to(image_embeddings.device)
+        size = model.img_size
         points, labels = points.to(image_embeddings.device), labels.to(image_embeddings.device)
-        masks, iou = self.efficientsam.predict_masks(image_embeddings, points, labels, multimask_output, size, size)
+        masks, iou = model.predict_masks(image_embeddings, points, labels, multimask_output, size, size,
+                                         mask_input=masks_in)
         if not self._return_dict(return_dict):
             return iou, masks, image_embeddings
         return EfficientSamOutput(iou_scores=iou, pred_masks=masks, image_embeddings=image_embeddings)
@@ -188,7 +201,7 @@ class EfficientSamModel(_PreTrained):
 
 def _join_prompts(points, labels, boxes, model: EfficientSam) -> Tuple[torch.Tensor, torch.Tensor]:
     """Batched prompts in the model frame -> ``points [B, Q, N, 2]``, ``labels [B, Q, N]`` through the predictor's
-    one validation (:func:`~efficientsam_zoo.predictor.assemble_prompts`), image by image."""
+    one validation (:func:`~efficientsam_zoo.prompts.assemble_prompts`), image by image."""
     lead = next((t.shape[:2] for t in (points, boxes) if t is not None), None)
     if lead is None:
         raise ValueError("empty prompt: give input_points + input_labels and/or input_boxes")
@@ -203,5 +216,5 @@ def _join_prompts(points, labels, boxes, model: EfficientSam) -> Tuple[torch.Ten
     size = (model.img_size, model.img_size)
     out = [assemble_prompts(None if points is None else points[b], None if labels is None else labels[b],
                             None if boxes is None else boxes[b], size, model.decoder_max_num_input_points,
-                            allow_padding=True) for b in range(lead[0])]
+                            allow_padding=True, negatives=model.negative_points) for b in range(lead[0])]
     return torch.stack([p for p, _ in out]), torch.stack([lbl for _, lbl in out])

@@ -27,7 +27,7 @@ def test_convert_official_checkpoint(official_ti_checkpoint, tmp_path):
                 "efficientsam-ti", "--out", str(out))
     assert r.returncode == 0, r.stderr
     assert "10,223,204 parameters" in r.stdout
-    assert sorted(os.listdir(out)) == ["README.md", "config.json", "model.safetensors", "preprocessor_config.json"]
+    assert sorted(os.listdir(out)) == ["README.md", "config.json", "model.safetensors", "preprocessor_config.json", "spec.json"]
     import efficientsam_zoo  # noqa: F401  (registers the Auto classes)
 
     model = AutoModel.from_pretrained(out)

@@ -104,7 +104,7 @@ def test_hf_model_equals_native(tiny_model):
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (40, 56, 3), dtype=np.uint8), rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)]
     points = [[[[10.0, 12.0]], [[30.0, 5.0]]], [[[50.0, 39.0]], [[0.0, 0.0]]]]
-    labels = [[[1], [1]], [[1], [0]]]
+    labels = [[[1], [1]], [[1], [1]]]
     boxes = [[[2.0, 3.0, 40.0, 30.0], [10.0, 1.0, 50.0, 20.0]], [[0.0, 0.0, 55.0, 39.0], [5.0, 5.0, 6.0, 6.0]]]
     inputs = proc(images, input_points=points, input_labels=labels, input_boxes=boxes)
     with torch.no_grad():
@@ -122,6 +122,35 @@ def test_hf_model_equals_native(tiny_model):
         torch.testing.assert_close(hf(**inputs).pred_masks, out.pred_masks)  # the README's one-liner
     masks = proc.post_process_masks(out.pred_masks, inputs["original_sizes"])
     assert masks[0].dtype == torch.bool and masks[0].shape == (2, 3, 40, 56)
+
+
+def test_negative_clicks_and_mask_prompts_equal_native_and_are_refused_by_the_release(tiny_spec, tiny_model):
+    """A model with both switches on (a finetuned one): label 0 and ``input_masks`` (a previous output's low-res
+    ``pred_masks``) give what the native model computes; the release-layout model refuses each, by name."""
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    native = randomize_(build_efficient_sam(replace(tiny_spec, negative_points=True, mask_prompts=True)), seed=3).eval()
+    hf = EfficientSamModel.from_native(native).eval()
+    assert hf.config.negative_points and hf.config.mask_prompts
+    proc = EfficientSamImageProcessor(size=64)
+    image = np.random.default_rng(1).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    inputs = proc(image, input_points=[[[[10.0, 12.0], [30.0, 20.0]]]], input_labels=[[[1, 0]]])
+    with torch.no_grad():
+        first = hf(**inputs)
+        masks_in = first.pred_masks[:, :, :1]  # [B, Q, 1, h, w]: the first output of each query
+        out = hf(**inputs, input_masks=masks_in)
+        emb = first.image_embeddings  # the processor's pixel_values are already normalised
+        ref, ref_iou = native.predict_masks(emb, inputs["input_points"], inputs["input_labels"], True, 64, 64,
+                                            mask_input=masks_in)
+    torch.testing.assert_close(out.pred_masks, ref, rtol=0, atol=1e-6)
+    torch.testing.assert_close(out.iou_scores, ref_iou, rtol=0, atol=1e-6)
+    assert (out.pred_masks - first.pred_masks).abs().max() > 1e-3  # the mask prompt changed the answer
+    release = EfficientSamModel.from_native(tiny_model)
+    with torch.no_grad(), pytest.raises(ValueError, match="label 0 is a negative click, and this model has none"):
+        release(**inputs)
+    with torch.no_grad(), pytest.raises(ValueError, match=r"this model takes no mask prompts \(mask_input\)"):
+        release(**proc(image, input_points=[[[[10.0, 12.0]]]], input_labels=[[[1]]]), input_masks=masks_in)
 
 
 _FORWARDS = """
