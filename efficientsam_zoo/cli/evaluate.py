@@ -5,8 +5,11 @@ import argparse
 import os
 
 from ..evaluation.common import predictor_segment_fn
+from ..data.instances import open_source
 from ..evaluation.instance_eval import evaluate_instances
+from ..evaluation.interactive import evaluate_clicks
 from ..evaluation.point_eval import PROMPT_TYPES, evaluate_points
+from ..modeling.prompt_encoder import NO_NEGATIVES
 from ..predictor import EfficientSamPredictor
 from ..utils.io import write_json
 from .common import load_model_from_args, points_cap, require_inputs, weights_args, write_tables
@@ -20,9 +23,16 @@ def cmd_eval_points(args: argparse.Namespace) -> int:
                          f"model takes at most {points_cap()} points; use --iterative {points_cap()} or fewer")
     require_inputs(ann_file=args.ann_file, img_dir=args.img_dir)
     model = load_model_from_args(args.model, args.checkpoint, args.device)
-    out = evaluate_points(predictor_segment_fn(EfficientSamPredictor(model)), args.ann_file, args.img_dir,
+    if (args.iterative > 1 or args.noc) and not model.negative_points:  # before any image is scored
+        option = "--noc" if args.noc else "--iterative"
+        raise ValueError(f"{option} places negative clicks: {NO_NEGATIVES}")
+    source = open_source(args.img_dir, annotations=args.ann_file)
+    out = evaluate_points(predictor_segment_fn(EfficientSamPredictor(model)), source,
                           prompt_types=args.prompts, num_instances=args.num_instances, seed=args.seed,
                           iterative_clicks=args.iterative)
+    if args.noc:
+        out["clicks"] = evaluate_clicks(EfficientSamPredictor(model), source, max_clicks=args.noc,
+                                        num_instances=args.num_instances)
     out["config"] = {k: v for k, v in vars(args).items() if k != "func"}
     write_json(out, args.out, indent=1)
     rows = [dict(prompt=p, n=v["n"], all=v["all"], small=v.get("small", float("nan")),
@@ -57,6 +67,9 @@ def add_parsers(sub) -> None:
     ep.add_argument("--out", required=True, help="results JSON (a .md and .csv table are written beside it)")
     ep.add_argument("--prompts", nargs="+", default=list(PROMPT_TYPES), choices=list(PROMPT_TYPES))
     ep.add_argument("--iterative", type=int, default=0, help="also SAM's iterative protocol with this many clicks")
+    ep.add_argument("--noc", type=int, default=0, metavar="MAX_CLICKS",
+                    help="also mIoU after 1..5 clicks and NoC@85 / NoC@90 with at most this many clicks (RITM's "
+                         "protocol, e.g. 20; needs a model with negative clicks)")
     ep.add_argument("--num-instances", type=int)
     ep.add_argument("--seed", type=int, default=0)
     weights_args(ep)

@@ -17,7 +17,7 @@ from PIL import Image
 from ..utils.masks import encode_rle, mask_to_xywh
 
 __all__ = ["COCO_CLASSES", "SHAPES", "draw_scene", "make_scene", "make_coco_instances", "make_ade20k",
-           "make_sa1b_shards", "CLASSIFICATION_CLASSES", "make_classification_folders"]
+           "make_sa1b_shards", "make_mask_folder", "CLASSIFICATION_CLASSES", "make_classification_folders"]
 
 COCO_CLASSES = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
@@ -57,7 +57,7 @@ TEXTURE_SIGMA = 20.0
 def draw_scene(rng: np.random.Generator, width: int = 160, height: int = 120, n_objects: int = 3,
                num_classes: int = len(SHAPES), radius: Tuple[float, float] = (0.1, 0.22),
                categories: Optional[Sequence[int]] = None, rotate: bool = True,
-               texture: float = TEXTURE_SIGMA) -> Tuple[np.ndarray, List[Dict]]:
+               texture: float = TEXTURE_SIGMA, touching: bool = False) -> Tuple[np.ndarray, List[Dict]]:
     """The one scene generator: a noisy gradient background and up to ``n_objects`` non-overlapping shapes.
 
     Returns the RGB image (``HxWx3`` uint8) and one dict per object: ``shape``, ``category_id`` (1-based, the
@@ -66,6 +66,10 @@ def draw_scene(rng: np.random.Generator, width: int = 160, height: int = 120, n_
     overlap (each keeps a 2-px gap), so every mask is fully visible and equals its polygon. ``categories`` (1-based)
     fixes the objects' classes in turn instead of drawing them. Each shape is turned by a random angle
     (``rotate``) and filled with its colour plus per-pixel noise (``texture``, the standard deviation).
+
+    ``touching``: objects come in pairs of one colour, the second drawn behind the first and overlapping it, so the
+    two touch (a click on one is ambiguous without a negative click on the other); the second's ``mask`` is what the
+    first leaves visible, and ``occluded`` marks it (its polygon is no longer its mask).
     """
     from PIL import ImageDraw
 
@@ -77,9 +81,13 @@ def draw_scene(rng: np.random.Generator, width: int = 160, height: int = 120, n_
     objects: List[Dict] = []
     taken: List[Tuple[float, float, float, float]] = []
     for _ in range(n_objects):
+        partner = objects[-1] if touching and len(objects) % 2 == 1 else None
         for _attempt in range(50):
             rx, ry = rng.uniform(*radius) * width, rng.uniform(*radius) * height
             cx, cy = rng.uniform(rx + 1, width - rx - 1), rng.uniform(ry + 1, height - ry - 1)
+            if partner is not None:  # beside the partner, overlapping a quarter of its width
+                px0, py0, pw, ph = partner["bbox"]
+                cx, cy = px0 + pw * 0.75 + rx, py0 + ph / 2 + rng.uniform(-0.25, 0.25) * ph
             cat = int(rng.integers(num_classes)) if categories is None else categories[len(objects) % len(categories)] - 1
             poly = _polygon(SHAPES[cat], cx, cy, rx, ry)
             if rotate:
@@ -87,20 +95,29 @@ def draw_scene(rng: np.random.Generator, width: int = 160, height: int = 120, n_
             xs, ys = [p[0] for p in poly], [p[1] for p in poly]
             box = (min(xs) - 2, min(ys) - 2, max(xs) + 2, max(ys) + 2)
             inside = box[0] >= -1 and box[1] >= -1 and box[2] <= width and box[3] <= height
-            if inside and all(box[2] < t[0] or t[2] < box[0] or box[3] < t[1] or t[3] < box[1] for t in taken):
+            others = taken[:-1] if partner is not None else taken
+            if inside and all(box[2] < t[0] or t[2] < box[0] or box[3] < t[1] or t[3] < box[1] for t in others):
                 break
         else:
+            if partner is not None:
+                objects.pop()  # a pair or nothing
+                taken.pop()
             continue  # no free spot left
         layer = Image.new("L", (width, height), 0)
         ImageDraw.Draw(layer).polygon(poly, fill=1)
         mask = np.asarray(layer, dtype=bool)
+        if partner is not None:
+            mask = mask & ~partner["mask"]  # drawn behind its partner: only what the partner leaves visible
         if not mask.any():
             continue
-        color = rng.integers(0, 256, 3)
+        color = partner["color"] if partner is not None else rng.integers(0, 256, 3)
         base[mask] = color + rng.normal(0, texture, (int(mask.sum()), 3)) if texture else color
         taken.append(box)
-        objects.append(dict(shape=SHAPES[cat], category_id=cat + 1, polygon=poly, mask=mask,
-                            bbox=[min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]))
+        bbox = mask_to_xywh(mask) if partner is not None else [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
+        objects.append(dict(shape=SHAPES[cat], category_id=cat + 1, polygon=poly, mask=mask, color=color,
+                            occluded=partner is not None, bbox=bbox))
+    if touching and len(objects) % 2:
+        objects.pop()  # pairs only
     return base.clip(0, 255).astype(np.uint8), objects
 
 
@@ -117,8 +134,10 @@ def _area(poly: List[Tuple[float, float]]) -> float:
 
 
 def make_coco_instances(root: str, splits: Dict[str, int] = None, size: Tuple[int, int] = (160, 120),
-                        n_objects: int = 2, num_classes: int = 3, seed: int = 0) -> Dict[str, str]:
-    """Write ``root/<split>2017/*.jpg`` and ``root/annotations/instances_<split>2017.json`` (polygon masks).
+                        n_objects: int = 2, num_classes: int = 3, seed: int = 0, touching: bool = False
+                        ) -> Dict[str, str]:
+    """Write ``root/<split>2017/*.jpg`` and ``root/annotations/instances_<split>2017.json`` (polygon masks; RLE for
+    the occluded objects of ``touching`` scenes).
 
     All 80 COCO categories are listed (ids 1..80) so any COCO-trained head maps; objects use the first
     ``num_classes`` (category = shape, see :func:`draw_scene`). Returns the annotation file of each split.
@@ -137,14 +156,16 @@ def make_coco_instances(root: str, splits: Dict[str, int] = None, size: Tuple[in
         for k in range(n_images):
             image_id = len(images) + 1 + (1000 if split == "val" else 0)
             name = f"{image_id:012d}.jpg"
-            img, objects = draw_scene(rng, w, h, n_objects, num_classes)
+            img, objects = draw_scene(rng, w, h, n_objects, num_classes, touching=touching)
             Image.fromarray(img).save(os.path.join(img_dir, name), quality=95)
             images.append(dict(id=image_id, file_name=name, width=w, height=h))
             for obj in objects:
-                annotations.append(dict(
-                    id=ann_id, image_id=image_id, category_id=obj["category_id"],
-                    segmentation=[[float(v) for p in obj["polygon"] for v in p]], area=_area(obj["polygon"]),
-                    bbox=obj["bbox"], iscrowd=0))
+                if obj["occluded"]:
+                    seg, area = encode_rle(obj["mask"]), float(obj["mask"].sum())
+                else:
+                    seg, area = [[float(v) for p in obj["polygon"] for v in p]], _area(obj["polygon"])
+                annotations.append(dict(id=ann_id, image_id=image_id, category_id=obj["category_id"], segmentation=seg,
+                                        area=area, bbox=obj["bbox"], iscrowd=0))
                 ann_id += 1
         path = os.path.join(root, "annotations", f"instances_{split}2017.json")
         with open(path, "w") as f:
@@ -180,7 +201,7 @@ def make_ade20k(root: str, splits: Dict[str, int] = None, size: Tuple[int, int] 
 
 
 def make_sa1b_shards(root: str, n_shards: int = 2, images_per_shard: int = 3, size: Tuple[int, int] = (160, 120),
-                     n_objects: int = 3, seed: int = 0) -> List[str]:
+                     n_objects: int = 3, seed: int = 0, touching: bool = False) -> List[str]:
     """Write SA-1B-layout tar shards (``sa_<id>.jpg`` + ``sa_<id>.json`` pairs, per-mask COCO RLE with ``bbox``,
     ``area``, ``point_coords``, ``predicted_iou``, ``stability_score``, ``crop_box``). Returns the shard paths."""
     import io
@@ -194,7 +215,7 @@ def make_sa1b_shards(root: str, n_shards: int = 2, images_per_shard: int = 3, si
         path = os.path.join(root, f"sa_{s:06d}.tar")
         with tarfile.open(path, "w") as tar:
             for _ in range(images_per_shard):
-                img, objects = draw_scene(rng, w, h, n_objects)
+                img, objects = draw_scene(rng, w, h, n_objects, touching=touching)
                 anns = []
                 for obj in objects:
                     m = obj["mask"]
@@ -214,6 +235,35 @@ def make_sa1b_shards(root: str, n_shards: int = 2, images_per_shard: int = 3, si
                 image_id += 1
         paths.append(path)
     return paths
+
+
+def make_mask_folder(root: str, n_images: int = 4, size: Tuple[int, int] = (160, 120), n_objects: int = 3,
+                     seed: int = 0, layout: str = "ids", touching: bool = False,
+                     radius: Tuple[float, float] = (0.1, 0.22)) -> Tuple[str, str]:
+    """Write ``root/images/NAME.png`` and the masks: ``layout="ids"`` one instance-id PNG ``root/masks/NAME.png``
+    (0 = background, 1..N the objects), ``"binary"`` a folder ``root/masks/NAME/`` of one binary PNG per object.
+    ``n_objects``, ``touching`` and ``radius`` are :func:`draw_scene`'s. Returns ``(images folder, masks folder)``."""
+    if layout not in ("ids", "binary"):
+        raise ValueError(f"layout must be 'ids' or 'binary', got {layout!r}")
+    w, h = size
+    rng = np.random.default_rng(seed)
+    images, masks = os.path.join(root, "images"), os.path.join(root, "masks")
+    os.makedirs(images, exist_ok=True)
+    os.makedirs(masks, exist_ok=True)
+    for k in range(n_images):
+        img, objects = draw_scene(rng, w, h, n_objects, radius=radius, touching=touching)
+        name = f"scene_{k:04d}"
+        Image.fromarray(img).save(os.path.join(images, name + ".png"))
+        if layout == "ids":
+            ids = np.zeros((h, w), dtype=np.uint8)
+            for i, obj in enumerate(objects, start=1):
+                ids[obj["mask"]] = i
+            Image.fromarray(ids).save(os.path.join(masks, name + ".png"))
+        else:
+            os.makedirs(os.path.join(masks, name), exist_ok=True)
+            for i, obj in enumerate(objects, start=1):
+                Image.fromarray(obj["mask"].astype(np.uint8) * 255).save(os.path.join(masks, name, f"{i:03d}.png"))
+    return images, masks
 
 
 def _jpeg(img: np.ndarray) -> bytes:

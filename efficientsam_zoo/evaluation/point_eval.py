@@ -9,14 +9,14 @@ image, so runs are reproducible.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from tqdm import tqdm
 
-from ..utils.image import annotated_frame, load_image_rgb
+from ..data.instances import InstanceSource, open_source
 from ..utils.masks import mask_iou, mask_to_box, sample_points_in_mask
-from .common import SegmentFn, ann_to_mask, anns_of, area_range, image_infos, image_path, load_coco_like
+from .common import SegmentFn, area_range
 
 __all__ = ["PROMPT_TYPES", "build_prompts", "evaluate_points", "summarize"]
 
@@ -31,47 +31,47 @@ def build_prompts(mask: np.ndarray, kind: str, rng: np.random.Generator):
     return sample_points_in_mask(mask, n, rng), np.ones(n, dtype=np.int64)
 
 
-def evaluate_points(segment_fn: SegmentFn, ann_file: str, img_dir: str, prompt_types: Sequence[str] = PROMPT_TYPES,
-                    num_instances: Optional[int] = None, seed: int = 0, iterative_clicks: int = 0,
-                    min_area: float = 1.0, progress: bool = True) -> Dict:
-    """Run the protocol; returns ``{"records": [...], "summary": {...}}``.
+def evaluate_points(segment_fn: SegmentFn, source: Union[str, InstanceSource], img_dir: Optional[str] = None,
+                    prompt_types: Sequence[str] = PROMPT_TYPES, num_instances: Optional[int] = None, seed: int = 0,
+                    iterative_clicks: int = 0, min_area: float = 1.0, progress: bool = True) -> Dict:
+    """Run the protocol on an :class:`~efficientsam_zoo.data.instances.InstanceSource` (or a COCO / LVIS annotation
+    file and its image folder); returns ``{"records": [...], "summary": {...}}``.
 
     ``iterative_clicks > 0`` adds prompt type ``"{k}pt-iter"``: 1 random point, then ``k - 1`` points each drawn
-    from the error region (false negatives as label 1, false positives as label 0) of the previous prediction.
+    from the error region (false negatives as label 1, false positives as label 0, a negative click) of the previous
+    prediction.
     """
-    api, kind = load_coco_like(ann_file)
+    if isinstance(source, str):
+        source = open_source(img_dir, annotations=source)
     records: List[Dict] = []
     count = 0
-    infos = image_infos(api, kind)
-    for info in tqdm(infos, desc="images", disable=not progress):
-        anns = [a for a in anns_of(api, kind, info["id"]) if a.get("area", 1) >= min_area]
+    for i in tqdm(range(len(source)), desc="images", disable=not progress):
+        item = source.load(i)
+        pairs = [(a, m) for a, m in zip(item.ids, item.masks) if m.sum() >= min_area]
         if num_instances is not None:
-            anns = anns[:max(0, num_instances - count)]
-        if not anns:
+            pairs = pairs[:max(0, num_instances - count)]
+        if not pairs:
             continue
-        image = load_image_rgb(image_path(img_dir, info), frame=annotated_frame(info))
-        gts = [ann_to_mask(api, a) for a in anns]
-        keep = [i for i, m in enumerate(gts) if m.any()]
-        anns, gts = [anns[i] for i in keep], [gts[i] for i in keep]
-        rng = np.random.default_rng([seed, int(info["id"])])
+        ids, gts = [a for a, _ in pairs], [m for _, m in pairs]
+        rng = np.random.default_rng([seed, int(item.image_id)])
         for ptype in prompt_types:
             prompts = [build_prompts(m, ptype, rng) for m in gts]
             points = np.stack([p for p, _ in prompts]).astype(np.float32)
             labels = np.stack([lbl for _, lbl in prompts])
-            masks, scores = segment_fn(image, points, labels)
-            for a, gt, m, s in zip(anns, gts, masks, scores):
-                best = int(np.argmax(s))
-                records.append(dict(image_id=int(info["id"]), ann_id=int(a["id"]), prompt=ptype,
-                                    iou=mask_iou(m[best], gt), area=float(gt.sum()), size=area_range(float(gt.sum()))))
+            masks, scores = segment_fn(item.image, points, labels)
+            for a, gt, m, sc in zip(ids, gts, masks, scores):
+                best = int(np.argmax(sc))
+                records.append(dict(image_id=int(item.image_id), ann_id=int(a), prompt=ptype, iou=mask_iou(m[best], gt),
+                                    area=float(gt.sum()), size=area_range(float(gt.sum()))))
         if iterative_clicks > 0:
-            records += _iterative(segment_fn, image, anns, gts, iterative_clicks, rng, info)
-        count += len(anns)
+            records += _iterative(segment_fn, item.image, ids, gts, iterative_clicks, rng, item.image_id)
+        count += len(pairs)
         if num_instances is not None and count >= num_instances:
             break
     return {"records": records, "summary": summarize(records)}
 
 
-def _iterative(segment_fn, image, anns, gts, clicks, rng, info) -> List[Dict]:
+def _iterative(segment_fn, image, ids, gts, clicks, rng, image_id) -> List[Dict]:
     points = [sample_points_in_mask(m, 1, rng) for m in gts]
     labels = [np.ones(1, dtype=np.int64) for _ in gts]
     out = []
@@ -86,8 +86,8 @@ def _iterative(segment_fn, image, anns, gts, clicks, rng, info) -> List[Dict]:
             new = sample_points_in_mask(region, 1, rng) if region.any() else points[i][-1:]
             points[i] = np.concatenate([points[i], new])
             labels[i] = np.concatenate([labels[i], [lbl]])
-    for a, gt, pred in zip(anns, gts, preds):
-        out.append(dict(image_id=int(info["id"]), ann_id=int(a["id"]), prompt=f"{clicks}pt-iter",
+    for a, gt, pred in zip(ids, gts, preds):
+        out.append(dict(image_id=int(image_id), ann_id=int(a), prompt=f"{clicks}pt-iter",
                         iou=mask_iou(pred, gt), area=float(gt.sum()), size=area_range(float(gt.sum()))))
     return out
 

@@ -13,7 +13,10 @@ from typing import Dict, Optional, Tuple, Union
 import numpy as np
 import torch
 
-__all__ = ["ImageLike", "annotated_frame", "load_image_rgb", "load_image_pil", "image_to_tensor", "to_uint8"]
+__all__ = ["IMAGE_EXTENSIONS", "ImageLike", "annotated_frame", "load_image_rgb", "load_image_pil", "image_to_tensor", "to_uint8"]
+
+#: File endings read as images in image folders (datasets, mask folders, the HF Trainer's folders).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 ImageLike = Union[np.ndarray, torch.Tensor, "PIL.Image.Image"]  # noqa: F821
 

@@ -19,7 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
-from efficientsam_zoo import CheckpointError
+from efficientsam_zoo import CheckpointError, build_efficient_sam
 from efficientsam_zoo.cli import main as cli_main
 
 try:  # the untrusted-pickle case needs OpenMMLab (absent from CI's torch-2.11 stage, where that case skips)
@@ -116,6 +116,14 @@ def _eval_points(c: Ctx, *extra: str) -> None:
           "--checkpoint", c.file("x.pt", b"unused"), *extra)
 
 
+def _eval_points_released(c: Ctx, *extra: str) -> None:
+    """eval-points with a release-layout checkpoint (the model loads; it has no negative clicks)."""
+    path = c.tmp / "efficient_sam_vitt.pt"
+    torch.save({"model": build_efficient_sam("efficientsam-ti").state_dict()}, path)
+    c.cli("eval-points", "--ann-file", c.coco(), "--img-dir", c.tmp, "--out", c.out / "points.json",
+          "--checkpoint", path, *extra)
+
+
 def _sa1b(paths) -> None:
     from efficientsam_zoo.data.sa1b import SA1BSamples
 
@@ -194,6 +202,13 @@ CASES = [
          SystemExit, r"error: could not read image '.*cut\.png' \(.*\); is it a complete image file\?"),
     Case("cli: eval-points --iterative beyond the decoder", lambda c: _eval_points(c, "--iterative", 7), SystemExit,
          r"error: --iterative 7: .* at most 6 points; use --iterative 6 or fewer"),
+    Case("cli: eval-points --noc with the released weights",
+         lambda c: _eval_points_released(c, "--noc", 20), SystemExit,
+         r"error: --noc places negative clicks: label 0 is a negative click, and this model has none: .* Finetune "
+         r"with negative clicks \(efficientsam-zoo finetune"),
+    Case("cli: eval-points --iterative with the released weights",
+         lambda c: _eval_points_released(c, "--iterative", 3), SystemExit,
+         r"error: --iterative places negative clicks: label 0 is a negative click"),
     Case("cli: eval-points annotation file missing",
          lambda c: c.cli("eval-points", "--ann-file", c.tmp / "missing.json", "--img-dir", c.tmp, "--out",
                          c.out / "p.json", "--checkpoint", c.file("x.pt", b"")), SystemExit,
@@ -224,7 +239,15 @@ CASES = [
     Case("predictor: fractional label", lambda c: c.predictor().predict(np.array([[3.0, 3.0]]), np.array([1.7])),
          ValueError, r"point labels must be whole numbers \(1 = foreground, 0 = background\), got \[1\.7"),
     Case("predictor: unknown label", lambda c: c.predictor().predict(np.array([[3.0, 3.0]]), np.array([5])),
-         ValueError, r"point labels must be 1 \(point\), 0 \(no label\), 2 / 3 \(box corners\); got \[5\]"),
+         ValueError, r"point labels must be 1 \(point\), 0 \(negative click\), 2 / 3 \(box corners\); got \[5\]"),
+    Case("predictor: negative click for the released weights",
+         lambda c: c.predictor().predict(np.array([[3.0, 3.0], [9.0, 9.0]]), np.array([1, 0])), ValueError,
+         r"label 0 is a negative click, and this model has none: the released EfficientSAM weights .* Finetune with "
+         r"negative clicks \(efficientsam-zoo finetune"),
+    Case("predictor: mask prompt for the released weights",
+         lambda c: c.predictor().predict(np.array([[3.0, 3.0]]), np.array([1]), mask_input=np.zeros((1, 16, 16))),
+         ValueError, r"this model takes no mask prompts \(mask_input\): the released EfficientSAM weights have no dense "
+         r"prompt encoder\. Finetune with mask prompts"),
     Case("predictor: more points than the decoder takes",
          lambda c: c.predictor().predict(np.ones((7, 2)), np.ones(7)), ValueError,
          r"7 prompt points per query \(a box counts as 2\), but the model takes at most 6; pass fewer points"),
