@@ -51,6 +51,7 @@ EXTRAS = {
     "eval": ["lvis"],
     "onnx": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript"],
     "quickstart": ["matplotlib"],  # with [hf] and [mmdet]: the report's learning curves
+    "lora": ["peft>=0.13"],  # efficientsam-zoo finetune --recipe lora (exported models load without it)
     "dev": ["pytest>=8", "matplotlib", "segment-anything==1.0"],  # segment-anything: the tests' AMG reference
 }
 EXTRAS["all"] = sorted({req for name, reqs in EXTRAS.items() for req in reqs if name != "d2"})

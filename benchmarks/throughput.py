@@ -130,7 +130,7 @@ def _graph_decoder(model):
     return CUDAGraphDecoder(model.eval())
 
 
-def _timed(step: Callable[[], None], device: str, warmup: int, repeats: int):
+def measure(step: Callable[[], None], device: str, warmup: int, repeats: int):
     """(median seconds, peak MiB: CUDA max allocated, or CPU resident growth; None if unmeasurable)."""
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
@@ -162,7 +162,7 @@ def run_row(model, name: str, path: str, dtype: str, batch: int, device: str, co
         with torch.inference_mode(), _autocast(device, dtype):
             fn(images, points, labels)
 
-    med, peak = _timed(step, device, warmup + (1 if compiled or cuda_graphs else 0), repeats)
+    med, peak = measure(step, device, warmup + (1 if compiled or cuda_graphs else 0), repeats)
     return dict(model=name, path=path, scope="model", compiled=compiled, cuda_graphs=cuda_graphs, device=device,
                 dtype=dtype, batch=batch, images_per_s=batch / med, median_s=med, peak_mem_mb=peak, repeats=repeats)
 
@@ -184,7 +184,7 @@ def run_decoder_row(model, name: str, dtype: str, queries: int, device: str, cud
         with torch.inference_mode(), _autocast(device, dtype):
             decode(emb, points, labels, True, h, w)
 
-    med, peak = _timed(step, device, warmup + (1 if cuda_graphs else 0), repeats)
+    med, peak = measure(step, device, warmup + (1 if cuda_graphs else 0), repeats)
     return dict(model=name, path="fast", scope="prompt_side", compiled=False, cuda_graphs=cuda_graphs,
                 device=device, dtype=dtype, batch=1, queries=queries, prompts_per_s=queries / med, median_s=med,
                 peak_mem_mb=peak, repeats=repeats)

@@ -12,6 +12,7 @@
 #   * detectron2: the Apache-2.0 fork sal-detectron2 0.7.2 ships only a cp310 wheel; its pure-Python
 #     package is unpacked into site-packages without the compiled _C extension (ViTDet needs none);
 #   * transformers 5.x, huggingface_hub, safetensors, pycocotools, lvis, onnx, onnxruntime, timm;
+#   * peft (the lora finetuning recipe: LoRA adapters on the image encoder's attention);
 #   * segment-anything 1.0 (a test dependency: its utils.amg is the reference segment everything is compared with);
 #   * this package, editable, with its [dev] extra.
 set -euo pipefail
@@ -69,7 +70,7 @@ log "common dependencies"
 "${PIP[@]}" install -q "numpy<2" "opencv-python<4.12" "mmengine==0.10.7" \
   "transformers>=5,<6" "huggingface_hub>=1" "safetensors>=0.4" "accelerate>=1.1" \
   "pycocotools>=2.0.7" "lvis==0.5.3" "onnx>=1.16" "onnxruntime>=1.18" "onnxscript" "timm>=1.0" \
-  "ftfy" "regex" "tqdm" "pillow" "scipy" "matplotlib" "pytest>=8" "segment-anything==1.0" \
+  "ftfy" "regex" "tqdm" "pillow" "scipy" "matplotlib" "pytest>=8" "segment-anything==1.0" "peft>=0.13" \
   "fvcore" "iopath" "tensorboard" "termcolor" "yacs" "tabulate" "cloudpickle" "omegaconf>=2.1,<2.4" "hydra-core>=1.1"
 
 if have mmcv 2.1.0; then

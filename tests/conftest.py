@@ -87,3 +87,25 @@ def fake_hf_cache(tmp_path, monkeypatch):
 
     add.cache = cache
     return add
+
+
+@pytest.fixture(scope="session")
+def quickstart(tmp_path_factory):
+    """README's main job run once per session as a user runs it: ``(out_dir, console, summary)``. Its learning tests
+    read it (tests/quickstart), and the finetuning tests start from the EfficientSAM it trained (``out_dir/model``).
+    ``ESZ_TEST_QUICKSTART=DIR`` reuses a finished run (``DIR/console.txt`` holding its console) while working on
+    those tests."""
+    import json
+    import sys
+    from pathlib import Path
+
+    from trainer_utils import run
+
+    if os.environ.get("ESZ_TEST_QUICKSTART"):
+        out = Path(os.environ["ESZ_TEST_QUICKSTART"])
+        return out, (out / "console.txt").read_text(), json.load(open(out / "summary.json"))
+    out = tmp_path_factory.mktemp("quickstart") / "qs"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # the user's environment: warnings are the quickstart's to silence
+    console = run([sys.executable, "-m", "efficientsam_zoo.cli", "quickstart", "--out-dir", str(out)],
+                  cwd=str(out.parent), env=env)
+    return out, console, json.load(open(out / "summary.json"))

@@ -10,6 +10,7 @@
     efficientsam-zoo quickstart [--out-dir DIR]
     efficientsam-zoo pretrain CONFIG [tools.train options]      (SAMI pretraining with mmengine's Runner)
     efficientsam-zoo train CONFIG [tools.train options]         (any mm_configs/ config)
+    efficientsam-zoo finetune --images DIR (--annotations FILE.json | --masks DIR) --checkpoint FILE --out-dir DIR
     efficientsam-zoo finetune-cls --recipe hf/recipes/vit-s_in1k.yaml --model DIR --train-dir ... (HF Trainer)
     efficientsam-zoo export-backbone CKPT --out FILE [--hf-out DIR]
     efficientsam-zoo export-onnx (--model NAME | --checkpoint PATH) --out-dir DIR [--opset 18]
@@ -18,7 +19,7 @@
 ``common``     ``--model`` / ``--checkpoint`` and the model they name, input checks, the device, result tables
 ``segment``    ``segment``, ``segment-everything``, ``segment-salient``
 ``evaluate``   ``eval-points``, ``eval-instances``
-``train``      ``quickstart``, ``pretrain``, ``train``, ``finetune-cls``, ``export-backbone``
+``train``      ``quickstart``, ``pretrain``, ``train``, ``finetune``, ``finetune-cls``, ``export-backbone``
 ``export``     ``export-onnx``
 =============  =============================================================================================
 """
@@ -46,7 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in train.TOOL_COMMANDS:  # every option is the tool's (argparse's REMAINDER can't start at one)
+        args = argparse.Namespace(command=argv[0], func=train.TOOL_COMMANDS[argv[0]], rest=argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except (CheckpointError, ValueError, FileNotFoundError, RuntimeError) as exc:

@@ -1,5 +1,6 @@
-"""The training commands: ``quickstart``, ``pretrain`` / ``train`` (mmengine's Runner), ``finetune-cls`` (the HF
-Trainer) and ``export-backbone``. Each hands its options to the entry point in ``efficientsam_zoo.tools``."""
+"""The training commands: ``quickstart``, ``pretrain`` / ``train`` (mmengine's Runner), ``finetune`` (EfficientSAM on
+your own masks), ``finetune-cls`` (the HF Trainer) and ``export-backbone``. Each hands its options to the entry point
+in ``efficientsam_zoo.tools``."""
 from __future__ import annotations
 
 import argparse
@@ -33,6 +34,16 @@ def cmd_finetune_cls(args: argparse.Namespace) -> int:
     return cls_main(args.rest)
 
 
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from ..tools.finetune import main as finetune_main
+
+    return finetune_main(args.rest)
+
+
+#: Commands whose every option belongs to their tool: ``main`` hands the rest of the command line over unparsed.
+TOOL_COMMANDS = {"finetune": cmd_finetune, "finetune-cls": cmd_finetune_cls}
+
+
 def cmd_export_backbone(args: argparse.Namespace) -> int:
     from ..tools.export_backbone import main as export_main
 
@@ -55,6 +66,10 @@ def add_parsers(sub) -> None:
         tr.add_argument("config")
         tr.add_argument("rest", nargs=argparse.REMAINDER)
         tr.set_defaults(func=cmd_train)
+    ft = sub.add_parser("finetune", help="EfficientSAM on your own masks (COCO / LVIS JSON or a mask folder), one command",
+                        add_help=False, description="Options as python -m efficientsam_zoo.tools.finetune --help.")
+    ft.add_argument("rest", nargs=argparse.REMAINDER)
+    ft.set_defaults(func=cmd_finetune)
     fc = sub.add_parser("finetune-cls", help="ImageNet-style classification finetuning with the HF Trainer",
                         add_help=False, description="Options as python -m efficientsam_zoo.tools.train_cls --help.")
     fc.add_argument("rest", nargs=argparse.REMAINDER)

@@ -55,7 +55,9 @@ def progress_hook(bar, loss_key: str = "loss"):
 
         def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
             if outputs and loss_key in outputs:
-                bar.set_postfix({loss_key: f"{float(outputs[loss_key]):.3f}"}, refresh=False)
+                value = outputs[loss_key]
+                value = value.detach() if hasattr(value, "detach") else value
+                bar.set_postfix({loss_key: f"{float(value):.3f}"}, refresh=False)
             bar.update(1)
 
     return ProgressHook()

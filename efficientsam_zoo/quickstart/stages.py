@@ -16,6 +16,7 @@ from ..evaluation.common import predictor_segment_fn
 from ..evaluation.baselines import best_color_region_miou, box_fill_segment_fn, mean_box_detections
 from ..evaluation.instance_eval import evaluate_instances, evaluate_segm
 from ..evaluation.point_eval import evaluate_points
+from ..integrations.hf.cards import save_model_dir
 from ..modeling.efficient_sam import IMAGENET_MEAN, IMAGENET_STD
 from ..modeling.sami import resize_target
 from ..predictor import EfficientSamPredictor
@@ -199,6 +200,8 @@ def segment_stage(data: Dict[str, str], export: str, out: str, bar) -> Dict:
     runner.train()
     result["curve"] = loss_curve(work)
     result["model"] = runner.model.sam.eval()
+    result["model_dir"] = os.path.join(out, "model")  # build_efficient_sam / from_pretrained / finetune --checkpoint
+    save_model_dir(result["model"], result["model_dir"], overwrite=True)
     return result
 
 

@@ -4,8 +4,11 @@ Prompt simulation (SAM's training): each ground-truth mask first gets a box (wit
 the tight box jittered by up to ``box_noise`` of its side, at most 20 px) or one point drawn uniformly from the
 mask; every further round adds one point drawn from the error region of the previous best prediction — from
 the false negatives with label 1 when they outnumber the false positives, else from the false positives with
-label 0. (The released EfficientSAM gives label 0 no embedding; finetuning with these points teaches it to
-use them as corrections.) Queries stay within the decoder's 6 points.
+label 0 (a negative click for a model with ``negative_points``; the released EfficientSAM gives label 0 no embedding).
+A model with ``mask_prompts`` also gets the previous round's best low-resolution logits as its mask prompt, and, as in
+SAM's recipe, ``mask_only_rounds`` extra rounds add no point (the mask prompt alone carries the correction): the first
+at a random place among the click rounds, the others at the end (:func:`round_plan`). Queries stay within the decoder's
+6 points.
 
 Loss (SAM): ``20 * focal + dice`` for each of the 3 multimask outputs, supervising only the best of them,
 plus the MSE between its predicted IoU and its actual IoU with the ground truth. Masks are compared at the
@@ -13,12 +16,12 @@ decoder's low resolution (``img_size / 4``).
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torchvision.ops import sigmoid_focal_loss
 
-__all__ = ["initial_prompts", "error_points", "mask_losses", "finetune_losses", "FOCAL_WEIGHT"]
+__all__ = ["initial_prompts", "error_points", "round_plan", "mask_losses", "finetune_losses", "FOCAL_WEIGHT"]
 
 FOCAL_WEIGHT = 20.0
 
@@ -105,24 +108,37 @@ def mask_losses(logits: torch.Tensor, iou_pred: torch.Tensor, gt: torch.Tensor, 
     return tuple(v.mean() for v in per_mask)
 
 
+def round_plan(click_rounds: int, mask_rounds: int, generator: torch.Generator) -> List[str]:
+    """The rounds after the first, as SAM's training orders them: ``click_rounds`` correction clicks, the first of
+    the ``mask_rounds`` mask-only rounds at a random place among them and the others at the end."""
+    plan = ["click"] * click_rounds
+    if mask_rounds:
+        plan.insert(int(torch.randint(click_rounds + 1, (1,), generator=generator)), "mask")
+        plan += ["mask"] * (mask_rounds - 1)
+    return plan
+
+
 def finetune_losses(sam, image: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor, valid: torch.Tensor,
-                    generators: Sequence[torch.Generator], iterative_rounds: int = 2, box_prob: float = 0.5
-                    ) -> Dict[str, torch.Tensor]:
+                    generators: Sequence[torch.Generator], iterative_rounds: int = 2, box_prob: float = 0.5,
+                    mask_only_rounds: int = 0, embeddings: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
     """One training step's losses for an :class:`EfficientSam` on a batch of SA-1B-style samples.
 
     ``image [B, 3, S, S]`` (0..1), ``masks [B, K, S/4, S/4]`` (bool), ``boxes [B, K, 4]`` (S frame), ``valid [B, K]``;
-    ``generators`` (one per image) draw that image's prompts. The images are embedded once; every valid mask gets
-    first-round prompts, then ``iterative_rounds`` rounds of error-region points, each round decoded for the whole
-    batch at once against the same embeddings. A mask's loss is averaged over the rounds, an image's over its masks,
-    the batch's over its images with at least one mask. Returns ``loss`` (to optimise) and the detached
-    ``loss_focal`` / ``loss_dice`` / ``loss_iou`` parts.
+    ``generators`` (one per image) draw that image's prompts. The images are embedded once (or ``embeddings`` are
+    given: a frozen encoder's, cached); every valid mask gets first-round prompts, then ``iterative_rounds`` rounds of
+    error-region points and ``mask_only_rounds`` rounds of the mask prompt alone (models with mask prompts; in
+    :func:`round_plan`'s order), each round
+    decoded for the whole batch at once against the same embeddings, the previous round's best logits as the mask
+    prompt. A mask's loss is averaged over the rounds, an image's over its masks, the batch's over its images with at
+    least one mask. Returns ``loss`` (to optimise) and the detached ``loss_focal`` / ``loss_dice`` / ``loss_iou`` parts.
     """
     size = sam.img_size
     b, k = valid.shape
-    embeddings = sam.get_image_embeddings(image)  # once per image, reused by every round
+    if embeddings is None:
+        embeddings = sam.get_image_embeddings(image)  # once per image, reused by every round
     has_mask = valid.any(1)
     if not bool(has_mask.any()):  # no valid mask in the batch: a zero loss that still touches the graph
-        return {"loss": embeddings.sum() * 0.0}
+        return {"loss": embeddings.sum() * 0.0 + sum(p.sum() * 0.0 for p in sam.mask_decoder.parameters())}
     masks_cpu, valid_cpu = masks.cpu(), valid.cpu()
     points = torch.full((b, k, 2, 2), -1.0)  # empty slots stay padding and are left out of the loss
     labels = torch.full((b, k, 2), -1, dtype=torch.long)
@@ -132,15 +148,23 @@ def finetune_losses(sam, image: torch.Tensor, masks: torch.Tensor, boxes: torch.
             points[i, v], labels[i, v] = initial_prompts(masks_cpu[i][v], boxes[i][v].cpu(), size, generators[i],
                                                          box_prob)
     gt = masks[valid]
-    totals = None
-    for r in range(1 + iterative_rounds):
-        logits, iou = sam.predict_masks(embeddings, points.to(image.device), labels.to(image.device), True, size, size)
+    plan = round_plan(iterative_rounds, mask_only_rounds if sam.mask_prompts else 0, generators[0])
+    rounds = 1 + len(plan)
+    totals, mask_input = None, None
+    for r in range(rounds):
+        logits, iou = sam.predict_masks(embeddings, points.to(image.device), labels.to(image.device), True, size, size,
+                                        mask_input=mask_input)
         per_mask = mask_losses(logits[valid], iou[valid], gt, reduction="none")
         totals = per_mask if totals is None else tuple(t + p for t, p in zip(totals, per_mask))
-        if r < iterative_rounds:
-            with torch.no_grad():
-                best = iou.argmax(2, keepdim=True)[..., None, None].expand(-1, -1, 1, *logits.shape[-2:])
-                pred = (logits.gather(2, best)[:, :, 0] > 0).cpu()
+        if r == rounds - 1:
+            break
+        with torch.no_grad():
+            best = iou.argmax(2, keepdim=True)[..., None, None].expand(-1, -1, 1, *logits.shape[-2:])
+            best_logits = logits.gather(2, best)  # [B, K, 1, h, w]
+            if sam.mask_prompts:
+                mask_input = best_logits.detach()
+            pred = (best_logits[:, :, 0] > 0).cpu()
+        if plan[r] == "click":  # a correction click; a "mask" round adds no point
             new_p, new_l = torch.full((b, k, 1, 2), -1.0), torch.full((b, k, 1), -1, dtype=torch.long)
             for i in range(b):
                 v = valid_cpu[i]
@@ -149,7 +173,7 @@ def finetune_losses(sam, image: torch.Tensor, masks: torch.Tensor, boxes: torch.
             points, labels = torch.cat([points, new_p], 2), torch.cat([labels, new_l], 2)
     image_of = torch.arange(b, device=valid.device)[:, None].expand(b, k)[valid]
     n_images = int(has_mask.sum())
-    per_image = [torch.zeros(b, device=gt.device).index_add(0, image_of, t / (1 + iterative_rounds))
+    per_image = [torch.zeros(b, device=gt.device).index_add(0, image_of, t / rounds)
                  / valid.sum(1).clamp(min=1) for t in totals]
     loss, focal, dice, iou_mse = (v.sum() / n_images for v in per_image)
     return {"loss": loss, "loss_focal": focal.detach(), "loss_dice": dice.detach(), "loss_iou": iou_mse.detach()}

@@ -128,3 +128,29 @@ def test_segment_everything_calibration_passes_the_asked_share():
     iou = p.predict_low_res(pts, torch.ones(64, 1, dtype=torch.long))[1]
     assert thr["stability_score_thresh"] == 0.0
     assert abs(float((iou > thr["pred_iou_thresh"]).float().mean()) - 0.25) < 0.02
+
+
+def test_finetune_recipes_rows_count_the_trainable_parameters(tmp_path, capsys):
+    """benchmarks/finetune_recipes.py on Ti (decoder and lora, one mask, one timed iteration): the trainable counts
+    are the ones written out by hand from the modules, LoRA's being rank x (in + out) per adapted projection."""
+    pytest.importorskip("mmengine", reason="the recipes are built by mmengine (not in the torch 2.11 environment)")
+    pytest.importorskip("peft", reason="the lora recipe needs peft")
+    spec = importlib.util.spec_from_file_location("finetune_recipes",
+                                                  os.path.join(ROOT, "benchmarks", "finetune_recipes.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = bench.main(["--models", "efficientsam-ti", "--recipes", "decoder", "lora", "--masks", "1", "--repeats",
+                       "1", "--json", str(tmp_path / "rows.json")])
+    from efficientsam_zoo import build_efficient_sam
+
+    sam = build_efficient_sam("efficientsam-ti", negative_points=True, mask_prompts=True)
+    prompt_side = sum(p.numel() for m in (sam.prompt_encoder, sam.mask_decoder) for p in m.parameters())
+    dim, depth, rank = sam.image_encoder.patch_embed.proj.out_channels, len(sam.image_encoder.blocks), 8
+    adapters = depth * rank * ((dim + 3 * dim) + (dim + dim))  # qkv: dim -> 3 dim; proj: dim -> dim
+    by_recipe = {r["recipe"]: r for r in rows}
+    assert by_recipe["decoder"]["trainable_params"] == prompt_side
+    assert by_recipe["lora"]["trainable_params"] == prompt_side + adapters
+    assert by_recipe["lora"]["total_params"] == sum(p.numel() for p in sam.parameters()) + adapters
+    assert all(r["s_per_iter"] > 0 and r["rounds"] == 6 for r in rows)
+    assert json.loads((tmp_path / "rows.json").read_text()) == rows
+    assert "| efficientsam-ti | lora |" in capsys.readouterr().out

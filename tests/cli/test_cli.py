@@ -75,3 +75,15 @@ def test_model_download_offline_error(scene_file, tmp_path, capsys, monkeypatch)
     rc = main(["segment", scene_file, "--point", "5", "3", "--model", "efficientsam-s"])
     err = capsys.readouterr().err
     assert rc == 2 and "efficient_sam_vits.pt" in err and "--checkpoint PATH" in err
+
+
+@pytest.mark.parametrize("command,first_option", [("finetune", "--images"), ("finetune-cls", "--recipe")])
+def test_tool_commands_hand_every_option_to_their_tool(command, first_option, capsys):
+    """`efficientsam-zoo finetune --images ...`: options that start the line reach the tool (argparse's REMAINDER
+    alone would reject them), and the tool's own parser answers --help and a missing option."""
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0 and first_option in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main([command, first_option])
+    assert exc.value.code == 2 and "unrecognized arguments" not in capsys.readouterr().err

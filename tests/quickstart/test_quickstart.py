@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from trainer_utils import mean_box_ap, run
 
@@ -27,15 +26,6 @@ VITDET_BOX_AP = 0.20  # held-out box AP >= 0.20 and >= the mean-box detector's +
 VITDET_MARGIN = 0.15
 INSTANCE_MARGIN = 0.10  # zero-shot instance AP from GT boxes >= the filled boxes' AP + 0.10
 TOLERANCES = (4, 8, 12, 16, 24, 32, 48, 64)  # the flood fill's tolerances (0..255 per channel)
-
-
-@pytest.fixture(scope="session")
-def quickstart(tmp_path_factory):
-    out = tmp_path_factory.mktemp("quickstart") / "qs"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # the user's environment: warnings are the quickstart's to silence
-    console = run([sys.executable, "-m", "efficientsam_zoo.cli", "quickstart", "--out-dir", str(out)],
-                  cwd=str(out.parent), env=env)
-    return out, console, json.load(open(out / "summary.json"))
 
 
 def _heldout(out):

@@ -17,7 +17,12 @@ package's variant table ``efficientsam_zoo.registry`` also has; the old module p
 import sys as _sys
 
 from . import data, hooks, models, scope  # noqa: F401  (registration)
-from .scope import DATASETS, HOOKS, MODELS, TRANSFORMS
+from .backbones import SamiLayerDecayOptimizerConstructor
+from .scope import DATASETS, HOOKS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS, TRANSFORMS
+
+# layer decay for the package's own models too (EfficientSAM finetuning's "full" recipe)
+OPTIM_WRAPPER_CONSTRUCTORS.register_module("SamiLayerDecayOptimizerConstructor",
+                                           module=SamiLayerDecayOptimizerConstructor, force=True)
 
 _sys.modules[__name__ + ".registry"] = scope  # the module's earlier name
 

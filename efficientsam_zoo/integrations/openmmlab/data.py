@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import random
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import mmcv
 import numpy as np
@@ -13,14 +13,15 @@ import torch
 from mmcv.transforms import BaseTransform
 from mmengine.dataset import BaseDataset
 
+from ...data.instances import InstanceSamples, open_source
+from ...data.instances import split as split_indices
 from ...data.sa1b import SA1BSamples
-from ...utils.image import load_image_rgb, to_uint8
+from ...utils.image import IMAGE_EXTENSIONS, load_image_rgb, to_uint8
 from .scope import DATASETS, TRANSFORMS
 
 __all__ = ["ImageFolderDataset", "LoadImageRGB", "RandomResizedCrop", "ResizeCenterCrop", "PackImageInputs",
-           "PrecomputedFeatureDataset", "SA1BDataset"]
+           "PrecomputedFeatureDataset", "SA1BDataset", "InstanceDataset"]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 @DATASETS.register_module()
@@ -201,6 +202,37 @@ class SA1BDataset(torch.utils.data.Dataset):
                 raise FileNotFoundError(f"no SA-1B shards match {p!r}")
             resolved += found
         self.samples = SA1BSamples(resolved, img_size=img_size, max_masks=max_masks, seed=seed, min_area=min_area)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, idx: int) -> dict:
+        return self.samples[idx]
+
+
+@DATASETS.register_module()
+class InstanceDataset(torch.utils.data.Dataset):
+    """Your own instance masks as Runner samples (``data.instances``): under ``data_root``, a COCO / LVIS JSON
+    ``ann_file`` with its images in ``data_prefix["img"]``, or a mask folder (``data_prefix["masks"]``, no
+    ``ann_file``). ``indices`` (or ``split="train" | "val"`` with ``val_fraction``, seeded) selects the images; samples
+    are :class:`~efficientsam_zoo.data.instances.InstanceSamples`' (the form SA-1B's have)."""
+
+    def __init__(self, data_root: str = "", ann_file: Optional[str] = None,
+                 data_prefix: Optional[dict] = None, categories: Optional[Sequence] = None, img_size: int = 1024,
+                 max_masks: int = 16, seed: int = 0, indices: Optional[Sequence[int]] = None,
+                 split: Optional[str] = None, val_fraction: float = 0.1) -> None:
+        prefix = {"img": "images/", "masks": "masks/", **(data_prefix or {})}
+        images = os.path.join(data_root, prefix["img"])
+        annotations = os.path.join(data_root, ann_file) if ann_file else None
+        self.source = open_source(images, annotations=annotations,
+                                  masks=None if ann_file else os.path.join(data_root, prefix["masks"]),
+                                  categories=categories)
+        if split is not None:
+            if split not in ("train", "val"):
+                raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+            indices = split_indices(len(self.source), val_fraction, seed)[split == "val"]
+        self.samples = InstanceSamples(self.source, img_size=img_size, max_masks=max_masks, seed=seed,
+                                       indices=indices)
 
     def __len__(self) -> int:
         return len(self.samples)

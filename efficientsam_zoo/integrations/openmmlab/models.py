@@ -2,6 +2,7 @@
 ``modeling.Sami`` / ``modeling.EfficientSam``; the training arithmetic lives in ``modeling`` / ``training``."""
 from __future__ import annotations
 
+import os
 from typing import List, Optional
 
 import numpy as np
@@ -10,14 +11,15 @@ from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 
 from ...build import build_efficient_sam
-from ...checkpoints import load_segmenter_init
+from ...checkpoints import atomic_torch_save, load_segmenter_init, read_model_spec
 from ...modeling.sami import Sami
 from ...modeling.teachers import build_teacher
 from ...modeling.vit import build_vit
 from ...training.sam_finetune import finetune_losses
+from .lora import add_lora
 from .scope import MODELS
 
-__all__ = ["SamiPretrainer", "EfficientSamFinetuner", "sample_generators"]
+__all__ = ["SamiPretrainer", "EfficientSamFinetuner", "sample_generators", "RECIPES"]
 
 
 def sample_generators(seed: int, sample_indices) -> List[torch.Generator]:
@@ -102,37 +104,68 @@ class SamiPretrainer(BaseModel):
         return out["pred"]
 
 
+#: The finetuning recipes: every parameter trains; the decoder (prompt encoder + mask decoder) alone on a frozen encoder
+#: whose embeddings are cached; LoRA adapters on the encoder's attention plus the decoder.
+RECIPES = ("full", "decoder", "lora")
+
+
 @MODELS.register_module()
 class EfficientSamFinetuner(BaseModel):
-    """EfficientSAM trained end to end (encoder + decoder) with SAM's simulated prompts and losses.
+    """EfficientSAM finetuned with SAM's simulated prompts and losses (``training.sam_finetune``).
 
     ``init_checkpoint``: a SAMI backbone export / HF ``SamiViTModel`` directory (into the image encoder; its SAM
-    neck and the decoder start fresh) or an official EfficientSAM checkpoint (everything).
+    neck and the decoder start fresh), an official EfficientSAM checkpoint or a finetuned model directory (everything;
+    prompt switches the file lacks start as the prompt encoder initialises them). Loaded when the model is built, before the recipe applies.
+    ``recipe`` (:data:`RECIPES`): ``"full"``; ``"decoder"`` (the image encoder frozen, its embeddings cached per sample
+    in ``embedding_cache`` when given, so later epochs cost only the decoder); ``"lora"`` (``lora`` keywords, e.g.
+    ``dict(rank=8, alpha=16)``: peft adapters on the encoder's attention, the encoder's own weights frozen).
+    ``mask_only_rounds``: SAM's rounds with the mask prompt alone (models with ``mask_prompts``).
     """
 
-    def __init__(self, variant: str, overrides: Optional[dict] = None,
-                 init_checkpoint: Optional[str] = None, iterative_rounds: int = 2, box_prob: float = 0.5,
-                 seed: int = 0, data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None) -> None:
+    def __init__(self, variant: str, overrides: Optional[dict] = None, init_checkpoint: Optional[str] = None,
+                 iterative_rounds: int = 2, box_prob: float = 0.5, mask_only_rounds: int = 0, recipe: str = "full",
+                 lora: Optional[dict] = None, embedding_cache: Optional[str] = None, seed: int = 0,
+                 data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor or dict(type="BaseDataPreprocessor"), init_cfg=init_cfg)
-
-        self.sam = build_efficient_sam(variant, **(overrides or {})).train()
-        self.init_checkpoint = init_checkpoint
+        if recipe not in RECIPES:
+            raise ValueError(f"recipe must be one of {RECIPES}, got {recipe!r}")
+        # a finetuned model directory brings its own architecture (image size, depth); the overrides still apply
+        start = read_model_spec(init_checkpoint) if init_checkpoint else None
+        self.sam = build_efficient_sam(start or variant, **(overrides or {})).train()
         if iterative_rounds < 0 or 2 + iterative_rounds > self.sam.decoder_max_num_input_points:
             raise ValueError(f"iterative_rounds={iterative_rounds}: a box plus the extra points must fit in "
                              f"{self.sam.decoder_max_num_input_points} prompt points")
-        self.iterative_rounds = iterative_rounds
-        self.box_prob = box_prob
+        if init_checkpoint:
+            load_segmenter_init(self.sam, init_checkpoint)
+        self.recipe, self.embedding_cache = recipe, embedding_cache
+        if recipe == "decoder":
+            self.sam.image_encoder.requires_grad_(False)
+        elif recipe == "lora":
+            add_lora(self.sam.image_encoder, **(lora or {}))
+        self.iterative_rounds, self.box_prob, self.mask_only_rounds = iterative_rounds, box_prob, mask_only_rounds
         self.seed = seed
 
-    def init_weights(self) -> None:
-        if self.init_checkpoint:
-
-            load_segmenter_init(self.sam, self.init_checkpoint)
+    def _embeddings(self, image: torch.Tensor, index: torch.Tensor) -> Optional[torch.Tensor]:
+        """The frozen encoder's embeddings (``decoder`` recipe), read from / written to the per-sample cache."""
+        if self.recipe != "decoder":
+            return None
+        out = []
+        with torch.no_grad():
+            for x, i in zip(image, torch.as_tensor(index).reshape(-1).tolist()):
+                path = os.path.join(self.embedding_cache, f"{int(i)}.pt") if self.embedding_cache else None
+                if path and os.path.isfile(path):
+                    out.append(torch.load(path, map_location=x.device, weights_only=True))
+                    continue
+                emb = self.sam.get_image_embeddings(x[None])[0]
+                if path:
+                    atomic_torch_save(emb.cpu(), path)
+                out.append(emb)
+        return torch.stack(out)
 
     def forward(self, image: torch.Tensor = None, masks: torch.Tensor = None, boxes: torch.Tensor = None,
                 valid: torch.Tensor = None, index: torch.Tensor = None, mode: str = "loss", **kwargs):
-
         if mode != "loss":
             raise ValueError("EfficientSamFinetuner only trains (mode='loss'); evaluate with efficientsam-zoo eval-*")
         return finetune_losses(self.sam, image, masks, boxes, valid, sample_generators(self.seed, index),
-                               self.iterative_rounds, self.box_prob)
+                               self.iterative_rounds, self.box_prob, self.mask_only_rounds,
+                               embeddings=self._embeddings(image, index))
