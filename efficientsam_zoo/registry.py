@@ -7,6 +7,8 @@ efficientsam-ti    vit-ti      merve/EfficientSAM         efficient_sam_vitt.pt 
 efficientsam-s     vit-s       merve/EfficientSAM         efficient_sam_vits.pt (Hub), the GitHub
                                                           .pt.zip, efficient_sam_s_cpu.jit (TorchScript)
 sami-vit-ti/s/b    vit-ti/s/b  efficientsam-zoo/sami-...  (not published yet; pass a local directory)
+efficienttam-ti    vit-ti      yunyangx/efficient-track-  efficienttam_ti.pt; also -ti-1, -ti-2 (landmark
+efficienttam-s     vit-s       anything                   memory attention) and -ti-512x512, likewise for -s
 =================  ==========  =========================  ==============================================
 
 The backbone sizes themselves are :data:`efficientsam_zoo.modeling.vit.VIT_SIZES`; the paper's numbers
@@ -21,8 +23,9 @@ from typing import Dict, List, Optional, Tuple
 from .modeling.efficient_sam import EfficientSamSpec
 from .modeling.vit import VIT_SIZES
 
-__all__ = ["PaperResult", "WeightSource", "Variant", "VARIANTS", "EFFICIENT_SAM_NAMES", "SAMI_NAMES",
-           "DEFAULT_MODEL", "PAPER", "get_variant", "get_spec", "EFFICIENT_SAM_SPECS", "variant_of_width"]
+__all__ = ["PaperResult", "WeightSource", "TrackerSpec", "Variant", "VARIANTS", "EFFICIENT_SAM_NAMES", "SAMI_NAMES",
+           "EFFICIENT_TAM_NAMES", "LANDMARK_POOLINGS", "DEFAULT_MODEL", "PAPER", "ETAM_PAPER", "get_variant",
+           "get_spec", "EFFICIENT_SAM_SPECS", "variant_of_width"]
 
 PAPER = dict(title="EfficientSAM: Leveraged Masked Image Pretraining for Efficient Segment Anything",
              citation="Xiong et al., 2023", url="https://arxiv.org/abs/2312.00863")
@@ -57,12 +60,34 @@ class WeightSource:
         return f"https://huggingface.co/{self.repo_id}/resolve/main/{self.filename}" if self.repo_id else self.url
 
 
+#: Where an EfficientTAM release puts the ``2 ln 2`` of its pooled memory (see :class:`TrackerSpec`).
+LANDMARK_POOLINGS = (None, "logits", "keys")
+
+
+@dataclass(frozen=True)
+class TrackerSpec:
+    """What distinguishes the EfficientTAM releases (``yformer/EfficientTAM``, ``configs/efficienttam/*.yaml``); the rest
+    is SAM 2's video model with a SAMI ViT as its image encoder (see ``integrations/hf/efficienttam.py``).
+
+    ``landmark_pooling``: ``None`` is SAM 2's full memory cross-attention (the plain and 512x512 releases); the ``_1``
+    releases average-pool each past frame's memory keys and values 2x2 into landmarks and add ``2 ln 2`` to the
+    landmark logits (``"logits"``), the ``_2`` releases add ``2 ln 2`` to the pooled key vectors instead (``"keys"``).
+    """
+
+    image_size: int = 1024
+    landmark_pooling: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if self.landmark_pooling not in LANDMARK_POOLINGS:
+            raise ValueError(f"landmark_pooling must be one of {LANDMARK_POOLINGS}, got {self.landmark_pooling!r}")
+
+
 @dataclass(frozen=True)
 class Variant:
     """One named model: what it is, where its weights live, what the paper reports for it."""
 
     name: str
-    family: str  # "efficientsam" (promptable segmentation) or "sami" (a plain pretrained backbone)
+    family: str  # "efficientsam" (promptable segmentation), "sami" (a plain pretrained backbone), "efficienttam"
     backbone: str  # a key of VIT_SIZES
     hub_repo: str
     description: str
@@ -70,6 +95,7 @@ class Variant:
     weights: Tuple[WeightSource, ...] = ()
     throughput: Optional[str] = None  # paper Table 8
     timm_name: Optional[str] = None
+    tracker: Optional[TrackerSpec] = None  # EfficientTAM's settings (family "efficienttam")
 
     @property
     def vit_size(self) -> dict:
@@ -130,6 +156,33 @@ def _sami(backbone: str, results: Tuple[PaperResult, ...]) -> Variant:
         results=results, timm_name=f"sami_vit_{_SIZE_WORD[backbone]}_patch16_224")
 
 
+ETAM_PAPER = dict(title="Efficient Track Anything", citation="Xiong et al., 2024", url="https://arxiv.org/abs/2411.18933")
+_ETAM_REPO = "yunyangx/efficient-track-anything"
+_ETAM_SUFFIX = {"": TrackerSpec(), "-1": TrackerSpec(landmark_pooling="logits"),
+                "-2": TrackerSpec(landmark_pooling="keys"), "-512x512": TrackerSpec(image_size=512)}
+
+
+def _vos_results(sav_test: float, davis17: float) -> Tuple[PaperResult, ...]:
+    """Semi-supervised J&F on SA-V test and DAVIS 2017 val, as the EfficientTAM paper reports them."""
+    exp = "Semi-supervised video object segmentation (EfficientTAM paper)"
+    return (PaperResult("video-object-segmentation", exp, "sa-v", "SA-V test", "J&F", "J&F", sav_test),
+            PaperResult("video-object-segmentation", exp, "davis", "DAVIS 2017 val", "J&F", "J&F", davis17))
+
+
+def _efficienttam(backbone: str, suffix: str, results: Tuple[PaperResult, ...] = (),
+                  throughput: Optional[str] = None) -> Variant:
+    short = backbone.split("-")[1]
+    tracker = _ETAM_SUFFIX[suffix]
+    memory = {None: "SAM 2's memory attention", "logits": "landmark memory attention (logit bias)",
+              "keys": "landmark memory attention (key bias)"}[tracker.landmark_pooling]
+    filename = f"efficienttam_{short}{suffix.replace('-', '_')}.pt"
+    return Variant(
+        name=f"efficienttam-{short}{suffix}", family="efficienttam", backbone=backbone, hub_repo=_ETAM_REPO,
+        description=f"EfficientTAM with a SAMI ViT-{short.capitalize()} image encoder, {memory}, "
+                    f"{tracker.image_size} px", results=results, throughput=throughput,
+        weights=(WeightSource("state_dict", filename, repo_id=_ETAM_REPO),), tracker=tracker)
+
+
 VARIANTS: Dict[str, Variant] = {v.name: v for v in (
     Variant("efficientsam-ti", "efficientsam", "vit-ti", _MIRROR, "EfficientSAM with a ViT-Ti image encoder",
             results=_segment_results((75.7, 45.5, 67.2, 42.3), (74.3, 52.7, 66.8, 39.9)),
@@ -145,12 +198,18 @@ VARIANTS: Dict[str, Variant] = {v.name: v for v in (
     _sami("vit-ti", _backbone_results(76.8, 44.7, 40.0, 42.7)),
     _sami("vit-s", _backbone_results(82.7, 49.8, 44.2, 48.8)),
     _sami("vit-b", _backbone_results(84.8, 52.5, 46.5, 51.8)),
+    _efficienttam("vit-ti", ""), _efficienttam("vit-s", "", _vos_results(74.5, 89.2), "85 frames/s on one A100"),
+    _efficienttam("vit-ti", "-1"), _efficienttam("vit-s", "-1"),
+    _efficienttam("vit-ti", "-2", _vos_results(70.8, 88.4), "109 frames/s on one A100"), _efficienttam("vit-s", "-2"),
+    _efficienttam("vit-ti", "-512x512"), _efficienttam("vit-s", "-512x512"),
 )}
 
 #: Names of the promptable segmenters (CLI ``--model`` choices, HF ``EfficientSamModel`` aliases).
 EFFICIENT_SAM_NAMES: List[str] = [n for n, v in VARIANTS.items() if v.is_segmenter]
 #: Names of the SAMI backbones (HF ``SamiViTModel`` aliases, timm names).
-SAMI_NAMES: List[str] = [n for n, v in VARIANTS.items() if not v.is_segmenter]
+SAMI_NAMES: List[str] = [n for n, v in VARIANTS.items() if v.family == "sami"]
+#: Names of the EfficientTAM video models (``EfficientTamVideoModel`` aliases, the ``track`` command's choices).
+EFFICIENT_TAM_NAMES: List[str] = [n for n, v in VARIANTS.items() if v.family == "efficienttam"]
 DEFAULT_MODEL = EFFICIENT_SAM_NAMES[0]
 #: name -> architecture of every segmenter.
 EFFICIENT_SAM_SPECS: Dict[str, EfficientSamSpec] = {n: VARIANTS[n].spec() for n in EFFICIENT_SAM_NAMES}

@@ -14,6 +14,7 @@
 #   * transformers 5.x, huggingface_hub, safetensors, pycocotools, lvis, onnx, onnxruntime, timm;
 #   * peft (the lora finetuning recipe: LoRA adapters on the image encoder's attention);
 #   * segment-anything 1.0 (a test dependency: its utils.amg is the reference segment everything is compared with);
+#   * sam2 1.1.0 (a test dependency: the EfficientTAM reference is assembled from its modules; no CUDA extension);
 #   * this package, editable, with its [dev] extra.
 set -euo pipefail
 
@@ -127,6 +128,17 @@ print("unpacked detectron2 into", dest)
 PYEOF
 fi
 
+if have sam2 1.1.0; then
+  log "sam2 1.1.0 already installed"
+else
+  # Meta's SAM 2 (Apache-2.0), a test dependency: the independent EfficientTAM reference is assembled from its modules.
+  # Its build requires torch, so no build isolation (which would download a second torch); no CUDA extension
+  # (SAM2_BUILD_CUDA=0: only hole filling uses it, and the package falls back without it); its runtime needs
+  # (hydra-core, iopath, tqdm, pillow, numpy, torch, torchvision) are installed above.
+  log "sam2 1.1.0 (pure Python, from its sdist)"
+  SAM2_BUILD_CUDA=0 "${PIP[@]}" install -q --no-build-isolation --no-deps "sam2==1.1.0"
+fi
+
 log "efficientsam-zoo (editable)"
 "${PIP[@]}" install -q --no-build-isolation --no-deps -e "$ROOT"
 
@@ -136,7 +148,7 @@ import importlib, importlib.metadata as md
 rows = [("python", __import__("platform").python_version())]
 for dist in ["torch", "torchvision", "numpy", "mmengine", "mmcv", "mmdet", "mmsegmentation",
              "transformers", "huggingface_hub", "safetensors", "pycocotools", "lvis", "onnx",
-             "onnxruntime", "timm", "setuptools", "efficientsam-zoo"]:
+             "onnxruntime", "timm", "sam2", "setuptools", "efficientsam-zoo"]:
     try:
         rows.append((dist, md.version(dist)))
     except md.PackageNotFoundError:

@@ -14,6 +14,8 @@
     efficientsam-zoo finetune-cls --recipe hf/recipes/vit-s_in1k.yaml --model DIR --train-dir ... (HF Trainer)
     efficientsam-zoo export-backbone CKPT --out FILE [--hf-out DIR]
     efficientsam-zoo export-onnx (--model NAME | --checkpoint PATH) --out-dir DIR [--opset 18]
+    efficientsam-zoo track VIDEO (--point X,Y[,L][@F] | --box X0,Y0,X1,Y1[@F] | --mask PNG[@F]) ... [--obj ID]
+                     [--model efficienttam-ti] [--checkpoint FILE] --out-dir DIR        (EfficientTAM)
 
 =============  =============================================================================================
 ``common``     ``--model`` / ``--checkpoint`` and the model they name, input checks, the device, result tables
@@ -21,6 +23,7 @@
 ``evaluate``   ``eval-points``, ``eval-instances``
 ``train``      ``quickstart``, ``pretrain``, ``train``, ``finetune``, ``finetune-cls``, ``export-backbone``
 ``export``     ``export-onnx``
+``track``      ``track`` (EfficientTAM video tracking)
 =============  =============================================================================================
 """
 from __future__ import annotations
@@ -30,12 +33,12 @@ import sys
 from typing import List, Optional
 
 from ..checkpoints import CheckpointError
-from . import evaluate, export, segment, train
+from . import evaluate, export, segment, track, train
 from .common import load_model_from_args, points_cap
 
 __all__ = ["main", "build_parser", "load_model_from_args", "points_cap"]
 
-GROUPS = (segment, evaluate, train, export)
+GROUPS = (segment, evaluate, train, export, track)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@
 ``image_processing``        :class:`EfficientSamImageProcessor`
 ``aliases``                 short names (``"efficientsam-s"``, ``"sami-vit-b"``) in every ``from_pretrained``
 ``teachers``                transformers models as SAMI teachers (``hf_sam``), registered with the teacher registry
+``efficienttam``             :class:`EfficientTamVideoModel` (EfficientTAM on transformers' ``Sam2Video*`` classes) and its configs
 ``cards``                   model cards, official -> HF conversion, pushing (used by the scripts in ``hf/``)
 ==========================  ==========================================================================
 
@@ -21,6 +22,8 @@ from transformers import (AutoConfig, AutoImageProcessor, AutoModel, AutoModelFo
 
 from . import aliases, teachers  # noqa: F401  (registers the transformers teachers)
 from .aliases import HUB_ALIASES, resolve_pretrained
+from .efficienttam import (EfficientTamVideoConfig, EfficientTamVideoModel, EfficientTamVisionConfig,
+                           EfficientTamVisionModel, efficienttam_config_for)
 from .configuration import (EfficientSamConfig, SamiVisionConfig, efficientsam_config_for, sami_config_from_vit_args,
                             spec_from_config)
 from .image_processing import EfficientSamImageProcessor
@@ -29,7 +32,8 @@ from .modeling import EfficientSamModel, EfficientSamOutput, SamiViTForImageClas
 __all__ = ["SamiVisionConfig", "EfficientSamConfig", "SamiViTModel", "SamiViTForImageClassification",
            "EfficientSamModel", "EfficientSamOutput", "EfficientSamImageProcessor", "HUB_ALIASES",
            "resolve_pretrained", "register_auto_classes", "efficientsam_config_for", "spec_from_config",
-           "sami_config_from_vit_args"]
+           "sami_config_from_vit_args", "EfficientTamVisionConfig", "EfficientTamVisionModel", "EfficientTamVideoConfig",
+           "EfficientTamVideoModel", "efficienttam_config_for"]
 
 
 _sys.modules[__name__ + ".hub"] = aliases  # the module's earlier name
@@ -43,6 +47,10 @@ def register_auto_classes() -> None:
     AutoModel.register(EfficientSamConfig, EfficientSamModel, exist_ok=True)
     AutoModelForMaskGeneration.register(EfficientSamConfig, EfficientSamModel, exist_ok=True)
     AutoModelForImageClassification.register(SamiVisionConfig, SamiViTForImageClassification, exist_ok=True)
+    for config, model in ((EfficientTamVisionConfig, EfficientTamVisionModel),
+                          (EfficientTamVideoConfig, EfficientTamVideoModel)):
+        AutoConfig.register(config.model_type, config, exist_ok=True)
+        AutoModel.register(config, model, exist_ok=True)
     # one torch implementation for both of transformers' backends: pipelines ask for "torchvision" by default
     AutoImageProcessor.register(EfficientSamConfig, slow_image_processor_class=EfficientSamImageProcessor,
                                 fast_image_processor_class=EfficientSamImageProcessor, exist_ok=True)

@@ -23,7 +23,7 @@ class HubEntry:
 
 
 HUB_ALIASES: Dict[str, HubEntry] = {
-    name: HubEntry(v.hub_repo, name if v.is_segmenter else None) for name, v in VARIANTS.items()}
+    name: HubEntry(v.hub_repo, name if v.weights else None) for name, v in VARIANTS.items()}
 
 
 def resolve_pretrained(name: str) -> Tuple[Optional[str], Optional[str]]:

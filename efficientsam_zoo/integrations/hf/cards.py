@@ -18,7 +18,7 @@ from ...build import build_efficient_sam
 from ...checkpoints import write_model_spec
 from ...modeling.efficient_sam import EfficientSam
 from ...modeling.vit import build_vit
-from ...registry import PAPER, VARIANTS, Variant, get_spec
+from ...registry import ETAM_PAPER, PAPER, VARIANTS, Variant, get_spec
 from .image_processing import EfficientSamImageProcessor
 from .modeling import EfficientSamModel
 
@@ -26,15 +26,21 @@ __all__ = ["CARD_NAMES", "make_model_card", "save_model_dir", "convert_official_
            "parameter_count"]
 
 CARD_NAMES = list(VARIANTS)
-_PIPELINE = {"efficientsam": "mask-generation", "sami": "image-feature-extraction"}
-_DATASETS = {"efficientsam": ["sa-1b", "imagenet-1k"], "sami": ["imagenet-1k"]}
+_PIPELINE = {"efficientsam": "mask-generation", "sami": "image-feature-extraction", "efficienttam": "mask-generation"}
+_DATASETS = {"efficientsam": ["sa-1b", "imagenet-1k"], "sami": ["imagenet-1k"], "efficienttam": ["sa-v", "sa-1b"]}
 
 
 def parameter_count(variant: Variant) -> int:
     """Parameters of the variant's model, counted on the meta device (no memory, no weights)."""
     with torch.device("meta"):
-        model = (EfficientSam.from_spec(variant.spec()) if variant.is_segmenter
-                 else build_vit(variant.backbone, img_size=224, neck_dim=None))
+        if variant.family == "efficienttam":
+            from .efficienttam import EfficientTamVideoModel, efficienttam_config_for
+
+            model = EfficientTamVideoModel(efficienttam_config_for(variant.name))
+        elif variant.is_segmenter:
+            model = EfficientSam.from_spec(variant.spec())
+        else:
+            model = build_vit(variant.backbone, img_size=224, neck_dim=None)
     return sum(p.numel() for p in model.parameters())
 
 
@@ -145,21 +151,90 @@ tables); the models were not evaluated for safety-critical use.
 """
 
 
+TRACKER_CARD_TEMPLATE = """---
+{{ card_data }}
+---
+
+# {{ name }}
+
+{{ arch }} ({{ params }} parameters), from *Efficient Track Anything* (Xiong et al., 2024): SAM 2's video model with a
+SAMI-pretrained plain ViT image encoder. Packaged by [efficientsam-zoo]({{ project_url }}) as a transformers
+`Sam2VideoModel` subclass, loading the released file `{{ weights_file }}`.
+
+## Usage
+
+```python
+import efficientsam_zoo  # registers the model types with transformers' Auto classes
+from efficientsam_zoo.integrations.hf import EfficientTamVideoModel
+from efficientsam_zoo.integrations.hf.efficienttam import efficienttam_processor
+
+model = EfficientTamVideoModel.from_pretrained("{{ name }}")  # or .from_release("{{ weights_file }}", "{{ name }}")
+processor = efficienttam_processor(model.config)  # transformers' Sam2VideoProcessor at {{ size }} px
+session = processor.init_video_session(video=frames, inference_device="cpu")
+processor.add_inputs_to_inference_session(session, frame_idx=0, obj_ids=1, input_points=[[[[210, 350]]]],
+                                          input_labels=[[[1]]])
+model(inference_session=session, frame_idx=0)
+for out in model.propagate_in_video_iterator(session):
+    masks = processor.post_process_masks([out.pred_masks], original_sizes=[frames[0].shape[:2]])[0]
+```
+
+Frames are stretched to {{ size }}x{{ size }} and normalised with ImageNet mean / std, as in SAM 2.
+{% if results %}
+## Results reported by the paper
+
+These numbers are **quoted from the paper**, not measured from these weights by efficientsam-zoo.
+
+| task | dataset | metric | value |
+|---|---|---|---|
+{% for r in results %}| {{ r.task_name }} | {{ r.dataset_name }} | {{ r.metric_name }} | {{ r.metric_value }} |
+{% endfor %}{% if throughput %}
+Throughput: {{ throughput }}.
+{% endif %}{% endif %}
+## Intended uses and limitations
+
+Promptable video object segmentation for research and applications that need a small model. The released weights
+are under the official EfficientTAM repository's Apache-2.0 licence and were trained on SA-1B and SA-V: use them within
+those datasets' terms. Not evaluated for safety-critical use.
+
+## Citation
+
+```bibtex
+@article{xiong2024efficienttam,
+  title={Efficient Track Anything},
+  author={Xiong, Yunyang and Zhou, Chong and Xiang, Xiaoyu and Wu, Lemeng and Zhu, Chenchen and Liu, Zechun
+          and Suri, Saksham and Varadarajan, Balakrishnan and Akula, Ramya and Iandola, Forrest
+          and Krishnamoorthi, Raghuraman and Soran, Bilge and Chandra, Vikas},
+  journal={arXiv:2411.18933},
+  year={2024}
+}
+```
+"""
+
+
 def make_model_card(name: str, project_url: str = "https://pypi.org/project/efficientsam-zoo/") -> ModelCard:
     """The model card of ``name`` (one of :data:`CARD_NAMES`)."""
     if name not in VARIANTS:
         raise ValueError(f"no model card for {name!r}; known: {CARD_NAMES}")
     variant = VARIANTS[name]
     pipeline = _PIPELINE[variant.family]
-    source = f"{PAPER['title'].split(':')[0]} paper ({PAPER['citation']}), as reported"
+    paper = ETAM_PAPER if variant.family == "efficienttam" else PAPER
+    source = f"{paper['title'].split(':')[0]} paper ({paper['citation']}), as reported"
     results = [EvalResult(task_type=r.task, task_name=r.experiment, dataset_type=r.dataset,
                           dataset_name=r.dataset_name, metric_type=r.metric, metric_name=r.metric_name,
-                          metric_value=r.value, source_name=source, source_url=PAPER["url"])
+                          metric_value=r.value, source_name=source, source_url=paper["url"])
                for r in variant.results]
     data = ModelCardData(license="apache-2.0", library_name="efficientsam-zoo", pipeline_tag=pipeline,
                          datasets=_DATASETS[variant.family], tags=["efficientsam", "sami", "vision", pipeline],
                          model_name=name, eval_results=results)
     params = f"{parameter_count(variant) / 1e6:.1f}M"
+    if variant.family == "efficienttam":
+        data = ModelCardData(license="apache-2.0", library_name="efficientsam-zoo", pipeline_tag=pipeline,
+                             datasets=_DATASETS[variant.family], tags=["efficienttam", "sam2", "video", pipeline],
+                             model_name=name, eval_results=results or None)
+        return ModelCard.from_template(data, template_str=TRACKER_CARD_TEMPLATE, name=name, arch=variant.description,
+                                       params=params, throughput=variant.throughput, results=results,
+                                       project_url=project_url, weights_file=variant.weights[0].filename,
+                                       size=variant.tracker.image_size)
     return ModelCard.from_template(data, template_str=CARD_TEMPLATE, name=name, arch=variant.description,
                                    params=params, throughput=variant.throughput, results=results,
                                    segment=variant.is_segmenter, project_url=project_url,

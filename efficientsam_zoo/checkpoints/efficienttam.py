@@ -1,0 +1,148 @@
+"""The EfficientTAM release layout (``efficienttam_{ti,s}[_1|_2|_512x512].pt``: ``{"model": state_dict}``, the module
+names of ``yformer/EfficientTAM``'s ``EfficientTAMBase``) onto ``EfficientTamVideoModel``'s keys.
+
+The image encoder lands on our one ViT (``mlp.layers.0/1`` -> ``mlp.fc1/fc2``; the neck's ``convs.0.conv_1x1``,
+``norm_0``, ``conv_3x3``, ``norm_1`` -> ``neck.0..3``). The rest follows transformers' ``Sam2Video*`` module names:
+SAM 2's short names spelled out (``maskmem_tpos_enc`` -> ``memory_temporal_positional_encoding``, ``pix_feat_proj``
+-> ``feature_projection`` ...), ``out_proj`` -> ``o_proj``, ``normN`` -> ``layer_normN``, three-layer MLPs as
+``proj_in`` / ``layers.0`` / ``proj_out``, the four point embeddings stacked into one table, and the prompt encoder's
+random Fourier matrix shared with the model's image-wide positional embedding. Every key must be used and every
+target filled: anything else raises one :class:`CheckpointError` listing the keys.
+"""
+from __future__ import annotations
+
+import re
+from typing import Dict, List, Mapping, Optional, Tuple
+
+import torch
+
+from .io import CheckpointError, listing, read_checkpoint
+
+__all__ = ["official_to_efficienttam", "read_efficienttam_checkpoint", "EFFICIENTTAM_RULES"]
+
+#: ``(pattern, replacement)`` applied in order, first match wins; ``None`` means handled elsewhere.
+EFFICIENTTAM_RULES: List[Tuple[str, Optional[str]]] = [
+    # image encoder -> our ViT
+    (r"^image_encoder\.trunk\.(.*)\.mlp\.layers\.0\.(.*)$", r"vision_encoder.trunk.\1.mlp.fc1.\2"),
+    (r"^image_encoder\.trunk\.(.*)\.mlp\.layers\.1\.(.*)$", r"vision_encoder.trunk.\1.mlp.fc2.\2"),
+    (r"^image_encoder\.trunk\.(.*)$", r"vision_encoder.trunk.\1"),
+    (r"^image_encoder\.neck\.convs\.0\.conv_1x1\.(.*)$", r"vision_encoder.trunk.neck.0.\1"),
+    (r"^image_encoder\.neck\.convs\.0\.norm_0\.(.*)$", r"vision_encoder.trunk.neck.1.\1"),
+    (r"^image_encoder\.neck\.convs\.0\.conv_3x3\.(.*)$", r"vision_encoder.trunk.neck.2.\1"),
+    (r"^image_encoder\.neck\.convs\.0\.norm_1\.(.*)$", r"vision_encoder.trunk.neck.3.\1"),
+    # model-level parameters
+    (r"^maskmem_tpos_enc$", "memory_temporal_positional_encoding"),
+    (r"^no_mem_embed$", "no_memory_embedding"),
+    (r"^no_mem_pos_enc$", "no_memory_positional_encoding"),
+    (r"^no_obj_ptr$", "no_object_pointer"),
+    (r"^mask_downsample\.(.*)$", r"mask_downsample.\1"),
+    (r"^obj_ptr_proj\.layers\.0\.(.*)$", r"object_pointer_proj.proj_in.\1"),
+    (r"^obj_ptr_proj\.layers\.1\.(.*)$", r"object_pointer_proj.layers.0.\1"),
+    (r"^obj_ptr_proj\.layers\.2\.(.*)$", r"object_pointer_proj.proj_out.\1"),
+    # prompt encoder
+    (r"^sam_prompt_encoder\.pe_layer\.positional_encoding_gaussian_matrix$", None),
+    (r"^sam_prompt_encoder\.point_embeddings\.\d+\.weight$", None),
+    (r"^sam_prompt_encoder\.mask_downscaling\.0\.(.*)$", r"prompt_encoder.mask_embed.conv1.\1"),
+    (r"^sam_prompt_encoder\.mask_downscaling\.1\.(.*)$", r"prompt_encoder.mask_embed.layer_norm1.\1"),
+    (r"^sam_prompt_encoder\.mask_downscaling\.3\.(.*)$", r"prompt_encoder.mask_embed.conv2.\1"),
+    (r"^sam_prompt_encoder\.mask_downscaling\.4\.(.*)$", r"prompt_encoder.mask_embed.layer_norm2.\1"),
+    (r"^sam_prompt_encoder\.mask_downscaling\.6\.(.*)$", r"prompt_encoder.mask_embed.conv3.\1"),
+    (r"^sam_prompt_encoder\.(not_a_point_embed|no_mask_embed)\.(.*)$", r"prompt_encoder.\1.\2"),
+    # mask decoder
+    (r"^sam_mask_decoder\.output_upscaling\.0\.(.*)$", r"mask_decoder.upscale_conv1.\1"),
+    (r"^sam_mask_decoder\.output_upscaling\.1\.(.*)$", r"mask_decoder.upscale_layer_norm.\1"),
+    (r"^sam_mask_decoder\.output_upscaling\.3\.(.*)$", r"mask_decoder.upscale_conv2.\1"),
+    (r"^sam_mask_decoder\.(output_hypernetworks_mlps\.\d+|iou_prediction_head|pred_obj_score_head)\.layers\.0\.(.*)$",
+     r"mask_decoder.\1.proj_in.\2"),
+    (r"^sam_mask_decoder\.(output_hypernetworks_mlps\.\d+|iou_prediction_head|pred_obj_score_head)\.layers\.1\.(.*)$",
+     r"mask_decoder.\1.layers.0.\2"),
+    (r"^sam_mask_decoder\.(output_hypernetworks_mlps\.\d+|iou_prediction_head|pred_obj_score_head)\.layers\.2\.(.*)$",
+     r"mask_decoder.\1.proj_out.\2"),
+    (r"^sam_mask_decoder\.transformer\.(.*)\.mlp\.layers\.0\.(.*)$", r"mask_decoder.transformer.\1.mlp.proj_in.\2"),
+    (r"^sam_mask_decoder\.transformer\.(.*)\.mlp\.layers\.1\.(.*)$", r"mask_decoder.transformer.\1.mlp.proj_out.\2"),
+    (r"^sam_mask_decoder\.transformer\.(.*)\.out_proj\.(.*)$", r"mask_decoder.transformer.\1.o_proj.\2"),
+    (r"^sam_mask_decoder\.transformer\.(.*)\.norm(\d)\.(.*)$", r"mask_decoder.transformer.\1.layer_norm\2.\3"),
+    (r"^sam_mask_decoder\.transformer\.norm_final_attn\.(.*)$", r"mask_decoder.transformer.layer_norm_final_attn.\1"),
+    (r"^sam_mask_decoder\.(.*)$", r"mask_decoder.\1"),
+    # memory attention
+    (r"^memory_attention\.(.*)\.out_proj\.(.*)$", r"memory_attention.\1.o_proj.\2"),
+    (r"^memory_attention\.layers\.(\d+)\.norm(\d)\.(.*)$", r"memory_attention.layers.\1.layer_norm\2.\3"),
+    (r"^memory_attention\.norm\.(.*)$", r"memory_attention.layer_norm.\1"),
+    (r"^memory_attention\.(.*)$", r"memory_attention.\1"),
+    # memory encoder
+    (r"^memory_encoder\.mask_downsampler\.encoder\.12\.(.*)$", r"memory_encoder.mask_downsampler.final_conv.\1"),
+    (r"^memory_encoder\.mask_downsampler\.encoder\.(\d+)\.(.*)$", "DOWNSAMPLER"),
+    (r"^memory_encoder\.pix_feat_proj\.(.*)$", r"memory_encoder.feature_projection.\1"),
+    (r"^memory_encoder\.out_proj\.(.*)$", r"memory_encoder.projection.\1"),
+    (r"^memory_encoder\.fuser\.layers\.(\d+)\.gamma$", r"memory_encoder.memory_fuser.layers.\1.scale"),
+    (r"^memory_encoder\.fuser\.layers\.(\d+)\.dwconv\.(.*)$", r"memory_encoder.memory_fuser.layers.\1.depthwise_conv.\2"),
+    (r"^memory_encoder\.fuser\.layers\.(\d+)\.norm\.(.*)$", r"memory_encoder.memory_fuser.layers.\1.layer_norm.\2"),
+    (r"^memory_encoder\.fuser\.layers\.(\d+)\.pwconv(\d)\.(.*)$",
+     r"memory_encoder.memory_fuser.layers.\1.pointwise_conv\2.\3"),
+]
+_COMPILED = [(re.compile(p), r) for p, r in EFFICIENTTAM_RULES]
+
+
+def _downsampler(match: "re.Match") -> str:
+    """``encoder.{3i}`` is stage i's conv, ``encoder.{3i+1}`` its LayerNorm (``3i+2`` is a GELU, no weights)."""
+    index, rest = int(match.group(1)), match.group(2)
+    stage, part = divmod(index, 3)
+    if part == 2:
+        raise CheckpointError(f"unexpected key memory_encoder.mask_downsampler.encoder.{index}.{rest} (an activation)")
+    return f"memory_encoder.mask_downsampler.layers.{stage}.{('conv', 'layer_norm')[part]}.{rest}"
+
+
+def read_efficienttam_checkpoint(path: str, target_keys: Mapping[str, torch.Size]) -> Dict[str, torch.Tensor]:
+    """A release file (``{"model": state_dict}``) -> ``EfficientTamVideoModel`` keys (see
+    :func:`official_to_efficienttam`)."""
+    obj = read_checkpoint(path)
+    if isinstance(obj, Mapping) and isinstance(obj.get("model"), Mapping):
+        obj = obj["model"]
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path!r} holds no state dict: expected {{'model': state_dict}} as EfficientTAM releases it")
+    try:
+        return official_to_efficienttam(obj, target_keys)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path!r}: {exc}") from None
+
+
+def official_to_efficienttam(state_dict: Mapping[str, torch.Tensor],
+                             target_keys: Mapping[str, torch.Size]) -> Dict[str, torch.Tensor]:
+    """A release ``state_dict`` -> ``EfficientTamVideoModel`` keys; ``target_keys`` (name -> shape) are the model's,
+    and the result fills exactly those, with the same shapes."""
+    out: Dict[str, torch.Tensor] = {}
+    unknown: List[str] = []
+    for key, value in state_dict.items():
+        for pattern, replacement in _COMPILED:
+            match = pattern.match(key)
+            if match is None:
+                continue
+            if replacement == "DOWNSAMPLER":
+                out[_downsampler(match)] = value
+            elif replacement is not None:
+                out[match.expand(replacement)] = value
+            break
+        else:
+            unknown.append(key)
+    points = sorted((k for k in state_dict if k.startswith("sam_prompt_encoder.point_embeddings.")),
+                    key=lambda k: int(k.split(".")[2]))
+    if points:
+        out["prompt_encoder.point_embed.weight"] = torch.cat([state_dict[k] for k in points], dim=0)
+    fourier = state_dict.get("sam_prompt_encoder.pe_layer.positional_encoding_gaussian_matrix")
+    if fourier is not None:
+        for name in ("prompt_encoder.shared_embedding.positional_embedding", "shared_image_embedding.positional_embedding"):
+            out[name] = fourier
+    _check(out, target_keys, unknown)
+    return out
+
+
+def _check(out: Mapping[str, torch.Tensor], target: Mapping[str, torch.Size], unknown: List[str]) -> None:
+    missing = sorted(set(target) - set(out))
+    unexpected = sorted(unknown + [k for k in out if k not in target])
+    shapes = sorted(f"{k}: {tuple(out[k].shape)} vs {tuple(target[k])}" for k in out
+                    if k in target and tuple(out[k].shape) != tuple(target[k]))
+    if missing or unexpected or shapes:
+        found = [listing(title, keys) for title, keys in
+                 (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)) if keys]
+        raise CheckpointError("this is not an EfficientTAM checkpoint of the chosen variant:\n" + "\n".join(found))
+

@@ -1,0 +1,225 @@
+"""``efficientsam-zoo track``: EfficientTAM on a video, frame by frame.
+
+    efficientsam-zoo track VIDEO (--point X,Y[,LABEL][@FRAME] | --box X0,Y0,X1,Y1[@FRAME] | --mask PNG[@FRAME]) ...
+                     [--obj ID] [--model efficienttam-ti] [--checkpoint FILE | DIR] --out-dir DIR [--format png|rle]
+
+VIDEO is an mp4 (any container OpenCV's FFmpeg reads) or a folder of JPEG / PNG frames; frames are decoded one at a
+time and dropped (``utils.video``). Each prompt belongs to the object of the last ``--obj`` before it (object 1 before
+any). The model runs transformers' streaming session: an object enters at the first frame that prompts it and is then
+tracked forward. Written, atomically: ``masks/NNNNN.png`` (one instance-id PNG per frame: 0 background, else the
+object id) or ``masks.json`` (COCO RLE per frame and object), and ``overlay.mp4``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import tempfile
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+from ..registry import EFFICIENT_TAM_NAMES, get_variant
+from ..utils.image import load_image_rgb
+from ..utils.masks import encode_rle
+from ..utils.video import VideoFrames, write_video
+from .common import device
+
+__all__ = ["cmd_track", "add_parsers", "parse_prompt"]
+
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)"
+_PATTERNS = {"point": rf"^({_NUMBER}),({_NUMBER})(?:,([01]))?(?:@(\d+))?$",
+             "box": rf"^({_NUMBER}),({_NUMBER}),({_NUMBER}),({_NUMBER})(?:@(\d+))?$",
+             "mask": r"^(.+?)(?:@(\d+))?$"}
+_FORMS = {"point": "X,Y[,LABEL][@FRAME]", "box": "X0,Y0,X1,Y1[@FRAME]", "mask": "PNG[@FRAME]"}
+_PALETTE = np.array([(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+                     (70, 240, 240), (240, 50, 230)], dtype=np.float32)
+
+
+def parse_prompt(kind: str, text: str, obj: int) -> Dict:
+    """One ``--point`` / ``--box`` / ``--mask`` value -> ``{"obj", "frame", "kind", ...}``."""
+    match = re.match(_PATTERNS[kind], text)
+    if match is None:
+        raise SystemExit(f"error: --{kind} {text!r} is not {_FORMS[kind]}")
+    groups = match.groups()
+    frame = int(groups[-1]) if groups[-1] is not None else 0
+    if kind == "point":
+        return dict(obj=obj, frame=frame, kind=kind, xy=(float(groups[0]), float(groups[1])),
+                    label=int(groups[2]) if groups[2] is not None else 1)
+    if kind == "box":
+        box = tuple(float(g) for g in groups[:4])
+        if box[2] < box[0] or box[3] < box[1]:
+            raise SystemExit(f"error: --box {text!r}: x1 must be >= x0 and y1 >= y0")
+        return dict(obj=obj, frame=frame, kind=kind, box=box)
+    return dict(obj=obj, frame=frame, kind=kind, path=groups[0])
+
+
+class _Prompt(argparse.Action):
+    """Collects prompts in command-line order, each owned by the current ``--obj``."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        prompts = getattr(namespace, "prompts", None) or []
+        if self.dest == "obj":
+            namespace.current_obj = int(value)
+            if namespace.current_obj < 1:
+                parser.error(f"--obj {value}: object ids are whole numbers from 1")
+            return
+        prompts.append(parse_prompt(self.dest, value, getattr(namespace, "current_obj", 1)))
+        namespace.prompts = prompts
+
+
+def _check_prompts(prompts: List[Dict], frames: VideoFrames) -> Dict[int, Dict[int, List[Dict]]]:
+    """Prompts grouped by frame, then object, each checked against the video; masks read here."""
+    if not prompts:
+        raise SystemExit("error: give at least one --point, --box or --mask")
+    by_frame: Dict[int, Dict[int, List[Dict]]] = {}
+    for p in prompts:
+        where = f"--{p['kind']} for object {p['obj']}"
+        if p["frame"] >= len(frames):
+            raise SystemExit(f"error: {where} is on frame {p['frame']}, but the video has {len(frames)} frames "
+                             f"(0..{len(frames) - 1})")
+        coords = [p["xy"]] if p["kind"] == "point" else [p["box"][:2], p["box"][2:]] if p["kind"] == "box" else []
+        for x, y in coords:
+            if not (0 <= x <= frames.width and 0 <= y <= frames.height):
+                raise SystemExit(f"error: {where}: ({x:g}, {y:g}) lies outside the {frames.width}x{frames.height} "
+                                 "(WxH) frame")
+        if p["kind"] == "mask":
+            if not os.path.isfile(p["path"]):
+                raise SystemExit(f"error: {where}: mask {p['path']!r} does not exist")
+            mask = load_image_rgb(p["path"]).max(axis=-1) > 0
+            if mask.shape != (frames.height, frames.width):
+                raise SystemExit(f"error: {where}: mask {p['path']!r} is {mask.shape[1]}x{mask.shape[0]}, the video "
+                                 f"is {frames.width}x{frames.height}")
+            p = dict(p, mask=mask)
+        objects = by_frame.setdefault(p["frame"], {})
+        kinds = {q["kind"] == "mask" for q in objects.get(p["obj"], [])} | {p["kind"] == "mask"}
+        if len(kinds) > 1:
+            raise SystemExit(f"error: object {p['obj']} has a mask and points / a box on frame {p['frame']}; give "
+                             "one or the other")
+        objects.setdefault(p["obj"], []).append(p)
+    return by_frame
+
+
+def _load_model(args):
+    from ..integrations.hf import EfficientTamVideoModel
+
+    if args.checkpoint and os.path.isdir(args.checkpoint):
+        model = EfficientTamVideoModel.from_pretrained(args.checkpoint)
+    elif args.checkpoint:
+        if not os.path.isfile(args.checkpoint):
+            raise SystemExit(f"error: checkpoint {args.checkpoint!r} does not exist")
+        model = EfficientTamVideoModel.from_release(args.checkpoint, args.model)
+    else:
+        model = EfficientTamVideoModel.from_pretrained(args.model)
+    return model.eval().to(device(args.device))
+
+
+def _add_inputs(processor, session, frame_idx: int, objects: Dict[int, List[Dict]], size: Tuple[int, int]) -> None:
+    """This frame's prompts into the session. A box is SAM's two corner points (labels 2, 3), so points and boxes
+    of several objects go in one call; masks go in another. All of them count as new inputs of this frame."""
+    clicks = {o: ps for o, ps in objects.items() if ps[0]["kind"] != "mask"}
+    if clicks:
+        points, labels = [], []
+        for ps in clicks.values():
+            pts, lbs = [], []
+            for p in ps:
+                if p["kind"] == "point":
+                    pts.append(list(p["xy"]))
+                    lbs.append(p["label"])
+                else:
+                    pts += [list(p["box"][:2]), list(p["box"][2:])]
+                    lbs += [2, 3]
+            points.append(pts)
+            labels.append(lbs)
+        processor.add_inputs_to_inference_session(session, frame_idx=frame_idx, obj_ids=list(clicks),
+                                                  input_points=[points], input_labels=[labels], original_size=size)
+    masks = {o: ps[-1]["mask"] for o, ps in objects.items() if ps[0]["kind"] == "mask"}
+    for obj, mask in masks.items():
+        processor.add_inputs_to_inference_session(session, frame_idx=frame_idx, obj_ids=obj, input_masks=mask,
+                                                  original_size=size)
+    session.obj_with_new_inputs = list(objects)  # each call above named only its own objects
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from ..integrations.hf.efficienttam import efficienttam_processor
+
+    frames = VideoFrames(args.video)
+    by_frame = _check_prompts(getattr(args, "prompts", None) or [], frames)
+    model = _load_model(args)
+    processor = efficienttam_processor(model.config)
+    dev = next(model.parameters()).device
+    session = processor.init_video_session(inference_device=dev, video_storage_device="cpu")
+    size = (frames.height, frames.width)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out_dir)) or ".", exist_ok=True)
+    work = tempfile.mkdtemp(prefix=".track-", dir=os.path.dirname(os.path.abspath(args.out_dir)) or ".")
+    try:
+        records, overlays = [], []
+        os.makedirs(os.path.join(work, "masks"), exist_ok=True)
+        with torch.inference_mode():
+            for t in tqdm(range(len(frames)), desc="track", unit="frame"):
+                image = frames[t]
+                if t in by_frame:
+                    _add_inputs(processor, session, t, by_frame[t], size)
+                ids = np.zeros(size, np.uint16)
+                if session.get_obj_num():
+                    pixels = processor(images=image, return_tensors="pt").pixel_values[0].to(dev)
+                    out = model(inference_session=session, frame=pixels, frame_idx=t)
+                    masks = processor.post_process_masks([out.pred_masks], original_sizes=[size])[0][:, 0]
+                    for obj, mask in zip(out.object_ids, masks.cpu().numpy()):
+                        ids[mask & (ids == 0)] = obj
+                        if args.format == "rle" and mask.any():
+                            records.append(dict(frame=t, obj_id=int(obj), segmentation=encode_rle(mask)))
+                if args.format == "png":
+                    from PIL import Image
+
+                    Image.fromarray(ids if ids.max() > 255 else ids.astype(np.uint8)).save(
+                        os.path.join(work, "masks", f"{t:05d}.png"))
+                overlays.append(_overlay(image, ids))
+        if args.format == "rle":
+            shutil.rmtree(os.path.join(work, "masks"))
+            with open(os.path.join(work, "masks.json"), "w") as f:
+                json.dump(dict(video=os.path.abspath(args.video), height=size[0], width=size[1],
+                               frames=len(frames), annotations=records), f)
+        write_video(os.path.join(work, "overlay.mp4"), overlays, fps=frames.fps)
+        if os.path.isdir(args.out_dir):
+            shutil.rmtree(args.out_dir)
+        os.replace(work, args.out_dir)
+    finally:
+        frames.close()
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"tracked {len({p['obj'] for ps in by_frame.values() for p in sum(ps.values(), [])})} object(s) over "
+          f"{len(frames)} frames -> {args.out_dir}")
+    return 0
+
+
+def _overlay(image: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    out = image.astype(np.float32)
+    for obj in np.unique(ids[ids > 0]):
+        colour = _PALETTE[(int(obj) - 1) % len(_PALETTE)]
+        out[ids == obj] = 0.5 * out[ids == obj] + 0.5 * colour
+    return out.astype(np.uint8)
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("track", help="track objects through a video with EfficientTAM",
+                       description=__doc__.split("\n\n")[0])
+    p.add_argument("video", help="an mp4 (or other video file) or a folder of JPEG / PNG frames")
+    p.add_argument("--point", action=_Prompt, metavar=_FORMS["point"],
+                   help="a click in pixels, label 1 (default) or 0 (negative), on frame FRAME (default 0); repeatable")
+    p.add_argument("--box", action=_Prompt, metavar=_FORMS["box"], help="a box in pixels; repeatable")
+    p.add_argument("--mask", action=_Prompt, metavar=_FORMS["mask"], help="a mask PNG (non-zero = object)")
+    p.add_argument("--obj", action=_Prompt, metavar="ID", help="the object id the following prompts belong to")
+    names = ", ".join(get_variant(n).weights[0].filename for n in EFFICIENT_TAM_NAMES[:2])
+    p.add_argument("--model", choices=EFFICIENT_TAM_NAMES, default=EFFICIENT_TAM_NAMES[0],
+                   help="which EfficientTAM (default: %(default)s); without --checkpoint its release is fetched")
+    p.add_argument("--checkpoint", help=f"a released file ({names}, ...) or a save_pretrained directory")
+    p.add_argument("--out-dir", required=True, help="folder to write (replaced if it exists)")
+    p.add_argument("--format", choices=("png", "rle"), default="png",
+                   help="masks as one instance-id PNG per frame (default) or COCO RLE in masks.json")
+    p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    p.set_defaults(func=cmd_track, prompts=None, current_obj=1)

@@ -1,0 +1,257 @@
+"""EfficientTAM (Xiong et al., 2024, "Efficient Track Anything"; ``yformer/EfficientTAM``) as transformers models.
+
+EfficientTAM is SAM 2's video model with two changes, and this module holds only those two:
+
+* the image encoder is a plain SAMI ViT (window 14, global blocks 2 / 5 / 8 / 11, no relative positions) with SAM's
+  single-scale neck: our one :class:`~efficientsam_zoo.modeling.vit.ViT`, wrapped as :class:`EfficientTamVisionModel`.
+  It has no high-resolution skip features, so the mask decoder's two skip inputs receive exact zeros (1x1 maps that
+  broadcast; ``conv_s0`` / ``conv_s1`` do not exist) and transformers' decoder code runs unmodified;
+* the ``_1`` / ``_2`` releases pool each past frame's memory keys and values 2x2 into landmarks
+  (:class:`EfficientTamLandmarkAttention`, a ``Sam2VideoRoPEAttention`` with a different ``forward``).
+
+Everything else -- prompt encoder, mask decoder, memory encoder, memory bank, object pointers, the inference session
+and its bookkeeping (``init_video_session``, ``add_inputs_to_inference_session``, ``propagate_in_video_iterator``) --
+is transformers' ``Sam2Video*`` code, the way transformers' own ``edgetam_video`` builds on it.
+"""
+from __future__ import annotations
+
+import math
+from typing import List, Optional
+
+import torch
+import torch.nn.functional as F
+from transformers import PreTrainedModel
+from transformers.models.sam2_video.configuration_sam2_video import Sam2VideoConfig
+from transformers.models.sam2_video.modeling_sam2_video import (ALL_ATTENTION_FUNCTIONS, Sam2VideoModel,
+                                                                Sam2VideoPositionEmbeddingSine,
+                                                                Sam2VideoRoPEAttention, Sam2VideoVisionEncoderOutput,
+                                                                apply_rotary_pos_emb_2d, eager_attention_forward)
+
+from ...checkpoints import read_efficienttam_checkpoint
+from ...modeling.vit import VITDET_DEFAULTS
+from ...registry import EFFICIENT_TAM_NAMES, LANDMARK_POOLINGS, get_variant
+from .aliases import AliasMixin
+from .configuration import SamiVisionConfig, vit_from_config
+
+__all__ = ["EfficientTamVisionConfig", "EfficientTamVisionModel", "EfficientTamVideoConfig", "EfficientTamVideoModel",
+           "EfficientTamLandmarkAttention", "efficienttam_config_for", "efficienttam_processor"]
+
+_POOL = 2  # landmarks average 2x2 memory tokens; 2 ln 2 = ln 4 restores their weight in the softmax
+
+
+class EfficientTamVisionConfig(SamiVisionConfig):
+    r"""
+    Configuration of [`EfficientTamVisionModel`]: a [`SamiVisionConfig`] with EfficientTAM's image-encoder settings as
+    defaults (1024 px, 14x14 windows except in blocks 2, 5, 8 and 11, SAM's 256-channel neck). The fields are those of
+    [`SamiVisionConfig`]; `fpn_hidden_size`, `num_feature_levels` and `backbone_feature_sizes` are derived from them
+    for transformers' `Sam2VideoModel`, which reads them.
+    """
+
+    model_type = "efficienttam_vision_model"
+
+    image_size: int = 1024
+    window_size: int = VITDET_DEFAULTS["window_size"]
+    global_attn_indexes: Optional[List[int]] = None
+    neck_dim: Optional[int] = 256
+
+    def __post_init__(self, **kwargs):
+        if self.global_attn_indexes is None:
+            self.global_attn_indexes = list(VITDET_DEFAULTS["global_attn_indexes"])
+        super().__post_init__(**kwargs)
+
+    @property
+    def fpn_hidden_size(self) -> int:
+        return self.neck_dim
+
+    @property
+    def num_feature_levels(self) -> int:
+        return 3  # two zero skip maps (EfficientTAM has no high-resolution features) and the neck's output
+
+    @property
+    def backbone_feature_sizes(self) -> List[List[int]]:
+        side = self.image_size // self.patch_size
+        return [[1, 1], [1, 1], [side, side]]
+
+
+class EfficientTamVisionModel(PreTrainedModel):
+    """The SAMI ViT + neck, returning the output contract of transformers' SAM 2 vision encoders."""
+
+    config_class = EfficientTamVisionConfig
+    base_model_prefix = "vision_encoder"
+    main_input_name = "pixel_values"
+
+    def __init__(self, config: EfficientTamVisionConfig) -> None:
+        super().__init__(config)
+        self.trunk = vit_from_config(config)
+        self.position_encoding = Sam2VideoPositionEmbeddingSine(num_position_features=config.neck_dim // 2,
+                                                                normalize=True)
+        self.post_init()
+
+    def forward(self, pixel_values: torch.Tensor, **kwargs) -> Sam2VideoVisionEncoderOutput:
+        features = self.trunk(pixel_values)
+        position = self.position_encoding(features.shape, features.device, features.dtype)
+        skip = features.new_zeros(features.shape[0], 1, 1, 1)
+        return Sam2VideoVisionEncoderOutput(last_hidden_state=features.permute(0, 2, 3, 1),
+                                            fpn_hidden_states=(skip, skip, features),
+                                            fpn_position_encoding=(skip, skip, position))
+
+
+class EfficientTamVideoConfig(Sam2VideoConfig):
+    r"""
+    Configuration of [`EfficientTamVideoModel`]: transformers' `Sam2VideoConfig` with an [`EfficientTamVisionConfig`]
+    image encoder and EfficientTAM's settings where they differ from SAM 2.1 (no occlusion embedding, no temporal
+    encoding of the object pointers, as in SAM 2.0).
+
+    Args:
+        memory_attention_landmark_pooling (`str`, *optional*):
+            `None` for SAM 2's full memory cross-attention; `"logits"` (the `_1` releases) or `"keys"` (the `_2`
+            releases) to average-pool each past frame's memory keys and values 2x2 into landmarks, adding `2 ln 2`
+            to the landmark logits or to the pooled key vectors.
+        **kwargs: the fields of `Sam2VideoConfig`.
+    """
+
+    model_type = "efficienttam_video"
+    sub_configs_defaults = {**Sam2VideoConfig.sub_configs_defaults,
+                            "vision_config": EfficientTamVisionConfig}
+
+    enable_occlusion_spatial_embedding: bool = False
+    enable_temporal_pos_encoding_for_object_pointers: bool = False
+    memory_attention_landmark_pooling: Optional[str] = None
+
+    def __post_init__(self, **kwargs):
+        if self.memory_attention_landmark_pooling not in LANDMARK_POOLINGS:
+            raise ValueError(f"memory_attention_landmark_pooling must be one of {LANDMARK_POOLINGS}, "
+                             f"got {self.memory_attention_landmark_pooling!r}")
+        super().__post_init__(**kwargs)
+
+
+def efficienttam_config_for(name: str, image_size: Optional[int] = None, **overrides) -> EfficientTamVideoConfig:
+    """The config of a released EfficientTAM (``efficienttam-ti``, ``efficienttam-s-2`` ...), from the variant table;
+    ``image_size`` (a multiple of 16) changes the input size everywhere it appears (tests use small ones)."""
+    if name not in EFFICIENT_TAM_NAMES:
+        raise ValueError(f"unknown EfficientTAM model {name!r}; choose one of {EFFICIENT_TAM_NAMES}")
+    variant = get_variant(name)
+    size = image_size or variant.tracker.image_size
+    vision = EfficientTamVisionConfig.from_size(variant.backbone, image_size=size)
+    side = size // vision.patch_size
+    kwargs = dict(vision_config=vision, prompt_encoder_config={"image_size": size}, image_size=size,
+                  memory_attention_rope_feat_sizes=[side, side],
+                  memory_attention_landmark_pooling=variant.tracker.landmark_pooling)
+    return EfficientTamVideoConfig(**{**kwargs, **overrides})
+
+
+def efficienttam_processor(config: EfficientTamVideoConfig):
+    """transformers' ``Sam2VideoProcessor`` at the model's input size (SAM 2's preprocessing: resize to a square,
+    ImageNet mean / std; points and boxes scaled to that square)."""
+    from transformers.models.sam2.image_processing_sam2 import Sam2ImageProcessor
+    from transformers.models.sam2_video.processing_sam2_video import Sam2VideoProcessor
+    from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
+
+    size = {"height": config.image_size, "width": config.image_size}
+    return Sam2VideoProcessor(Sam2ImageProcessor(size=size), Sam2VideoVideoProcessor(size=size),
+                              target_size=config.image_size)
+
+
+def _landmarks(x: torch.Tensor, tokens_per_frame: int) -> torch.Tensor:
+    """``[B, heads, M * S * S, d]`` memory tokens of M frames -> their 2x2 averages ``[B, heads, M * S * S / 4, d]``
+    (frame by frame, row-major within a frame)."""
+    b, h, n, d = x.shape
+    side = math.isqrt(tokens_per_frame)
+    frames = x.reshape(b * h * (n // tokens_per_frame), side, side, d).permute(0, 3, 1, 2)
+    pooled = F.avg_pool2d(frames, _POOL, stride=_POOL)
+    return pooled.permute(0, 2, 3, 1).reshape(b, h, -1, d)
+
+
+class EfficientTamLandmarkAttention(Sam2VideoRoPEAttention):
+    """Memory cross-attention over 2x2 landmarks of each past frame; the object-pointer tokens (the last
+    ``num_k_exclude_rope`` keys) are attended in full. Pooling follows the rotary encoding; with a single memory frame
+    the attention is exact, as in the release. Same parameters as ``Sam2VideoRoPEAttention``."""
+
+    def __init__(self, config: EfficientTamVideoConfig, kv_in_dim: int) -> None:
+        super().__init__(config, kv_in_dim=kv_in_dim, rope_k_repeat=True)
+        self.pooling = config.memory_attention_landmark_pooling
+
+    def forward(self, query, key, value, position_embeddings, num_k_exclude_rope: int = 0, **kwargs):
+        batch_size, point_batch_size = query.shape[:2]
+        shape = (batch_size * point_batch_size, -1, self.num_attention_heads, self.head_dim)
+        query = self.q_proj(query).view(*shape).transpose(1, 2)
+        key = self.k_proj(key).view(*shape).transpose(1, 2)
+        value = self.v_proj(value).view(*shape).transpose(1, 2)
+        cos, sin = position_embeddings
+        query, key = apply_rotary_pos_emb_2d(query, key, cos, sin, repeat_freqs_k=True,
+                                             num_k_exclude_rope=num_k_exclude_rope)
+        mask = None
+        per_frame = query.shape[-2]
+        spatial = key.shape[-2] - num_k_exclude_rope
+        if spatial > per_frame:  # two or more memory frames: landmarks
+            bias = 2 * math.log(_POOL)
+            key_marks = _landmarks(key[..., :spatial, :], per_frame)
+            if self.pooling == "keys":
+                key_marks = key_marks + bias
+            else:
+                mask = query.new_zeros(1, 1, 1, key_marks.shape[-2] + num_k_exclude_rope)
+                mask[..., :key_marks.shape[-2]] = bias
+            key = torch.cat([key_marks, key[..., spatial:, :]], dim=-2)
+            value = torch.cat([_landmarks(value[..., :spatial, :], per_frame), value[..., spatial:, :]], dim=-2)
+        attend = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
+        out, weights = attend(self, query, key, value, attention_mask=mask,
+                              dropout=self.dropout_p if self.training else 0.0, scaling=self.scaling,
+                              is_causal=False, **kwargs)
+        out = out.reshape(batch_size, point_batch_size, -1, self.num_attention_heads * self.head_dim)
+        return self.o_proj(out.contiguous()), weights
+
+
+class EfficientTamVideoModel(AliasMixin, Sam2VideoModel):
+    """EfficientTAM's video model: transformers' `Sam2VideoModel` with an [`EfficientTamVisionModel`] image encoder
+    and, for the `_1` / `_2` releases, [`EfficientTamLandmarkAttention`] as the memory cross-attention.
+
+    `from_pretrained` takes a directory, a Hub id, or a variant name (``"efficienttam-s"``): the released file is then
+    found through the variant table's sources and its keys translated (``checkpoints.efficienttam``).
+    """
+
+    config_class = EfficientTamVideoConfig
+    base_model_prefix = "efficienttam_video"
+
+    def __init__(self, config: EfficientTamVideoConfig) -> None:
+        super().__init__(config)
+        del self.mask_decoder.conv_s0, self.mask_decoder.conv_s1  # no high-resolution features to project
+        if config.memory_attention_landmark_pooling is not None:
+            for layer in self.memory_attention.layers:
+                full = layer.cross_attn_image
+                layer.cross_attn_image = EfficientTamLandmarkAttention(config, kv_in_dim=full.kv_in_dim)
+                layer.cross_attn_image.load_state_dict(full.state_dict())
+
+    @classmethod
+    def _from_official(cls, path: str, variant: Optional[str]) -> "EfficientTamVideoModel":
+        return cls.from_release(path, variant)
+
+    @classmethod
+    def from_release(cls, path: str, name: str) -> "EfficientTamVideoModel":
+        """The model ``name`` (``efficienttam-ti`` ...) with the weights of a release file, loaded strictly."""
+        model = cls(efficienttam_config_for(name))
+        state = read_efficienttam_checkpoint(path, {k: v.shape for k, v in model.state_dict().items()})
+        model.load_state_dict(state, strict=True)
+        return model.eval()
+
+    # Two places where transformers' Sam2Video departs from SAM 2's (and so the release's) handling of a mask prompt:
+    def _single_frame_forward(self, *args, multimask_output: bool = False, **kwargs):
+        """SAM 2 decodes a mask prompt's object pointer from the single-mask output; transformers' default
+        (``multimask_output=True``, which only that call leaves unset) takes the best of three."""
+        return super()._single_frame_forward(*args, multimask_output=multimask_output, **kwargs)
+
+    def _use_mask_as_output(self, backbone_features, high_res_features, mask_inputs):
+        """A mask prompt's memory comes from its low-resolution mask upsampled back, as the release (SAM 2's
+        ``propagate_in_video_preflight``) encodes every frame the user prompted; transformers would encode the
+        full-resolution input mask, whose edges differ."""
+        out = super()._use_mask_as_output(backbone_features, high_res_features, mask_inputs)
+        out.high_res_masks = F.interpolate(out.pred_masks.float(), size=(self.image_size, self.image_size),
+                                           mode="bilinear", align_corners=False).to(out.high_res_masks.dtype)
+        return out
+
+    def get_image_features(self, pixel_values: torch.Tensor, **kwargs) -> Sam2VideoVisionEncoderOutput:
+        """The vision encoder's levels flattened to ``[HW, B, C]`` (the skip maps need no projection)."""
+        kwargs.pop("return_dict", None)
+        out = self.vision_encoder(pixel_values, **kwargs)
+        out.fpn_hidden_states = [f.flatten(2).permute(2, 0, 1) for f in out.fpn_hidden_states]
+        out.fpn_position_encoding = [p.flatten(2).permute(2, 0, 1) for p in out.fpn_position_encoding]
+        return out
