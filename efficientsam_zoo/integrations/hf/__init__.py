@@ -7,6 +7,7 @@
 ``aliases``                 short names (``"efficientsam-s"``, ``"sami-vit-b"``) in every ``from_pretrained``
 ``teachers``                transformers models as SAMI teachers (``hf_sam``), registered with the teacher registry
 ``efficienttam``             :class:`EfficientTamVideoModel` (EfficientTAM on transformers' ``Sam2Video*`` classes) and its configs
+``efficienttam_predictor``   :class:`EfficientTamVideoPredictor`, SAM 2's video-predictor API on the model
 ``cards``                   model cards, official -> HF conversion, pushing (used by the scripts in ``hf/``)
 ==========================  ==========================================================================
 
@@ -24,6 +25,7 @@ from . import aliases, teachers  # noqa: F401  (registers the transformers teach
 from .aliases import HUB_ALIASES, resolve_pretrained
 from .efficienttam import (EfficientTamVideoConfig, EfficientTamVideoModel, EfficientTamVisionConfig,
                            EfficientTamVisionModel, efficienttam_config_for)
+from .efficienttam_predictor import EfficientTamVideoPredictor
 from .configuration import (EfficientSamConfig, SamiVisionConfig, efficientsam_config_for, sami_config_from_vit_args,
                             spec_from_config)
 from .image_processing import EfficientSamImageProcessor
@@ -33,7 +35,7 @@ __all__ = ["SamiVisionConfig", "EfficientSamConfig", "SamiViTModel", "SamiViTFor
            "EfficientSamModel", "EfficientSamOutput", "EfficientSamImageProcessor", "HUB_ALIASES",
            "resolve_pretrained", "register_auto_classes", "efficientsam_config_for", "spec_from_config",
            "sami_config_from_vit_args", "EfficientTamVisionConfig", "EfficientTamVisionModel", "EfficientTamVideoConfig",
-           "EfficientTamVideoModel", "efficienttam_config_for"]
+           "EfficientTamVideoModel", "EfficientTamVideoPredictor", "efficienttam_config_for"]
 
 
 _sys.modules[__name__ + ".hub"] = aliases  # the module's earlier name

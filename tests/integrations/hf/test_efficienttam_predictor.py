@@ -1,0 +1,97 @@
+"""SAM 2's video-predictor API on EfficientTAM: the semantics SAM 2 users rely on (propagation order both ways,
+``max_frame_num_to_track``, ``reset_state``), its results against transformers' session calls, and bad input refused
+with the state left usable."""
+import numpy as np
+import pytest
+import torch
+
+from efficientsam_zoo.integrations.hf import EfficientTamVideoModel, EfficientTamVideoPredictor, efficienttam_config_for
+from efficientsam_zoo.integrations.hf.efficienttam import efficienttam_processor
+
+SIZE, H, W, FRAMES = 128, 80, 112, 6
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    model = EfficientTamVideoModel(efficienttam_config_for("efficienttam-ti-1", image_size=SIZE)).eval()
+    with torch.no_grad():
+        for mlp in model.mask_decoder.output_hypernetworks_mlps:
+            mlp.proj_out.weight.mul_(40)
+        model.mask_decoder.pred_obj_score_head.proj_out.bias.fill_(4.0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def frames():
+    yy, xx = np.mgrid[0:H, 0:W]
+    out = []
+    for t in range(FRAMES):
+        img = np.stack([100 + 40 * np.sin(xx / 7.0), 90 + 30 * np.cos(yy / 5.0), 120 + 0 * xx], -1)
+        img[15 + t:45 + t, 10 + 4 * t:40 + 4 * t] = (220, 40, 40)
+        out.append(img.astype(np.uint8))
+    return out
+
+
+def test_propagation_order_and_range_follow_sam2(model, frames):
+    predictor = EfficientTamVideoPredictor(model)
+    state = predictor.init_state(frames)
+    f, ids, logits = predictor.add_new_points_or_box(state, frame_idx=3, obj_id=5, points=[[30, 30]], labels=[1])
+    assert (f, ids, tuple(logits.shape)) == (3, [5], (1, 1, H, W))
+    assert [f for f, _, _ in predictor.propagate_in_video(state)] == [3, 4, 5]
+    assert [f for f, _, _ in predictor.propagate_in_video(state, reverse=True)] == [3, 2, 1, 0]
+    assert [f for f, _, _ in predictor.propagate_in_video(state, start_frame_idx=1, max_frame_num_to_track=2)] == [1, 2, 3]
+    predictor.reset_state(state)
+    with pytest.raises(ValueError, match="no prompts yet"):
+        next(predictor.propagate_in_video(state))
+
+
+@torch.inference_mode()
+def test_results_equal_the_session_calls_they_stand_for(model, frames):
+    """A click for object 1 and a box for object 2 on frame 0: the predictor's logits on every frame equal those of
+    transformers' processor / session calls made by hand (a box is SAM's corner points, labels 2 and 3)."""
+    predictor = EfficientTamVideoPredictor(model)
+    state = predictor.init_state(frames)
+    predictor.add_new_points_or_box(state, 0, 1, points=[[25, 30]], labels=[1])
+    predictor.add_new_points_or_box(state, 0, 2, box=[60, 20, 100, 60])
+    ours = {f: logits for f, _, logits in predictor.propagate_in_video(state)}
+
+    processor = efficienttam_processor(model.config)
+    session = processor.init_video_session(video=frames, inference_device="cpu")
+    processor.add_inputs_to_inference_session(session, frame_idx=0, obj_ids=1, input_points=[[[[25, 30]]]],
+                                              input_labels=[[[1]]])
+    model(inference_session=session, frame_idx=0)
+    processor.add_inputs_to_inference_session(session, frame_idx=0, obj_ids=2, input_boxes=[[[60, 20, 100, 60]]])
+    model(inference_session=session, frame_idx=0)
+    for out in model.propagate_in_video_iterator(session):
+        expected = processor.post_process_masks([out.pred_masks], original_sizes=[[H, W]], binarize=False)[0]
+        assert torch.allclose(ours[out.frame_idx], expected, atol=1e-5), out.frame_idx
+    assert sorted(ours) == list(range(FRAMES))
+    assert all(0.05 < (m > 0).float().mean() < 0.95 and m.std() > 0.05 for m in ours.values())  # informative logits
+
+
+def test_bad_input_is_refused_and_the_state_stays_usable(model, frames):
+    predictor = EfficientTamVideoPredictor(model)
+    state = predictor.init_state(frames)
+    with pytest.raises(ValueError, match="no prompts yet"):
+        next(predictor.propagate_in_video(state))
+    cases = [
+        (lambda: predictor.add_new_points_or_box(state, 9, 1, points=[[5, 5]]), r"frame 9 is outside the video's 6 "
+                                                                                 r"frames \(0\.\.5\)"),
+        (lambda: predictor.add_new_points_or_box(state, 0, 1, points=[[500, 5]]), r"point \(500, 5\) lies outside "
+                                                                                   r"the 112x80"),
+        (lambda: predictor.add_new_points_or_box(state, 0, 1, points=[[5, 5]], labels=[1, 0]), "1 points but 2 labels"),
+        (lambda: predictor.add_new_points_or_box(state, 0, 1, points=[[5, 5]], labels=[3]), "must be 1 .* or 0"),
+        (lambda: predictor.add_new_points_or_box(state, 0, 1, box=[50, 50, 10, 10]), "x1 >= x0"),
+        (lambda: predictor.add_new_points_or_box(state, 0, 1), "give points .* or a box"),
+        (lambda: predictor.add_new_mask(state, 0, 1, np.ones((10, 10))), r"mask is 10x10 \(WxH\), the video is 112x80"),
+        (lambda: next(predictor.propagate_in_video(state, start_frame_idx=7)), "frame 7 is outside"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=message):
+            call()
+        assert state.get_obj_num() == 0, message  # nothing was added
+    predictor.add_new_points_or_box(state, 0, 1, points=[[25, 30]])
+    assert len(list(predictor.propagate_in_video(state))) == FRAMES
+    with pytest.raises(ValueError, match="holds no frames"):
+        predictor.init_state(str(__import__("tempfile").mkdtemp()))
