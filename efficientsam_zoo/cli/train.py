@@ -35,6 +35,11 @@ def cmd_finetune_cls(args: argparse.Namespace) -> int:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
+    from importlib.util import find_spec
+
+    if find_spec("mmengine") is None:
+        raise SystemExit("error: finetune trains with mmengine's Runner, which is not installed: pip install "
+                         "'efficientsam-zoo[mmdet]' (or bash scripts/setup_env.sh)")
     from ..tools.finetune import main as finetune_main
 
     return finetune_main(args.rest)
