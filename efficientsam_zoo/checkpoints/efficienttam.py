@@ -16,7 +16,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 
-from .io import CheckpointError, listing, read_checkpoint
+from .io import CheckpointError, check_state_dict, listing, read_checkpoint
 
 __all__ = ["official_to_efficienttam", "read_efficienttam_checkpoint", "EFFICIENTTAM_RULES"]
 
@@ -137,12 +137,9 @@ def official_to_efficienttam(state_dict: Mapping[str, torch.Tensor],
 
 
 def _check(out: Mapping[str, torch.Tensor], target: Mapping[str, torch.Size], unknown: List[str]) -> None:
-    missing = sorted(set(target) - set(out))
-    unexpected = sorted(unknown + [k for k in out if k not in target])
-    shapes = sorted(f"{k}: {tuple(out[k].shape)} vs {tuple(target[k])}" for k in out
-                    if k in target and tuple(out[k].shape) != tuple(target[k]))
-    if missing or unexpected or shapes:
+    missing, unexpected, misshaped = check_state_dict(target, out)
+    unexpected = unknown + unexpected
+    if missing or unexpected or misshaped:
         found = [listing(title, keys) for title, keys in
-                 (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)) if keys]
+                 (("missing", missing), ("unexpected", unexpected), ("wrong shape", misshaped)) if keys]
         raise CheckpointError("this is not an EfficientTAM checkpoint of the chosen variant:\n" + "\n".join(found))
-

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 import zipfile
-from typing import Iterable, List, Mapping, Tuple
+from typing import Iterable, List, Mapping, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -75,14 +75,16 @@ def read_checkpoint(path: str) -> Mapping:
             "(official files: efficient_sam_vitt.pt / efficient_sam_vits.pt)") from exc
 
 
-def check_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]
+def check_state_dict(model: Union[nn.Module, Mapping[str, Sequence[int]]], state_dict: Mapping[str, torch.Tensor]
                      ) -> Tuple[List[str], List[str], List[str]]:
-    """``(missing, unexpected, mis-shaped)`` key lists of loading ``state_dict`` into ``model``."""
-    own = model.state_dict()
+    """``(missing, unexpected, mis-shaped)`` key lists of loading ``state_dict`` into ``model``, or into a model whose
+    key -> shape mapping is given (where the model itself lives in a layer above the caller)."""
+    own = ({k: tuple(v.shape) for k, v in model.state_dict().items()} if isinstance(model, nn.Module)
+           else {k: tuple(shape) for k, shape in model.items()})
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]
-    misshaped = [f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
-                 for k in own if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)]
+    misshaped = [f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {own[k]}"
+                 for k in own if k in state_dict and tuple(state_dict[k].shape) != own[k]]
     return missing, unexpected, misshaped
 
 

@@ -159,8 +159,8 @@ def test_every_release_has_the_official_shape_and_loads_strictly():
     small = etam_reference.build_reference("ti", SIZE).state_dict()
     big = {k: v.shape for k, v in EfficientTamVideoModel(efficienttam_config_for("efficienttam-s",
                                                                                  image_size=SIZE)).state_dict().items()}
-    with pytest.raises(CheckpointError, match=r"wrong shape \(148\): vision_encoder\.trunk\.blocks\.0\.attn\.proj\.bias: "
-                                              r"\(192,\) vs \(384,\)"):
+    with pytest.raises(CheckpointError, match=r"wrong shape \(148\): vision_encoder\.trunk\.pos_embed: checkpoint "
+                                              r"\(1, 197, 192\) vs model \(1, 197, 384\)"):
         official_to_efficienttam(small, big)
 
 
