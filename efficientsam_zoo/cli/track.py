@@ -144,6 +144,7 @@ def _add_inputs(processor, session, frame_idx: int, objects: Dict[int, List[Dict
 
 def cmd_track(args: argparse.Namespace) -> int:
     import torch
+    from PIL import Image
     from tqdm import tqdm
 
     from ..integrations.hf.efficienttam import efficienttam_processor
@@ -158,9 +159,11 @@ def cmd_track(args: argparse.Namespace) -> int:
     os.makedirs(os.path.dirname(os.path.abspath(args.out_dir)) or ".", exist_ok=True)
     work = tempfile.mkdtemp(prefix=".track-", dir=os.path.dirname(os.path.abspath(args.out_dir)) or ".")
     try:
-        records, overlays = [], []
-        os.makedirs(os.path.join(work, "masks"), exist_ok=True)
-        with torch.inference_mode():
+        records = []
+        if args.format == "png":
+            os.makedirs(os.path.join(work, "masks"))
+
+        def overlays():  # one frame at a time, straight into the video writer: nothing kept but the RLE records
             for t in tqdm(range(len(frames)), desc="track", unit="frame"):
                 image = frames[t]
                 if t in by_frame:
@@ -175,17 +178,16 @@ def cmd_track(args: argparse.Namespace) -> int:
                         if args.format == "rle" and mask.any():
                             records.append(dict(frame=t, obj_id=int(obj), segmentation=encode_rle(mask)))
                 if args.format == "png":
-                    from PIL import Image
-
                     Image.fromarray(ids if ids.max() > 255 else ids.astype(np.uint8)).save(
                         os.path.join(work, "masks", f"{t:05d}.png"))
-                overlays.append(_overlay(image, ids))
+                yield _overlay(image, ids)
+
+        with torch.inference_mode():
+            write_video(os.path.join(work, "overlay.mp4"), overlays(), fps=frames.fps)
         if args.format == "rle":
-            shutil.rmtree(os.path.join(work, "masks"))
             with open(os.path.join(work, "masks.json"), "w") as f:
                 json.dump(dict(video=os.path.abspath(args.video), height=size[0], width=size[1],
                                frames=len(frames), annotations=records), f)
-        write_video(os.path.join(work, "overlay.mp4"), overlays, fps=frames.fps)
         if os.path.isdir(args.out_dir):
             shutil.rmtree(args.out_dir)
         os.replace(work, args.out_dir)
