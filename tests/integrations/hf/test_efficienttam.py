@@ -5,6 +5,7 @@ same weights, that reference reproduced every output exactly (0.0 max difference
 official code itself cannot be installed here."""
 import re
 
+import etam_reference  # Meta's sam2 inside; both set-up scripts install it, so missing it fails here, never skips
 import numpy as np
 import pytest
 import torch
@@ -15,8 +16,6 @@ from efficientsam_zoo.checkpoints import CheckpointError, official_to_efficientt
 from efficientsam_zoo.integrations.hf import EfficientTamVideoModel, efficienttam_config_for
 from efficientsam_zoo.integrations.hf.efficienttam import efficienttam_processor
 from efficientsam_zoo.registry import EFFICIENT_TAM_NAMES, get_variant
-
-etam_reference = pytest.importorskip("etam_reference", reason="needs Meta's sam2 package (scripts/setup_env.sh)")
 
 SIZE = 256  # a multiple of 16 and of the 14-token windows' padding: 16x16 tokens, 8x8 landmarks per memory frame
 FRAMES = 8
@@ -184,7 +183,10 @@ def test_release_file_round_trip_through_from_pretrained(tmp_path):
 def test_a_sami_export_initialises_the_image_encoder(tmp_path):
     """The paper's chain: a SAMI backbone export fills every trunk tensor of the image encoder (only SAM's neck,
     which SAMI does not train, starts fresh)."""
-    from efficientsam_zoo.checkpoints import load_pretrained_backbone, save_sami_backbone
+    from efficientsam_zoo.checkpoints import (
+        load_pretrained_backbone,
+        save_sami_backbone,
+    )
     from efficientsam_zoo.modeling.vit import build_vit
 
     vit = build_vit("vit-ti", img_size=224, neck_dim=None)
