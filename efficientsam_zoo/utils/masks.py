@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 __all__ = ["sample_points_in_mask", "mask_to_box", "mask_to_xywh", "box_to_mask", "mask_iou", "encode_rle", "uncompressed_rle", "decode_rle",
-           "masks_to_boxes"]
+           "masks_to_boxes", "small_regions"]
 
 
 def sample_points_in_mask(mask: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -97,3 +97,21 @@ def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
     y1 = torch.where(rows, ys, -1).max(1).values
     box = torch.stack([x0, y0, x1, y1], 1).float()
     return torch.where(masks.flatten(1).any(1, keepdim=True), box, torch.zeros_like(box))
+
+
+def small_regions(scores: torch.Tensor, max_area: float, threshold: float = 0.0,
+                  foreground: bool = False) -> torch.Tensor:
+    """Bool ``[..., H, W]`` on ``scores``' device: the pixels of the 8-connected regions of at most ``max_area`` pixels
+    in the background (``scores <= threshold``; SAM 2's holes) or, with ``foreground``, in the mask (its sprinkles).
+    SAM 2 finds them with a CUDA kernel; this runs OpenCV's labelling on the CPU, so it works on every device."""
+    import cv2
+
+    side = (scores > threshold) if foreground else (scores <= threshold)
+    planes = side.detach().cpu().numpy().astype(np.uint8).reshape(-1, *scores.shape[-2:])
+    out = np.zeros(planes.shape, bool)
+    for i, plane in enumerate(planes):
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(plane, connectivity=8)
+        small = stats[:, cv2.CC_STAT_AREA] <= max_area
+        small[0] = False  # label 0 is the other side
+        out[i] = small[labels]
+    return torch.from_numpy(out.reshape(scores.shape)).to(scores.device)

@@ -15,7 +15,9 @@ is transformers' ``Sam2Video*`` code, the way transformers' own ``edgetam_video`
 """
 from __future__ import annotations
 
+import logging
 import math
+import os
 from typing import List, Optional
 
 import torch
@@ -30,12 +32,15 @@ from transformers.models.sam2_video.modeling_sam2_video import (ALL_ATTENTION_FU
 from ...checkpoints import read_efficienttam_checkpoint
 from ...modeling.vit import VITDET_DEFAULTS
 from ...registry import EFFICIENT_TAM_NAMES, LANDMARK_POOLINGS, get_variant
+from ...utils.masks import small_regions
 from .aliases import AliasMixin
 from .configuration import SamiVisionConfig, vit_from_config
 
 __all__ = ["EfficientTamVisionConfig", "EfficientTamVisionModel", "EfficientTamVideoConfig", "EfficientTamVideoModel",
-           "EfficientTamLandmarkAttention", "efficienttam_config_for", "efficienttam_processor"]
+           "EfficientTamLandmarkAttention", "efficienttam_config_for", "efficienttam_processor",
+           "flat_image_features", "build_efficienttam_video_model"]
 
+logger = logging.getLogger(__name__)
 _POOL = 2  # landmarks average 2x2 memory tokens; 2 ln 2 = ln 4 restores their weight in the softmax
 
 
@@ -107,6 +112,10 @@ class EfficientTamVideoConfig(Sam2VideoConfig):
             `None` for SAM 2's full memory cross-attention; `"logits"` (the `_1` releases) or `"keys"` (the `_2`
             releases) to average-pool each past frame's memory keys and values 2x2 into landmarks, adding `2 ln 2`
             to the landmark logits or to the pooled key vectors.
+        fill_hole_area (`int`, *optional*, defaults to 0):
+            SAM 2's post-processing: background regions of at most this many low-resolution pixels inside a
+            predicted mask become foreground (score 0.1); a prompted frame's memory is encoded from the filled mask.
+            The release's builder sets 8 (`build_efficienttam_video_predictor(..., apply_postprocessing=True)`).
         **kwargs: the fields of `Sam2VideoConfig`.
     """
 
@@ -117,8 +126,11 @@ class EfficientTamVideoConfig(Sam2VideoConfig):
     enable_occlusion_spatial_embedding: bool = False
     enable_temporal_pos_encoding_for_object_pointers: bool = False
     memory_attention_landmark_pooling: Optional[str] = None
+    fill_hole_area: int = 0
 
     def __post_init__(self, **kwargs):
+        if self.fill_hole_area < 0:
+            raise ValueError(f"fill_hole_area must be >= 0 (0 switches hole filling off), got {self.fill_hole_area}")
         if self.memory_attention_landmark_pooling not in LANDMARK_POOLINGS:
             raise ValueError(f"memory_attention_landmark_pooling must be one of {LANDMARK_POOLINGS}, "
                              f"got {self.memory_attention_landmark_pooling!r}")
@@ -128,6 +140,7 @@ class EfficientTamVideoConfig(Sam2VideoConfig):
 def efficienttam_config_for(name: str, image_size: Optional[int] = None, **overrides) -> EfficientTamVideoConfig:
     """The config of a released EfficientTAM (``efficienttam-ti``, ``efficienttam-s-2`` ...), from the variant table;
     ``image_size`` (a multiple of 16) changes the input size everywhere it appears (tests use small ones)."""
+    name = name.replace("_", "-")  # the release's file names: efficienttam_ti_512x512
     if name not in EFFICIENT_TAM_NAMES:
         raise ValueError(f"unknown EfficientTAM model {name!r}; choose one of {EFFICIENT_TAM_NAMES}")
     variant = get_variant(name)
@@ -138,6 +151,35 @@ def efficienttam_config_for(name: str, image_size: Optional[int] = None, **overr
                   memory_attention_rope_feat_sizes=[side, side],
                   memory_attention_landmark_pooling=variant.tracker.landmark_pooling)
     return EfficientTamVideoConfig(**{**kwargs, **overrides})
+
+
+def build_efficienttam_video_model(variant_or_config, ckpt_path: Optional[str] = None, device="cpu",
+                                   mode: str = "eval", **overrides) -> "EfficientTamVideoModel":
+    """SAM 2's ``build_sam2`` for EfficientTAM: a variant name (``"efficienttam-ti"``, ``"efficienttam_s_512x512"``)
+    or an :class:`EfficientTamVideoConfig`; ``ckpt_path`` a release file (``{"model": state_dict}``, loaded strictly)
+    or a ``save_pretrained`` directory; ``overrides`` set config fields (``fill_hole_area=8`` ...)."""
+    known = set(EfficientTamVideoConfig().to_dict())
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown EfficientTAM setting(s) {unknown}; overrides set fields of EfficientTamVideoConfig, "
+                         "e.g. fill_hole_area, memory_attention_landmark_pooling, num_maskmem")
+    if mode not in ("eval", "train"):
+        raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
+    if ckpt_path is not None and os.path.isdir(ckpt_path):
+        model = EfficientTamVideoModel.from_pretrained(ckpt_path, **overrides)
+    else:
+        if isinstance(variant_or_config, EfficientTamVideoConfig):
+            config = EfficientTamVideoConfig(**{**variant_or_config.to_dict(), **overrides})
+        else:
+            config = efficienttam_config_for(str(variant_or_config), **overrides)
+        model = EfficientTamVideoModel(config)
+        if ckpt_path is None:
+            logger.warning("build_efficienttam: no ckpt_path, so the weights are random (as SAM 2's builders leave "
+                           "them); pass a release file such as efficienttam_ti.pt")
+        else:
+            state = read_efficienttam_checkpoint(ckpt_path, {k: v.shape for k, v in model.state_dict().items()})
+            model.load_state_dict(state, strict=True)
+    return model.to(device).train(mode == "train")
 
 
 def efficienttam_processor(config: EfficientTamVideoConfig):
@@ -233,7 +275,31 @@ class EfficientTamVideoModel(AliasMixin, Sam2VideoModel):
         model.load_state_dict(state, strict=True)
         return model.eval()
 
-    # Two places where transformers' Sam2Video departs from SAM 2's (and so the release's) handling of a mask prompt:
+    # Where transformers' Sam2Video departs from SAM 2's (and so the release's) video predictor:
+    def _run_single_frame_inference(self, inference_session, frame_idx, obj_idx, batch_size, is_init_cond_frame,
+                                    point_inputs, mask_inputs, reverse, prev_sam_mask_logits=None, streaming=False):
+        """Two steps of SAM 2's ``add_new_points_or_box`` / ``_run_single_frame_inference`` that transformers leaves
+        out: clicks on a frame that already has a mask refine that mask (it enters the decoder as a mask prompt,
+        clamped to +-32), and ``fill_hole_area`` fills small holes of every output mask -- a prompted frame's memory
+        is then encoded from the filled mask, upsampled, as SAM 2 encodes it in ``propagate_in_video_preflight``."""
+        if point_inputs is not None and prev_sam_mask_logits is None:
+            for conditioning in (True, False):
+                previous = inference_session.get_output(obj_idx, frame_idx, "pred_masks", conditioning)
+                if previous is not None:
+                    prev_sam_mask_logits = previous.clamp(-32.0, 32.0)
+                    break
+        out = super()._run_single_frame_inference(
+            inference_session=inference_session, frame_idx=frame_idx, obj_idx=obj_idx, batch_size=batch_size,
+            is_init_cond_frame=is_init_cond_frame, point_inputs=point_inputs, mask_inputs=mask_inputs,
+            reverse=reverse, prev_sam_mask_logits=prev_sam_mask_logits, streaming=streaming)
+        if self.config.fill_hole_area > 0:
+            masks = out["pred_masks"]
+            out["pred_masks"] = torch.where(small_regions(masks, self.config.fill_hole_area), 0.1, masks)
+            if point_inputs is not None or mask_inputs is not None:
+                out["high_res_masks"] = F.interpolate(out["pred_masks"].float(), size=(self.image_size,) * 2,
+                                                      mode="bilinear", align_corners=False).to(masks.dtype)
+        return out
+
     def _single_frame_forward(self, *args, multimask_output: bool = False, **kwargs):
         """SAM 2 decodes a mask prompt's object pointer from the single-mask output; transformers' default
         (``multimask_output=True``, which only that call leaves unset) takes the best of three."""
@@ -249,9 +315,15 @@ class EfficientTamVideoModel(AliasMixin, Sam2VideoModel):
         return out
 
     def get_image_features(self, pixel_values: torch.Tensor, **kwargs) -> Sam2VideoVisionEncoderOutput:
-        """The vision encoder's levels flattened to ``[HW, B, C]`` (the skip maps need no projection)."""
-        kwargs.pop("return_dict", None)
-        out = self.vision_encoder(pixel_values, **kwargs)
-        out.fpn_hidden_states = [f.flatten(2).permute(2, 0, 1) for f in out.fpn_hidden_states]
-        out.fpn_position_encoding = [p.flatten(2).permute(2, 0, 1) for p in out.fpn_position_encoding]
-        return out
+        return flat_image_features(self.vision_encoder, pixel_values, **kwargs)
+
+
+def flat_image_features(vision_encoder: EfficientTamVisionModel, pixel_values: torch.Tensor,
+                        **kwargs) -> Sam2VideoVisionEncoderOutput:
+    """``get_image_features`` of the image and video models: the vision encoder's levels flattened to ``[HW, B, C]``
+    (transformers projects the two skip levels with ``conv_s0`` / ``conv_s1``; EfficientTAM's zero maps need none)."""
+    kwargs.pop("return_dict", None)
+    out = vision_encoder(pixel_values, **kwargs)
+    out.fpn_hidden_states = [f.flatten(2).permute(2, 0, 1) for f in out.fpn_hidden_states]
+    out.fpn_position_encoding = [p.flatten(2).permute(2, 0, 1) for p in out.fpn_position_encoding]
+    return out

@@ -577,3 +577,40 @@ def build_reference_image(
     """EfficientTAM image predictor (a ``sam2.sam2_image_predictor.SAM2ImagePredictor``)."""
     model = build_reference_model(variant, image_size, state_dict=state_dict, device=device)
     return EfficientTAMReferenceImagePredictor(model, **predictor_kwargs)
+
+
+# ---------------------------------------------------------------------------
+# test helpers
+# ---------------------------------------------------------------------------
+def random_release_weights(variant: str, image_size: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Official-layout weights that make every output informative: the default init, noise on the tensors that
+    start constant, and the heads' last layers scaled up (else mask logits have std ~0.05 and scores ~0.2)."""
+    import re
+
+    torch.manual_seed(seed)
+    sd = {k: v.detach().clone() for k, v in build_reference(variant, image_size).state_dict().items()}
+    g = torch.Generator().manual_seed(seed + 1)
+    for k, v in sd.items():
+        if v.is_floating_point() and v.numel() > 1 and bool((v == v.flatten()[0]).all()):
+            sd[k] = v + 0.02 * torch.randn(v.shape, generator=g)
+    for k in sd:
+        if re.fullmatch(r"sam_mask_decoder\.output_hypernetworks_mlps\.\d+\.layers\.2\.weight", k):
+            sd[k] = sd[k] * 40
+    sd["sam_mask_decoder.iou_prediction_head.layers.2.weight"] *= 10
+    sd["sam_mask_decoder.pred_obj_score_head.layers.2.weight"] *= 20
+    return sd
+
+
+def scipy_connected_components(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """sam2's ``get_connected_components`` (a CUDA kernel: 8-connected labels and each pixel's region area, for
+    ``[N, 1, H, W]`` masks) computed with scipy, so the reference's hole filling runs on the CPU, independently of
+    ``efficientsam_zoo.utils.masks.small_regions``. Patch it over ``sam2.utils.misc.get_connected_components``."""
+    import numpy as np
+    from scipy import ndimage
+
+    planes = mask.to(torch.uint8).cpu().numpy()
+    labels, areas = np.zeros(planes.shape, np.int32), np.zeros(planes.shape, np.int32)
+    for i in range(planes.shape[0]):
+        lab, _ = ndimage.label(planes[i, 0], structure=np.ones((3, 3)))
+        labels[i, 0], areas[i, 0] = lab, np.where(lab > 0, np.bincount(lab.ravel())[lab], 0)
+    return torch.from_numpy(labels), torch.from_numpy(areas)

@@ -3,7 +3,6 @@ official model from Meta's ``sam2`` package plus the pieces EfficientTAM adds (V
 written from the official arithmetic. Built with the official code (``yformer/EfficientTAM`` @ abcd061e) from the
 same weights, that reference reproduced every output exactly (0.0 max difference, ti / ti_1 / ti_2 at 512 px); the
 official code itself cannot be installed here."""
-import re
 
 import etam_reference  # Meta's sam2 inside; both set-up scripts install it, so missing it fails here, never skips
 import numpy as np
@@ -31,20 +30,7 @@ def _release_name(variant: str) -> str:
 
 
 def _random_release(variant: str, seed: int = 0) -> dict:
-    """Official-layout weights that make every output informative: the default init, noise on the tensors that
-    start constant, and the heads' last layers scaled up (else mask logits have std ~0.05 and scores ~0.2)."""
-    torch.manual_seed(seed)
-    sd = {k: v.detach().clone() for k, v in etam_reference.build_reference(variant, SIZE).state_dict().items()}
-    g = torch.Generator().manual_seed(seed + 1)
-    for k, v in sd.items():
-        if v.is_floating_point() and v.numel() > 1 and bool((v == v.flatten()[0]).all()):
-            sd[k] = v + 0.02 * torch.randn(v.shape, generator=g)
-    for k in sd:
-        if re.fullmatch(r"sam_mask_decoder\.output_hypernetworks_mlps\.\d+\.layers\.2\.weight", k):
-            sd[k] = sd[k] * 40
-    sd["sam_mask_decoder.iou_prediction_head.layers.2.weight"] *= 10
-    sd["sam_mask_decoder.pred_obj_score_head.layers.2.weight"] *= 20
-    return sd
+    return etam_reference.random_release_weights(variant, SIZE, seed)
 
 
 def _ours(variant: str, sd: dict, **overrides) -> EfficientTamVideoModel:
@@ -196,3 +182,41 @@ def test_a_sami_export_initialises_the_image_encoder(tmp_path):
     load_pretrained_backbone(model.vision_encoder.trunk, str(tmp_path / "sami.safetensors"), allow_missing=("neck.",))
     assert torch.equal(model.vision_encoder.trunk.pos_embed, vit.pos_embed)
     assert all(torch.equal(model.vision_encoder.trunk.state_dict()[k], v) for k, v in vit.state_dict().items())
+
+
+@torch.inference_mode()
+def test_correction_clicks_and_hole_filling_match_the_reference(video, monkeypatch):
+    """SAM 2's steps that transformers leaves out, through our predictor: a negative click on a frame tracked before
+    refines that frame's mask (its earlier logits enter the decoder), and ``fill_hole_area`` fills small background
+    regions of every output and of the prompted frames' memory. Compared: every frame of the first propagation, the
+    mask the click returns, and every frame of a second propagation."""
+    import sam2.utils.misc
+
+    from efficientsam_zoo.integrations.hf import EfficientTamVideoPredictor
+
+    monkeypatch.setattr(sam2.utils.misc, "get_connected_components", etam_reference.scipy_connected_components)
+    folder, frames, _ = video
+    sd, area, click = _random_release("ti_1"), 40, (80, 90)
+
+    def run(pred, state):
+        pred.add_new_points_or_box(state, frame_idx=0, obj_id=1, points=[POINT], labels=[1])
+        out = {f: m[:, 0].float().clone() for f, _, m in pred.propagate_in_video(state)}
+        _, _, clicked = pred.add_new_points_or_box(state, frame_idx=5, obj_id=1, points=[click], labels=[0],
+                                                   clear_old_points=False)
+        out["click"] = clicked[:, 0].float().clone()
+        out.update({(f, 2): m[:, 0].float().clone() for f, _, m in pred.propagate_in_video(state)})
+        return out
+
+    def ours(fill):
+        predictor = EfficientTamVideoPredictor(_ours("ti_1", sd, fill_hole_area=fill))
+        return run(predictor, predictor.init_state(frames))
+
+    def difference(a, b, keys=None):
+        return max((a[k] - b[k]).abs().max().item() for k in (keys or a))
+
+    reference = etam_reference.build_reference("ti_1", SIZE, state_dict=sd, fill_hole_area=area)
+    ref, filled = run(reference, reference.init_state(folder)), ours(area)
+    assert sorted(ref, key=str) == sorted(filled, key=str) and len(ref) == 2 * FRAMES + 1
+    assert difference(ref, filled) <= TOL
+    assert difference(ref, {"click": ref[5]}, ["click"]) > 50 * TOL  # the click changed frame 5's mask
+    assert difference(ours(0), filled) > 50 * TOL  # and the filling changed the outputs
