@@ -1,8 +1,9 @@
 """efficientsam-zoo: EfficientSAM and SAMI pretraining (Xiong et al., 2023) for the frameworks you train with.
 
-When ``transformers`` is installed, importing this package registers ``efficientsam`` / ``sami_vit`` with
-its Auto classes and the ``hf_sam`` SAMI teacher, and exposes the HF classes here (``EfficientSamModel``,
-``SamiViTModel``, ...).
+When ``transformers`` is installed, importing this package registers ``efficientsam`` / ``sami_vit`` /
+``efficienttam*`` with its Auto classes and the ``hf_sam`` SAMI teacher, and exposes the HF classes here
+(``EfficientSamModel``, ``SamiViTModel``, ...) and EfficientTAM with SAM 2's names (``build_efficienttam``,
+``build_efficienttam_video_predictor``, ``EfficientTamImagePredictor``, ...).
 """
 from importlib.util import find_spec as _find_spec
 
@@ -18,16 +19,24 @@ __all__ = ["build_efficient_sam", "efficient_sam_model_registry", "EfficientSam"
            "__version__"]
 
 _HF_NAMES = ("EfficientSamConfig", "SamiVisionConfig", "EfficientSamModel", "SamiViTModel",
-             "SamiViTForImageClassification", "EfficientSamImageProcessor")
+             "SamiViTForImageClassification", "EfficientSamImageProcessor", "EfficientTamModel", "EfficientTamVideoModel",
+             "EfficientTamImagePredictor", "EfficientTamVideoPredictor", "build_efficienttam",
+             "build_efficienttam_video_predictor")
 
 if _find_spec("transformers") is not None:
     from .integrations.hf import (  # noqa: F401
         EfficientSamConfig,
         EfficientSamImageProcessor,
         EfficientSamModel,
+        EfficientTamImagePredictor,
+        EfficientTamModel,
+        EfficientTamVideoModel,
+        EfficientTamVideoPredictor,
         SamiVisionConfig,
         SamiViTForImageClassification,
         SamiViTModel,
+        build_efficienttam,
+        build_efficienttam_video_predictor,
     )
 
     __all__ += list(_HF_NAMES)

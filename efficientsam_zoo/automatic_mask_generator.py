@@ -173,6 +173,9 @@ class AutomaticMaskGenerator:
     stability score (IoU of the masks thresholded at +-``stability_score_offset``) reaches
     ``stability_score_thresh``; duplicates removed by box NMS (``box_nms_thresh``); ``crop_n_layers`` of
     overlapping crops; holes and islands below ``min_mask_region_area`` removed.
+
+    ``model``: an :class:`EfficientSam`, or a model with an ``image_predictor()`` giving the same predictor calls
+    (EfficientTAM's ``EfficientTamModel``).
     """
 
     def __init__(self, model: EfficientSam, points_per_side: Optional[int] = 32, points_per_batch: int = 64,
@@ -192,7 +195,9 @@ class AutomaticMaskGenerator:
                                  f"({crop_n_layers + 1}), got {[g.shape for g in point_grids]}")
         if (points_per_side is not None and points_per_side < 1) or points_per_batch < 1:
             raise ValueError("points_per_side and points_per_batch must be positive")
-        self.predictor = EfficientSamPredictor(model, cuda_graphs=cuda_graphs)
+        # an EfficientSam, or a model that brings its own predictor of the same calls (EfficientTAM's image model)
+        make = getattr(model, "image_predictor", None)
+        self.predictor = make() if make is not None else EfficientSamPredictor(model, cuda_graphs=cuda_graphs)
         self.point_grids, self.points_per_side, self.points_per_batch = point_grids, points_per_side, points_per_batch
         self.pred_iou_thresh, self.stability_score_thresh = pred_iou_thresh, stability_score_thresh
         self.stability_score_offset, self.box_nms_thresh = stability_score_offset, box_nms_thresh

@@ -5,8 +5,9 @@
 
 VIDEO is an mp4 (any container OpenCV's FFmpeg reads) or a folder of JPEG / PNG frames; frames are decoded one at a
 time and dropped (``utils.video``). Each prompt belongs to the object of the last ``--obj`` before it (object 1 before
-any). The model runs transformers' streaming session: an object enters at the first frame that prompts it and is then
-tracked forward. Written, atomically: ``masks/NNNNN.png`` (one instance-id PNG per frame: 0 background, else the
+any). The model runs SAM 2's video-predictor API (``EfficientTamVideoPredictor``, with ``release_old_frames`` so memory
+stays flat): every prompt is added first, then the objects are tracked forward from the first prompted frame (an
+object prompted later is found on earlier frames from its prompt, as SAM 2 does). Written, atomically: ``masks/NNNNN.png`` (one instance-id PNG per frame: 0 background, else the
 object id) or ``masks.json`` (COCO RLE per frame and object), and ``overlay.mp4``.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ import os
 import re
 import shutil
 import tempfile
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 import numpy as np
 
@@ -98,6 +99,9 @@ def _check_prompts(prompts: List[Dict], frames: VideoFrames) -> Dict[int, Dict[i
         if len(kinds) > 1:
             raise SystemExit(f"error: object {p['obj']} has a mask and points / a box on frame {p['frame']}; give "
                              "one or the other")
+        if p["kind"] == "box" and any(q["kind"] == "box" for q in objects.get(p["obj"], [])):
+            raise SystemExit(f"error: object {p['obj']} has two boxes on frame {p['frame']}; give one (SAM 2 takes "
+                             "one box per object and frame)")
         objects.setdefault(p["obj"], []).append(p)
     return by_frame
 
@@ -116,30 +120,19 @@ def _load_model(args):
     return model.eval().to(device(args.device))
 
 
-def _add_inputs(processor, session, frame_idx: int, objects: Dict[int, List[Dict]], size: Tuple[int, int]) -> None:
-    """This frame's prompts into the session. A box is SAM's two corner points (labels 2, 3), so points and boxes
-    of several objects go in one call; masks go in another. All of them count as new inputs of this frame."""
-    clicks = {o: ps for o, ps in objects.items() if ps[0]["kind"] != "mask"}
-    if clicks:
-        points, labels = [], []
-        for ps in clicks.values():
-            pts, lbs = [], []
-            for p in ps:
-                if p["kind"] == "point":
-                    pts.append(list(p["xy"]))
-                    lbs.append(p["label"])
-                else:
-                    pts += [list(p["box"][:2]), list(p["box"][2:])]
-                    lbs += [2, 3]
-            points.append(pts)
-            labels.append(lbs)
-        processor.add_inputs_to_inference_session(session, frame_idx=frame_idx, obj_ids=list(clicks),
-                                                  input_points=[points], input_labels=[labels], original_size=size)
-    masks = {o: ps[-1]["mask"] for o, ps in objects.items() if ps[0]["kind"] == "mask"}
-    for obj, mask in masks.items():
-        processor.add_inputs_to_inference_session(session, frame_idx=frame_idx, obj_ids=obj, input_masks=mask,
-                                                  original_size=size)
-    session.obj_with_new_inputs = list(objects)  # each call above named only its own objects
+def _add_prompts(predictor, state, by_frame: Dict[int, Dict[int, List[Dict]]]) -> None:
+    """Every prompt into the state, as SAM 2's predictor takes them: per frame and object, clicks and a box in one
+    call (the box as SAM's corner points), or the mask."""
+    for frame_idx, objects in sorted(by_frame.items()):
+        for obj, prompts in objects.items():
+            if prompts[0]["kind"] == "mask":
+                predictor.add_new_mask(state, frame_idx, obj, prompts[-1]["mask"])
+                continue
+            points = [p["xy"] for p in prompts if p["kind"] == "point"]
+            boxes = [p["box"] for p in prompts if p["kind"] == "box"]
+            predictor.add_new_points_or_box(state, frame_idx, obj, points=points or None,
+                                            labels=[p["label"] for p in prompts if p["kind"] == "point"] or None,
+                                            box=boxes[0] if boxes else None)
 
 
 def cmd_track(args: argparse.Namespace) -> int:
@@ -147,14 +140,11 @@ def cmd_track(args: argparse.Namespace) -> int:
     from PIL import Image
     from tqdm import tqdm
 
-    from ..integrations.hf.efficienttam import efficienttam_processor
+    from ..integrations.hf import EfficientTamVideoPredictor
 
     frames = VideoFrames(args.video)
     by_frame = _check_prompts(getattr(args, "prompts", None) or [], frames)
-    model = _load_model(args)
-    processor = efficienttam_processor(model.config)
-    dev = next(model.parameters()).device
-    session = processor.init_video_session(inference_device=dev, video_storage_device="cpu")
+    predictor = EfficientTamVideoPredictor(_load_model(args))
     size = (frames.height, frames.width)
     os.makedirs(os.path.dirname(os.path.abspath(args.out_dir)) or ".", exist_ok=True)
     work = tempfile.mkdtemp(prefix=".track-", dir=os.path.dirname(os.path.abspath(args.out_dir)) or ".")
@@ -163,27 +153,32 @@ def cmd_track(args: argparse.Namespace) -> int:
         if args.format == "png":
             os.makedirs(os.path.join(work, "masks"))
 
-        def overlays():  # one frame at a time, straight into the video writer: nothing kept but the RLE records
-            for t in tqdm(range(len(frames)), desc="track", unit="frame"):
-                image = frames[t]
-                if t in by_frame:
-                    _add_inputs(processor, session, t, by_frame[t], size)
-                ids = np.zeros(size, np.uint16)
-                if session.get_obj_num():
-                    pixels = processor(images=image, return_tensors="pt").pixel_values[0].to(dev)
-                    out = model(inference_session=session, frame=pixels, frame_idx=t)
-                    masks = processor.post_process_masks([out.pred_masks], original_sizes=[size])[0][:, 0]
-                    for obj, mask in zip(out.object_ids, masks.cpu().numpy()):
-                        ids[mask & (ids == 0)] = obj
-                        if args.format == "rle" and mask.any():
-                            records.append(dict(frame=t, obj_id=int(obj), segmentation=encode_rle(mask)))
+        def overlays(results):  # one frame at a time, straight into the video writer: nothing kept but RLE records
+            for t, ids in results:
+                image = frames[t]  # the frame the tracker just decoded (VideoFrames keeps the last one)
                 if args.format == "png":
                     Image.fromarray(ids if ids.max() > 255 else ids.astype(np.uint8)).save(
                         os.path.join(work, "masks", f"{t:05d}.png"))
                 yield _overlay(image, ids)
 
+        def results(state):
+            start = min(by_frame)
+            for t in range(start):  # before the first prompt: no object yet
+                yield t, np.zeros(size, np.uint16)
+            for t, obj_ids, logits in tqdm(predictor.propagate_in_video(state), total=len(frames) - start,
+                                           desc="track", unit="frame"):
+                ids = np.zeros(size, np.uint16)
+                for obj, mask in zip(obj_ids, (logits[:, 0] > 0).cpu().numpy()):
+                    ids[mask & (ids == 0)] = obj
+                    if args.format == "rle" and mask.any():
+                        records.append(dict(frame=t, obj_id=int(obj), segmentation=encode_rle(mask)))
+                yield t, ids
+
         with torch.inference_mode():
-            write_video(os.path.join(work, "overlay.mp4"), overlays(), fps=frames.fps)
+            # one reader: the frame the tracker decodes is the one the overlay shows; memory flat on long videos
+            state = predictor.init_state(frames, release_old_frames=True)
+            _add_prompts(predictor, state, by_frame)
+            write_video(os.path.join(work, "overlay.mp4"), overlays(results(state)), fps=frames.fps)
         if args.format == "rle":
             with open(os.path.join(work, "masks.json"), "w") as f:
                 json.dump(dict(video=os.path.abspath(args.video), height=size[0], width=size[1],

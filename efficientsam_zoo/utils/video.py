@@ -1,7 +1,8 @@
 """Video frames, decoded lazily: an mp4 (or any container OpenCV's FFmpeg reads) or a folder of JPEG / PNG frames.
 
-:class:`VideoFrames` decodes a frame when it is asked for and keeps none of them, so memory does not grow with the
-video; reading in order costs one decode per frame (``decodes`` counts them). :func:`write_video` writes frames to an
+:class:`VideoFrames` decodes a frame when it is asked for and keeps only the last one, so memory does not grow with
+the video; reading in order costs one decode per frame (``decodes`` counts them), and asking for the same frame twice
+in a row costs one. :func:`write_video` writes frames to an
 mp4 atomically.
 """
 from __future__ import annotations
@@ -38,6 +39,7 @@ class VideoFrames:
         self.decodes = 0
         self._capture = None
         self._next = 0  # the frame the open capture reads next
+        self._last = None  # (index, frame): the last frame read, returned again without decoding
         if os.path.isdir(self.path):
             self._files: Optional[List[str]] = sorted(
                 (f for f in os.listdir(self.path) if f.lower().endswith(FRAME_EXTENSIONS)), key=_frame_order)
@@ -72,6 +74,13 @@ class VideoFrames:
     def __getitem__(self, index: int) -> np.ndarray:
         if not 0 <= index < self._count:
             raise ValueError(f"frame {index} is outside the video's {self._count} frames (0..{self._count - 1})")
+        if self._last is not None and self._last[0] == index:  # the tracker and the overlay writer both ask for it
+            return self._last[1]
+        frame = self._read(index)
+        self._last = (index, frame)
+        return frame
+
+    def _read(self, index: int) -> np.ndarray:
         self.decodes += 1
         if self._files is not None:
             frame = load_image_rgb(os.path.join(self.path, self._files[index]))

@@ -1,5 +1,5 @@
-"""``efficientsam-zoo track``: the command's streaming run against transformers' whole-video session API, lazy frame
-reading, its outputs, and bad input named before anything is written."""
+"""``efficientsam-zoo track``: the command's run (SAM 2's predictor API, old frames released) against transformers'
+whole-video session API, lazy frame reading, its outputs, and bad input named before anything is written."""
 import json
 import re
 
@@ -83,8 +83,8 @@ def test_track_writes_what_the_session_api_computes(model_dir, video, tmp_path):
     for t in range(FRAMES):
         ids = np.array(Image.open(out / "masks" / f"{t:05d}.png"))
         assert set(np.unique(ids)) <= {0, 1, 2} and 0.02 < (ids > 0).mean() < 0.9, t  # informative masks
-        # exact: the streaming run and the whole-video session do the same arithmetic (other prompts move 1e-4 to
-        # 0.45 of the pixels, frame by frame)
+        # exact: the command and the whole-video session do the same arithmetic (other prompts move 1e-4 to 0.45
+        # of the pixels, frame by frame)
         assert np.array_equal(ids, expected[t]), t
     overlay = VideoFrames(str(out / "overlay.mp4"))
     assert len(overlay) == FRAMES and (overlay.height, overlay.width) == (H, W)
@@ -121,6 +121,7 @@ def _bad(tmp, frames_dir, model_dir):
         ([frames_dir, "--mask", f"{wrong}@1"], r"mask '.*wrong\.png' is 10x10, the video is 144x96"),
         ([frames_dir, "--point", "1;1"], r"--point '1;1' is not X,Y\[,LABEL\]\[@FRAME\]"),
         ([frames_dir, "--box", "9,9,1,1"], r"x1 must be >= x0"),
+        ([frames_dir, "--box", "1,1,9,9", "--box", "2,2,8,8"], r"object 1 has two boxes on frame 0; give one"),
         ([frames_dir], r"give at least one --point, --box or --mask"),
     ]
 

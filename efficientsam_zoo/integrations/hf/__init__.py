@@ -8,6 +8,8 @@
 ``teachers``                transformers models as SAMI teachers (``hf_sam``), registered with the teacher registry
 ``efficienttam``             :class:`EfficientTamVideoModel` (EfficientTAM on transformers' ``Sam2Video*`` classes) and its configs
 ``efficienttam_predictor``   :class:`EfficientTamVideoPredictor`, SAM 2's video-predictor API on the model
+``efficienttam_image``       :class:`EfficientTamModel` (``Sam2Model`` with EfficientTAM's encoder) and
+                            :class:`EfficientTamImagePredictor`, SAM 2's image-predictor API
 ``cards``                   model cards, official -> HF conversion, pushing (used by the scripts in ``hf/``)
 ==========================  ==========================================================================
 
@@ -25,7 +27,9 @@ from . import aliases, teachers  # noqa: F401  (registers the transformers teach
 from .aliases import HUB_ALIASES, resolve_pretrained
 from .efficienttam import (EfficientTamVideoConfig, EfficientTamVideoModel, EfficientTamVisionConfig,
                            EfficientTamVisionModel, efficienttam_config_for)
-from .efficienttam_predictor import EfficientTamVideoPredictor
+from .efficienttam_image import (EfficientTamConfig, EfficientTamImagePredictor, EfficientTamModel, build_efficienttam,
+                                 efficienttam_image_config_for)
+from .efficienttam_predictor import EfficientTamVideoPredictor, build_efficienttam_video_predictor
 from .configuration import (EfficientSamConfig, SamiVisionConfig, efficientsam_config_for, sami_config_from_vit_args,
                             spec_from_config)
 from .image_processing import EfficientSamImageProcessor
@@ -35,7 +39,9 @@ __all__ = ["SamiVisionConfig", "EfficientSamConfig", "SamiViTModel", "SamiViTFor
            "EfficientSamModel", "EfficientSamOutput", "EfficientSamImageProcessor", "HUB_ALIASES",
            "resolve_pretrained", "register_auto_classes", "efficientsam_config_for", "spec_from_config",
            "sami_config_from_vit_args", "EfficientTamVisionConfig", "EfficientTamVisionModel", "EfficientTamVideoConfig",
-           "EfficientTamVideoModel", "EfficientTamVideoPredictor", "efficienttam_config_for"]
+           "EfficientTamVideoModel", "EfficientTamVideoPredictor", "efficienttam_config_for", "EfficientTamConfig",
+           "EfficientTamModel", "EfficientTamImagePredictor", "efficienttam_image_config_for", "build_efficienttam",
+           "build_efficienttam_video_predictor"]
 
 
 _sys.modules[__name__ + ".hub"] = aliases  # the module's earlier name
@@ -49,7 +55,7 @@ def register_auto_classes() -> None:
     AutoModel.register(EfficientSamConfig, EfficientSamModel, exist_ok=True)
     AutoModelForMaskGeneration.register(EfficientSamConfig, EfficientSamModel, exist_ok=True)
     AutoModelForImageClassification.register(SamiVisionConfig, SamiViTForImageClassification, exist_ok=True)
-    for config, model in ((EfficientTamVisionConfig, EfficientTamVisionModel),
+    for config, model in ((EfficientTamVisionConfig, EfficientTamVisionModel), (EfficientTamConfig, EfficientTamModel),
                           (EfficientTamVideoConfig, EfficientTamVideoModel)):
         AutoConfig.register(config.model_type, config, exist_ok=True)
         AutoModel.register(config, model, exist_ok=True)
