@@ -23,8 +23,9 @@ log "core, Hugging Face, ONNX and test dependencies"
 "${PIP[@]}" install -q "numpy<2" "opencv-python<4.12" pillow tqdm "safetensors>=0.4" "pytest>=8" \
   "transformers>=5,<6" "huggingface_hub>=1" "accelerate>=1.1" "timm>=1.0" pyyaml \
   "onnx>=1.16" "onnxruntime>=1.18" onnxscript "pycocotools>=2.0.7" "lvis==0.5.3" "segment-anything==1.0" \
-  "hydra-core>=1.1" "iopath" "setuptools<81"
-# sam2 (the EfficientTAM reference in the tests), as in setup_env.sh: no build isolation, no CUDA extension
+  "hydra-core>=1.1" "iopath" "setuptools<81" scipy
+# sam2 (the EfficientTAM reference in the tests; scipy stands in for its CUDA connected-components kernel), as in
+# setup_env.sh: no build isolation, no CUDA extension
 SAM2_BUILD_CUDA=0 "${PIP[@]}" install -q --no-build-isolation --no-deps "sam2==1.1.0"
 "${PIP[@]}" install -q --no-deps -e "$ROOT"
 "$VENV/bin/python" -c "import torch, torchvision, efficientsam_zoo; print('torch', torch.__version__, \
