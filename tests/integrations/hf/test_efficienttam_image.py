@@ -169,3 +169,23 @@ def test_bad_input_is_named(release, images):
         ours.predict(point_coords=POINT, point_labels=[1])
     with pytest.raises(ValueError, match="point_coords_batch holds 1 entries for 2 images"):
         ours.predict_batch(point_coords_batch=[POINT], point_labels_batch=[[1]])
+
+
+@torch.inference_mode()
+def test_transformers_sam2_processor_drives_the_model(release, images):
+    """transformers' own ``Sam2Processor`` (SAM 2's preprocessing and ``post_process_masks``) with
+    ``EfficientTamModel(**inputs)`` gives the predictor's masks and scores."""
+    from transformers.models.sam2.image_processing_sam2 import Sam2ImageProcessor
+    from transformers.models.sam2.processing_sam2 import Sam2Processor
+
+    predictor = _ours(release)
+    image = np.concatenate([images[0], images[0][:SIZE - 200]])[:, :SIZE]  # the model's size: no resizing on
+    # either side (transformers resizes with PIL, SAM 2 and the predictor with torch)
+    processor = Sam2Processor(Sam2ImageProcessor(size={"height": SIZE, "width": SIZE}), target_size=SIZE)
+    inputs = processor(images=image, input_points=[[[POINT[0].tolist()]]], input_labels=[[[1]]], return_tensors="pt")
+    out = predictor.model(**{k: v for k, v in inputs.items() if k != "original_sizes"})
+    masks = processor.post_process_masks(out.pred_masks, inputs["original_sizes"], binarize=False)[0][0]
+    predictor.set_image(image)
+    expected, scores, _ = predictor.predict(point_coords=POINT, point_labels=[1], return_logits=True)
+    assert float((masks - torch.from_numpy(expected)).abs().max()) < 1e-4 and expected.std() > 0.5
+    assert torch.allclose(out.iou_scores[0, 0], torch.from_numpy(scores), atol=1e-5)
