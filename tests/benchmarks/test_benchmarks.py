@@ -154,3 +154,41 @@ def test_finetune_recipes_rows_count_the_trainable_parameters(tmp_path, capsys):
     assert all(r["s_per_iter"] > 0 and r["rounds"] == 6 for r in rows)
     assert json.loads((tmp_path / "rows.json").read_text()) == rows
     assert "| efficientsam-ti | lora |" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def efficienttam_bench():
+    spec = importlib.util.spec_from_file_location("efficienttam_bench", os.path.join(ROOT, "benchmarks",
+                                                                                   "efficienttam.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_efficienttam_benchmarks_write_their_rows(efficienttam_bench, tmp_path, capsys):
+    """The three tables at a tiny size: per-frame time, the memory attention next to full attention (same memory
+    tokens), and whole runs in fresh processes on two video lengths with and without released frames."""
+    frame = efficienttam_bench.main(["frame", "--models", "efficienttam-ti", "--frames", "3", "--image-size", "128"])
+    assert [(r["impl"], r["frames"]) for r in frame] == [("ours", 2)] and frame[0]["median_s_per_frame"] > 0
+    out = tmp_path / "attention.json"
+    attention = efficienttam_bench.main(["attention", "--models", "efficienttam-ti", "efficienttam-ti-1",
+                                         "--image-size", "128", "--memory-frames", "3", "--repeats", "1",
+                                         "--json", str(out)])
+    assert json.loads(out.read_text()) == attention
+    assert [r["pooling"] for r in attention] == ["full (SAM 2)", "logits"]
+    assert attention[0]["memory_tokens"] == attention[1]["memory_tokens"] == 3 * 8 * 8 + 16 * 4
+    memory = efficienttam_bench.main(["memory", "--lengths", "3", "40", "--image-size", "128"])
+    kept = {(r["length"], r["release_old_frames"]): r["kept_outputs"] for r in memory}
+    # 40 frames, prompt on 0, at the end frame 39: released keeps frames within 16 of either (1..16, 23..39)
+    assert kept == {(3, False): 2, (3, True): 2, (40, False): 39, (40, True): 33}
+    assert all(r["peak_rss_mb"] > 100 for r in memory)
+    printed = capsys.readouterr().out
+    assert "| efficienttam-ti-1 | logits |" in printed and "| on | 40 | 33 |" in printed
+
+
+def test_efficienttam_official_path_needs_a_clone(efficienttam_bench, tmp_path):
+    with pytest.raises(SystemExit, match="cannot import efficient_track_anything from"):
+        efficienttam_bench.main(["frame", "--models", "efficienttam-ti", "--frames", "2", "--image-size", "128",
+                                 "--official-repo", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        efficienttam_bench.main(["frame", "--frames", "1"])

@@ -92,7 +92,8 @@ class EfficientTamVideoPredictor:
 
     def _prepare(self, frame: np.ndarray) -> torch.Tensor:
         """One RGB frame -> the model's input ``[3, S, S]`` (transformers' SAM 2 video processor)."""
-        return self.processor.video_processor(videos=[frame[None]], return_tensors="pt").pixel_values_videos[0][0]
+        frame = np.array(frame[None])  # a writable copy: frame readers may hand out read-only arrays
+        return self.processor.video_processor(videos=[frame], return_tensors="pt").pixel_values_videos[0][0]
 
     def reset_state(self, state) -> None:
         """Forget every prompt, object and prediction; the frames stay."""
