@@ -189,3 +189,19 @@ def test_transformers_sam2_processor_drives_the_model(release, images):
     expected, scores, _ = predictor.predict(point_coords=POINT, point_labels=[1], return_logits=True)
     assert float((masks - torch.from_numpy(expected)).abs().max()) < 1e-4 and expected.std() > 0.5
     assert torch.allclose(out.iou_scores[0, 0], torch.from_numpy(scores), atol=1e-5)
+
+
+def test_variant_names_load_the_release_through_the_hub_sources(fake_hf_cache, tmp_path):
+    """``from_pretrained("efficienttam-ti")`` (image and video model) finds ``efficienttam_ti.pt`` where the variant
+    table says it is published (here an offline Hugging Face cache) and loads it strictly."""
+    from efficientsam_zoo.registry import get_variant
+
+    source = get_variant("efficienttam-ti").weights[0]
+    sd = etam_reference.random_release_weights("ti", 1024)
+    torch.save({"model": sd}, tmp_path / source.filename)
+    fake_hf_cache(source.repo_id, source.filename, str(tmp_path / source.filename))
+    image, video = EfficientTamModel.from_pretrained("efficienttam-ti"), EfficientTamVideoModel.from_pretrained(
+        "efficienttam-ti")
+    expected = official_to_efficienttam(sd, {k: v.shape for k, v in video.state_dict().items()})
+    assert all(torch.equal(v, expected[k]) for k, v in video.state_dict().items())
+    assert all(torch.equal(v, expected[k]) for k, v in image.state_dict().items())
