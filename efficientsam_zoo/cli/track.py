@@ -7,8 +7,9 @@ VIDEO is an mp4 (any container OpenCV's FFmpeg reads) or a folder of JPEG / PNG 
 time and dropped (``utils.video``). Each prompt belongs to the object of the last ``--obj`` before it (object 1 before
 any). The model runs SAM 2's video-predictor API (``EfficientTamVideoPredictor``, with ``release_old_frames`` so memory
 stays flat): every prompt is added first, then the objects are tracked forward from the first prompted frame (an
-object prompted later is found on earlier frames from its prompt, as SAM 2 does). Written, atomically: ``masks/NNNNN.png`` (one instance-id PNG per frame: 0 background, else the
-object id) or ``masks.json`` (COCO RLE per frame and object), and ``overlay.mp4``.
+object prompted later is found on earlier frames from its prompt, as SAM 2 does). Written, atomically:
+``masks/NNNNN.png`` (one instance-id PNG per frame: 0 background, else the object id) or ``masks.json`` (COCO RLE per
+frame and object), and ``overlay.mp4``.
 """
 from __future__ import annotations
 

@@ -38,9 +38,11 @@ from .configuration import SamiVisionConfig, vit_from_config
 
 __all__ = ["EfficientTamVisionConfig", "EfficientTamVisionModel", "EfficientTamVideoConfig", "EfficientTamVideoModel",
            "EfficientTamLandmarkAttention", "efficienttam_config_for", "efficienttam_processor",
-           "flat_image_features", "build_efficienttam_video_model"]
+           "flat_image_features", "build_efficienttam_video_model", "LOW_RES_CLAMP"]
 
 logger = logging.getLogger(__name__)
+#: SAM 2 clamps low-res mask logits to +-32 where it hands them on (a mask prompt of the next click, the predictors)
+LOW_RES_CLAMP = 32.0
 _POOL = 2  # landmarks average 2x2 memory tokens; 2 ln 2 = ln 4 restores their weight in the softmax
 
 
@@ -270,10 +272,7 @@ class EfficientTamVideoModel(AliasMixin, Sam2VideoModel):
     @classmethod
     def from_release(cls, path: str, name: str) -> "EfficientTamVideoModel":
         """The model ``name`` (``efficienttam-ti`` ...) with the weights of a release file, loaded strictly."""
-        model = cls(efficienttam_config_for(name))
-        state = read_efficienttam_checkpoint(path, {k: v.shape for k, v in model.state_dict().items()})
-        model.load_state_dict(state, strict=True)
-        return model.eval()
+        return build_efficienttam_video_model(name, path)
 
     # Where transformers' Sam2Video departs from SAM 2's (and so the release's) video predictor:
     def _run_single_frame_inference(self, inference_session, frame_idx, obj_idx, batch_size, is_init_cond_frame,
@@ -286,7 +285,7 @@ class EfficientTamVideoModel(AliasMixin, Sam2VideoModel):
             for conditioning in (True, False):
                 previous = inference_session.get_output(obj_idx, frame_idx, "pred_masks", conditioning)
                 if previous is not None:
-                    prev_sam_mask_logits = previous.clamp(-32.0, 32.0)
+                    prev_sam_mask_logits = previous.clamp(-LOW_RES_CLAMP, LOW_RES_CLAMP)
                     break
         out = super()._run_single_frame_inference(
             inference_session=inference_session, frame_idx=frame_idx, obj_idx=obj_idx, batch_size=batch_size,

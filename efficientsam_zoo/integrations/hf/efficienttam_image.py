@@ -19,17 +19,17 @@ from transformers.image_utils import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from transformers.models.sam2.configuration_sam2 import Sam2Config
 from transformers.models.sam2.modeling_sam2 import Sam2Model
 
-from ...prompts import assemble_prompts, check_finite
+from ...prompts import assemble_prompts
 from ...utils.image import ImageLike, image_to_tensor
 from ...utils.masks import small_regions
 from .aliases import AliasMixin
-from .efficienttam import (EfficientTamVideoConfig, EfficientTamVisionConfig, build_efficienttam_video_model,
-                           efficienttam_config_for, flat_image_features)
+from .efficienttam import (LOW_RES_CLAMP, EfficientTamVideoConfig, EfficientTamVisionConfig,
+                           build_efficienttam_video_model, efficienttam_config_for, flat_image_features)
 
 __all__ = ["EfficientTamConfig", "EfficientTamModel", "EfficientTamImagePredictor", "efficienttam_image_config_for",
            "build_efficienttam"]
 
-_LOW_RES_CLAMP = 32.0  # SAM 2 clamps the low-res logits it returns to +-32
+_NO_POINT_LIMIT = 1 << 16  # SAM 2's decoder takes any number of points per query
 
 
 class EfficientTamConfig(Sam2Config):
@@ -177,18 +177,16 @@ class EfficientTamImagePredictor:
         points = None if point_coords is None else torch.as_tensor(np.asarray(point_coords, np.float32))
         boxes = None if box is None else torch.as_tensor(np.asarray(box, np.float32))
         single = (points is None or points.ndim == 2) and (boxes is None or boxes.ndim == 1)
-        if points is not None:
+        if points is not None:  # assemble_prompts checks them (finite, inside the image) after the scaling
             points = points[None] if points.ndim == 2 else points
-            check_finite("point_coords", points)
             points = points * torch.tensor([w, h]) if not normalize_coords else points
         labels = None if point_labels is None else torch.as_tensor(np.asarray(point_labels))
         if labels is not None and labels.ndim == 1:
             labels = labels[None]
         if boxes is not None:
             boxes = boxes.reshape(-1, 4)
-            check_finite("box", boxes)
             boxes = boxes * torch.tensor([w, h, w, h]) if not normalize_coords else boxes
-        points, labels = assemble_prompts(points, labels, boxes, (h, w), max_points=1 << 16, negatives=True)
+        points, labels = assemble_prompts(points, labels, boxes, (h, w), max_points=_NO_POINT_LIMIT, negatives=True)
         mask = None
         if mask_input is not None:
             mask = torch.as_tensor(np.asarray(mask_input, np.float32))
@@ -201,7 +199,7 @@ class EfficientTamImagePredictor:
         masks = self.upscale_at(low_res, (h, w))
         if not return_logits:
             masks = masks > self.mask_threshold
-        low_res = low_res.clamp(-_LOW_RES_CLAMP, _LOW_RES_CLAMP)
+        low_res = low_res.clamp(-LOW_RES_CLAMP, LOW_RES_CLAMP)
         out = masks.cpu().numpy(), scores.float().cpu().numpy(), low_res.float().cpu().numpy()
         return tuple(o[0] for o in out) if single else out
 
@@ -218,14 +216,14 @@ class EfficientTamImagePredictor:
     def upscale_at(self, low_res: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
         """Low-res logits ``[Q, C, h, w]`` -> logits at ``size``, after SAM 2's hole / sprinkle clean-up."""
         low_res = low_res.float()
-        if self.max_hole_area > 0 or self.max_sprinkle_area > 0:
-            holes = small_regions(low_res, self.max_hole_area, self.mask_threshold) if self.max_hole_area > 0 else None
-            specks = (small_regions(low_res, self.max_sprinkle_area, self.mask_threshold, foreground=True)
-                      if self.max_sprinkle_area > 0 else None)
-            if holes is not None:
-                low_res = torch.where(holes, self.mask_threshold + 10.0, low_res)
-            if specks is not None:
-                low_res = torch.where(specks, self.mask_threshold - 10.0, low_res)
+        # both found on the decoder's masks, as SAM 2 finds them, then applied
+        holes = small_regions(low_res, self.max_hole_area, self.mask_threshold) if self.max_hole_area > 0 else None
+        specks = (small_regions(low_res, self.max_sprinkle_area, self.mask_threshold, foreground=True)
+                  if self.max_sprinkle_area > 0 else None)
+        if holes is not None:
+            low_res = torch.where(holes, self.mask_threshold + 10.0, low_res)
+        if specks is not None:
+            low_res = torch.where(specks, self.mask_threshold - 10.0, low_res)
         return F.interpolate(low_res, size, mode="bilinear", align_corners=False)
 
     # -- segment everything's calls (see automatic_mask_generator) -------------------------------------------------
@@ -235,8 +233,8 @@ class EfficientTamImagePredictor:
         """Three masks per one-point query; scores ``[Q, 3]`` of all, low-res logits ``[K, 3, h, w]`` of the ``K``
         queries with a score above ``min_iou``, and their indices."""
         self._require_image()
-        points, labels = assemble_prompts(point_coords, point_labels, None, self._orig_hw[0], max_points=1 << 16,
-                                          negatives=True)
+        points, labels = assemble_prompts(point_coords, point_labels, None, self._orig_hw[0],
+                                          max_points=_NO_POINT_LIMIT, negatives=True)
         low_res, scores = self._decode(0, points, labels, None, True)
         index = torch.nonzero((scores > min_iou).any(1)).flatten()
         return low_res[index], scores, index
