@@ -52,7 +52,9 @@ EXTRAS = {
     "onnx": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript"],
     "quickstart": ["matplotlib"],  # with [hf] and [mmdet]: the report's learning curves
     "lora": ["peft>=0.13"],  # efficientsam-zoo finetune --recipe lora (exported models load without it)
-    "dev": ["pytest>=8", "matplotlib", "segment-anything==1.0"],  # segment-anything: the tests' AMG reference
+    "demo": ["gradio>=5,<7", "gradio_client"],  # efficientsam-zoo demo
+    "dev": ["pytest>=8", "matplotlib", "segment-anything==1.0",  # segment-anything: the tests' AMG reference
+            "selenium"],  # the demo's browser tests (with Debian's chromium and chromium-driver)
 }
 EXTRAS["all"] = sorted({req for name, reqs in EXTRAS.items() for req in reqs if name != "d2"})
 

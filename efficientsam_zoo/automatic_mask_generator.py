@@ -10,7 +10,7 @@ Records follow SAM / SA-1B: ``segmentation`` (COCO RLE, or a bool array with ``o
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -205,6 +205,8 @@ class AutomaticMaskGenerator:
         self.crop_n_points_downscale_factor = crop_n_points_downscale_factor
         self.min_mask_region_area, self.output_mode = min_mask_region_area, output_mode
         self.stats: Dict[str, int] = {}
+        #: ``progress(done, total)`` after each decoder call, counted over every crop (the demo's progress bar)
+        self.progress: Optional[Callable[[int, int], None]] = None
 
     @torch.inference_mode()
     def generate(self, image: np.ndarray) -> List[Dict]:
@@ -215,11 +217,11 @@ class AutomaticMaskGenerator:
                       "upsampled": 0}
         records: List[Dict] = []
         crops = crop_boxes(h, w, self.crop_n_layers, self.crop_overlap_ratio)
-        for crop, layer in crops:
-            if self.point_grids is not None:
-                grid = self.point_grids[layer]
-            else:
-                grid = point_grid(max(1, self.points_per_side // (self.crop_n_points_downscale_factor ** layer)))
+        grids = [self.point_grids[layer] if self.point_grids is not None else
+                 point_grid(max(1, self.points_per_side // (self.crop_n_points_downscale_factor ** layer)))
+                 for _, layer in crops]
+        self._calls = (0, sum(-(-len(g) // self.points_per_batch) for g in grids))
+        for (crop, _), grid in zip(crops, grids):
             records += self._process_crop(rgb, crop, grid, (h, w))
         records = deduplicate(records, self.box_nms_thresh, self.crop_nms_thresh, multi_crop=len(crops) > 1)
         if self.min_mask_region_area > 0:
@@ -241,6 +243,10 @@ class AutomaticMaskGenerator:
         kept: List[Dict] = []
         for i in range(0, len(points), self.points_per_batch):
             kept += self._process_batch(points[i:i + self.points_per_batch], crop, full)
+            done, total = self._calls
+            self._calls = (done + 1, total)
+            if self.progress is not None:
+                self.progress(done + 1, total)
         return kept
 
     def _process_batch(self, points: torch.Tensor, crop, full) -> List[Dict]:

@@ -68,7 +68,10 @@ def build_efficient_sam(name: Union[str, EfficientSamSpec] = DEFAULT_MODEL,
 
 def efficient_sam_from_checkpoint(checkpoint: str, name: Optional[str] = None, **overrides) -> EfficientSam:
     """A model built for the weights in ``checkpoint`` (read once): its variant is read off the weights unless
-    ``name`` is given."""
+    ``name`` is given. A model directory (``spec.json`` beside the weights) builds the architecture it stores."""
+    stored = read_model_spec(checkpoint)
+    if stored is not None:
+        return build_efficient_sam(name or variant_of_width(stored.embed_dim), checkpoint=checkpoint, **overrides)
     state_dict = read_official_state_dict(checkpoint)
     if name is None:
         name = guess_efficientsam_variant(state_dict)

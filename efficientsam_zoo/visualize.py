@@ -7,7 +7,7 @@ import numpy as np
 
 from .utils.image import to_uint8
 
-__all__ = ["overlay_masks", "PALETTE"]
+__all__ = ["overlay_masks", "overlay_ids", "PALETTE"]
 
 PALETTE = np.array([[30, 144, 255], [255, 99, 71], [50, 205, 50], [255, 215, 0], [186, 85, 211],
                     [0, 206, 209], [255, 140, 0], [199, 21, 133]], dtype=np.float32)
@@ -38,3 +38,11 @@ def overlay_masks(image: np.ndarray, masks: Sequence[np.ndarray], alpha: float =
         for x0, y0, x1, y1 in np.asarray(boxes, dtype=float).reshape(-1, 4):
             draw.rectangle([x0, y0, x1, y1], outline=(0, 255, 0), width=max(1, r // 2))
     return np.asarray(pic)
+
+
+def overlay_ids(image: np.ndarray, ids: np.ndarray, alpha: float = 0.5, points: Optional[np.ndarray] = None,
+                labels: Optional[np.ndarray] = None) -> np.ndarray:
+    """:func:`overlay_masks` for an object-id map (0 = background): object ``k`` always gets ``PALETTE[k - 1]``, so
+    an object keeps its colour from frame to frame."""
+    top = int(ids.max()) if ids.size else 0
+    return overlay_masks(image, [ids == k for k in range(1, top + 1)], alpha, points, labels)

@@ -15,6 +15,8 @@
 #   * peft (the lora finetuning recipe: LoRA adapters on the image encoder's attention);
 #   * segment-anything 1.0 (a test dependency: its utils.amg is the reference segment everything is compared with);
 #   * sam2 1.1.0 (a test dependency: the EfficientTAM reference is assembled from its modules; no CUDA extension);
+#   * gradio 5/6 + gradio_client (the demo; with numpy<2 pip picks pandas<3, and gradio wants pillow<13), selenium
+#     and, when run as root, Debian's chromium + chromium-driver (the demo's browser tests; they skip without them);
 #   * this package, editable, with its [dev] extra.
 set -euo pipefail
 
@@ -72,7 +74,8 @@ log "common dependencies"
   "transformers>=5,<6" "huggingface_hub>=1" "safetensors>=0.4" "accelerate>=1.1" \
   "pycocotools>=2.0.7" "lvis==0.5.3" "onnx>=1.16" "onnxruntime>=1.18" "onnxscript" "timm>=1.0" \
   "ftfy" "regex" "tqdm" "pillow" "scipy" "matplotlib" "pytest>=8" "segment-anything==1.0" "peft>=0.13" \
-  "fvcore" "iopath" "tensorboard" "termcolor" "yacs" "tabulate" "cloudpickle" "omegaconf>=2.1,<2.4" "hydra-core>=1.1"
+  "fvcore" "iopath" "tensorboard" "termcolor" "yacs" "tabulate" "cloudpickle" "omegaconf>=2.1,<2.4" "hydra-core>=1.1" \
+  "gradio>=5,<7" "gradio_client" "pandas<3" "selenium"
 
 if have mmcv 2.1.0; then
   log "mmcv 2.1.0 already installed"
@@ -139,6 +142,16 @@ else
   SAM2_BUILD_CUDA=0 "${PIP[@]}" install -q --no-build-isolation --no-deps "sam2==1.1.0"
 fi
 
+if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+  log "chromium + chromium-driver already installed"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  log "chromium + chromium-driver from Debian (the demo's browser tests drive them through selenium)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+else
+  log "not root or no apt-get: chromium is not installed, so the demo's browser tests will skip (with the reason)"
+fi
+
 log "efficientsam-zoo (editable)"
 "${PIP[@]}" install -q --no-build-isolation --no-deps -e "$ROOT"
 
@@ -148,7 +161,7 @@ import importlib, importlib.metadata as md
 rows = [("python", __import__("platform").python_version())]
 for dist in ["torch", "torchvision", "numpy", "mmengine", "mmcv", "mmdet", "mmsegmentation",
              "transformers", "huggingface_hub", "safetensors", "pycocotools", "lvis", "onnx",
-             "onnxruntime", "timm", "sam2", "setuptools", "efficientsam-zoo"]:
+             "onnxruntime", "timm", "sam2", "gradio", "selenium", "setuptools", "efficientsam-zoo"]:
     try:
         rows.append((dist, md.version(dist)))
     except md.PackageNotFoundError:

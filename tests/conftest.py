@@ -37,6 +37,20 @@ def randomize_(model: torch.nn.Module, seed: int = 0, scale: float = 0.2) -> tor
     return model
 
 
+def tracking_efficienttam(image_size: int = 128, seed: int = 0):
+    """A random EfficientTAM-Ti/2 video model at ``image_size`` px whose heads are scaled so that masks are neither
+    empty nor full and objects count as present: random weights that still track something."""
+    from efficientsam_zoo.integrations.hf import EfficientTamVideoModel, efficienttam_config_for
+
+    torch.manual_seed(seed)
+    model = EfficientTamVideoModel(efficienttam_config_for("efficienttam-ti-2", image_size=image_size)).eval()
+    with torch.no_grad():
+        for mlp in model.mask_decoder.output_hypernetworks_mlps:
+            mlp.proj_out.weight.mul_(40)
+        model.mask_decoder.pred_obj_score_head.proj_out.bias.fill_(4.0)  # objects present
+    return model
+
+
 @pytest.fixture
 def tiny_spec() -> EfficientSamSpec:
     return EfficientSamSpec(**TINY)

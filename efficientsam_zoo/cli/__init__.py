@@ -16,6 +16,7 @@
     efficientsam-zoo export-onnx (--model NAME | --checkpoint PATH) --out-dir DIR [--opset 18]
     efficientsam-zoo track VIDEO (--point X,Y[,L][@F] | --box X0,Y0,X1,Y1[@F] | --mask PNG[@F]) ... [--obj ID]
                      [--model efficienttam-ti] [--checkpoint FILE] --out-dir DIR        (EfficientTAM)
+    efficientsam-zoo demo [--model NAME] [--checkpoint FILE | --run DIR] [--port P] [--host 127.0.0.1] [--share]
 
 =============  =============================================================================================
 ``common``     ``--model`` / ``--checkpoint`` and the model they name, input checks, the device, result tables
@@ -24,6 +25,7 @@
 ``train``      ``quickstart``, ``pretrain``, ``train``, ``finetune``, ``finetune-cls``, ``export-backbone``
 ``export``     ``export-onnx``
 ``track``      ``track`` (EfficientTAM video tracking)
+``demo``       ``demo`` (the Gradio page)
 =============  =============================================================================================
 """
 from __future__ import annotations
@@ -33,12 +35,12 @@ import sys
 from typing import List, Optional
 
 from ..checkpoints import CheckpointError
-from . import evaluate, export, segment, track, train
+from . import demo, evaluate, export, segment, track, train
 from .common import load_model_from_args, points_cap
 
 __all__ = ["main", "build_parser", "load_model_from_args", "points_cap"]
 
-GROUPS = (segment, evaluate, train, export, track)
+GROUPS = (segment, evaluate, train, export, track, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

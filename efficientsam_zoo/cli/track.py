@@ -19,25 +19,24 @@ import os
 import re
 import shutil
 import tempfile
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
 from ..registry import EFFICIENT_TAM_NAMES, get_variant
 from ..utils.image import load_image_rgb
-from ..utils.masks import encode_rle
+from ..utils.masks import encode_rle, instance_ids
 from ..utils.video import VideoFrames, write_video
+from ..visualize import overlay_ids
 from .common import device
 
-__all__ = ["cmd_track", "add_parsers", "parse_prompt"]
+__all__ = ["cmd_track", "add_parsers", "parse_prompt", "load_video_model"]
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)"
 _PATTERNS = {"point": rf"^({_NUMBER}),({_NUMBER})(?:,([01]))?(?:@(\d+))?$",
              "box": rf"^({_NUMBER}),({_NUMBER}),({_NUMBER}),({_NUMBER})(?:@(\d+))?$",
              "mask": r"^(.+?)(?:@(\d+))?$"}
 _FORMS = {"point": "X,Y[,LABEL][@FRAME]", "box": "X0,Y0,X1,Y1[@FRAME]", "mask": "PNG[@FRAME]"}
-_PALETTE = np.array([(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-                     (70, 240, 240), (240, 50, 230)], dtype=np.float32)
 
 
 def parse_prompt(kind: str, text: str, obj: int) -> Dict:
@@ -107,18 +106,20 @@ def _check_prompts(prompts: List[Dict], frames: VideoFrames) -> Dict[int, Dict[i
     return by_frame
 
 
-def _load_model(args):
+def load_video_model(checkpoint: Optional[str], name: str, device_name: Optional[str] = None):
+    """An ``EfficientTamVideoModel`` from a ``save_pretrained`` directory, a released file (variant ``name``) or, with
+    no checkpoint, ``name``'s release through the hub sources; in eval mode on the device."""
     from ..integrations.hf import EfficientTamVideoModel
 
-    if args.checkpoint and os.path.isdir(args.checkpoint):
-        model = EfficientTamVideoModel.from_pretrained(args.checkpoint)
-    elif args.checkpoint:
-        if not os.path.isfile(args.checkpoint):
-            raise SystemExit(f"error: checkpoint {args.checkpoint!r} does not exist")
-        model = EfficientTamVideoModel.from_release(args.checkpoint, args.model)
+    if checkpoint and os.path.isdir(checkpoint):
+        model = EfficientTamVideoModel.from_pretrained(checkpoint)
+    elif checkpoint:
+        if not os.path.isfile(checkpoint):
+            raise SystemExit(f"error: checkpoint {checkpoint!r} does not exist")
+        model = EfficientTamVideoModel.from_release(checkpoint, name)
     else:
-        model = EfficientTamVideoModel.from_pretrained(args.model)
-    return model.eval().to(device(args.device))
+        model = EfficientTamVideoModel.from_pretrained(name)
+    return model.eval().to(device(device_name))
 
 
 def _add_prompts(predictor, state, by_frame: Dict[int, Dict[int, List[Dict]]]) -> None:
@@ -145,7 +146,7 @@ def cmd_track(args: argparse.Namespace) -> int:
 
     frames = VideoFrames(args.video)
     by_frame = _check_prompts(getattr(args, "prompts", None) or [], frames)
-    predictor = EfficientTamVideoPredictor(_load_model(args))
+    predictor = EfficientTamVideoPredictor(load_video_model(args.checkpoint, args.model, args.device))
     size = (frames.height, frames.width)
     os.makedirs(os.path.dirname(os.path.abspath(args.out_dir)) or ".", exist_ok=True)
     work = tempfile.mkdtemp(prefix=".track-", dir=os.path.dirname(os.path.abspath(args.out_dir)) or ".")
@@ -160,7 +161,7 @@ def cmd_track(args: argparse.Namespace) -> int:
                 if args.format == "png":
                     Image.fromarray(ids if ids.max() > 255 else ids.astype(np.uint8)).save(
                         os.path.join(work, "masks", f"{t:05d}.png"))
-                yield _overlay(image, ids)
+                yield overlay_ids(image, ids)
 
         def results(state):
             start = min(by_frame)
@@ -168,12 +169,11 @@ def cmd_track(args: argparse.Namespace) -> int:
                 yield t, np.zeros(size, np.uint16)
             for t, obj_ids, logits in tqdm(predictor.propagate_in_video(state), total=len(frames) - start,
                                            desc="track", unit="frame"):
-                ids = np.zeros(size, np.uint16)
-                for obj, mask in zip(obj_ids, (logits[:, 0] > 0).cpu().numpy()):
-                    ids[mask & (ids == 0)] = obj
-                    if args.format == "rle" and mask.any():
-                        records.append(dict(frame=t, obj_id=int(obj), segmentation=encode_rle(mask)))
-                yield t, ids
+                masks = (logits[:, 0] > 0).cpu().numpy()
+                if args.format == "rle":
+                    records.extend(dict(frame=t, obj_id=int(obj), segmentation=encode_rle(mask))
+                                   for obj, mask in zip(obj_ids, masks) if mask.any())
+                yield t, instance_ids(obj_ids, masks)
 
         with torch.inference_mode():
             # one reader: the frame the tracker decodes is the one the overlay shows; memory flat on long videos
@@ -193,14 +193,6 @@ def cmd_track(args: argparse.Namespace) -> int:
     print(f"tracked {len({p['obj'] for ps in by_frame.values() for p in sum(ps.values(), [])})} object(s) over "
           f"{len(frames)} frames -> {args.out_dir}")
     return 0
-
-
-def _overlay(image: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    out = image.astype(np.float32)
-    for obj in np.unique(ids[ids > 0]):
-        colour = _PALETTE[(int(obj) - 1) % len(_PALETTE)]
-        out[ids == obj] = 0.5 * out[ids == obj] + 0.5 * colour
-    return out.astype(np.uint8)
 
 
 def add_parsers(sub) -> None:

@@ -4,8 +4,10 @@ in ``efficientsam_zoo.tools``."""
 from __future__ import annotations
 
 import argparse
+import os
 
 from .common import device
+from .demo import QUICKSTART_MODEL
 
 __all__ = ["add_parsers"]
 
@@ -19,6 +21,9 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     print(console_table(summary))
     print(f"framework logs -> {summary['logs']}/")
     print(f"report -> {summary['report']}")
+    if os.path.isdir(os.path.join(args.out_dir, "model")):  # the finetuned model the demo serves
+        where = "" if os.path.normpath(args.out_dir) == os.path.dirname(QUICKSTART_MODEL) else f" --run {args.out_dir}"
+        print(f"click on it: efficientsam-zoo demo{where}   (pip install 'efficientsam-zoo[demo]' first)")
     return 0
 
 

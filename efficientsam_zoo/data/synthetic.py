@@ -17,7 +17,7 @@ from PIL import Image
 from ..utils.masks import encode_rle, mask_to_xywh
 
 __all__ = ["COCO_CLASSES", "SHAPES", "draw_scene", "make_scene", "make_coco_instances", "make_ade20k",
-           "make_sa1b_shards", "make_mask_folder", "CLASSIFICATION_CLASSES", "make_classification_folders"]
+           "make_sa1b_shards", "make_mask_folder", "CLASSIFICATION_CLASSES", "make_classification_folders", "make_moving_shapes"]
 
 COCO_CLASSES = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
@@ -125,6 +125,36 @@ def make_scene(seed: int, height: int = 240, width: int = 320, n_objects: int = 
     """A generated RGB scene (uint8) and the boolean masks of its objects (:func:`draw_scene`, seeded)."""
     image, objects = draw_scene(np.random.default_rng(seed), width, height, n_objects)
     return image, [o["mask"] for o in objects]
+
+
+def make_moving_shapes(seed: int, num_frames: int = 8, height: int = 120, width: int = 160, n_objects: int = 3,
+                       speed: float = 0.04) -> Tuple[np.ndarray, np.ndarray]:
+    """A generated video: :func:`draw_scene`'s shapes on its background, each moving in a straight line (up to
+    ``speed`` of the frame's size per frame, in any direction), so that they pass in front of each other (the later
+    object is in front) and may leave the frame. Returns ``frames`` (``[T, H, W, 3]`` uint8) and ``masks``
+    (``[T, N, H, W]`` bool: object ``i``'s visible pixels on frame ``t``, empty while hidden or gone).
+    """
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(seed)
+    background, _ = draw_scene(rng, width, height, n_objects=0)
+    _, objects = draw_scene(rng, width, height, n_objects)
+    velocity = rng.uniform(-speed, speed, (len(objects), 2)) * (width, height)
+    noise = [rng.normal(0, TEXTURE_SIGMA, (height, width, 3)) for _ in objects]
+    frames = np.empty((num_frames, height, width, 3), np.uint8)
+    masks = np.zeros((num_frames, len(objects), height, width), bool)
+    for t in range(num_frames):
+        image = background.astype(np.float32)
+        for i, obj in enumerate(objects):  # later objects are drawn over earlier ones
+            dx, dy = velocity[i] * t
+            layer = Image.new("L", (width, height), 0)
+            ImageDraw.Draw(layer).polygon([(x + dx, y + dy) for x, y in obj["polygon"]], fill=1)
+            mask = np.asarray(layer, dtype=bool)
+            image[mask] = obj["color"] + noise[i][mask]
+            masks[t, :i][:, mask] = False  # what this object covers is hidden in the ones behind it
+            masks[t, i] = mask
+        frames[t] = image.clip(0, 255).astype(np.uint8)
+    return frames, masks
 
 
 def _area(poly: List[Tuple[float, float]]) -> float:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 __all__ = ["sample_points_in_mask", "mask_to_box", "mask_to_xywh", "box_to_mask", "mask_iou", "encode_rle", "uncompressed_rle", "decode_rle",
-           "masks_to_boxes", "small_regions"]
+           "masks_to_boxes", "small_regions", "instance_ids"]
 
 
 def sample_points_in_mask(mask: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -50,6 +50,16 @@ def box_to_mask(box, height: int, width: int) -> np.ndarray:
 def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
     union = np.logical_or(a, b).sum()
     return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def instance_ids(obj_ids, masks) -> np.ndarray:
+    """Per-object boolean masks (``[N, H, W]``, object ``obj_ids[i]`` in ``masks[i]``) -> one ``uint16`` map of
+    object ids (0 = background); where masks overlap, the earlier object keeps the pixel."""
+    masks = np.asarray(masks, dtype=bool)
+    ids = np.zeros(masks.shape[1:], np.uint16)
+    for obj, mask in zip(obj_ids, masks):
+        ids[mask & (ids == 0)] = int(obj)
+    return ids
 
 
 def encode_rle(mask: np.ndarray) -> Dict:

@@ -113,18 +113,27 @@ class VideoFrames:
             self._capture = None
 
 
+#: The codec ``write_video`` uses per file ending: MPEG-4 Part 2 in mp4 (what every player reads) and VP8 in WebM
+#: (what browsers play without extra codecs; the demo's overlay). OpenCV's wheels carry no H.264 encoder.
+VIDEO_CODECS = {".mp4": "mp4v", ".webm": "VP80"}
+
+
 def write_video(path: str, frames: Iterable[np.ndarray], fps: float = 24.0) -> int:
-    """Write RGB uint8 frames to an mp4 (OpenCV's ``mp4v`` codec), atomically; returns the number written."""
+    """Write RGB uint8 frames to an ``.mp4`` or ``.webm`` file (``VIDEO_CODECS``), atomically; returns the number
+    written."""
     import cv2
 
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in VIDEO_CODECS:
+        raise ValueError(f"cannot write video {path!r}: name it .mp4 or .webm")
     count = 0
-    with atomic_path(path) as tmp:  # keeps the .mp4 ending, from which OpenCV picks the container
+    with atomic_path(path) as tmp:  # keeps the file's ending, from which OpenCV picks the container
         writer = None
         try:
             for frame in frames:
                 if writer is None:
                     h, w = frame.shape[:2]
-                    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+                    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*VIDEO_CODECS[ext]), fps, (w, h))
                 writer.write(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR))
                 count += 1
         finally:

@@ -192,3 +192,16 @@ def test_efficienttam_official_path_needs_a_clone(efficienttam_bench, tmp_path):
                                  "--official-repo", str(tmp_path)])
     with pytest.raises(SystemExit):
         efficienttam_bench.main(["frame", "--frames", "1"])
+
+
+def test_demo_latency_benchmark_compares_first_and_later_clicks(tmp_path):
+    spec = importlib.util.spec_from_file_location("demo_latency", os.path.join(ROOT, "benchmarks", "demo_latency.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "row.json"
+    row = module.main(["--images", "2", "--clicks", "3", "--size", "96", "128", "--img-size", "128",
+                       "--json", str(out)])
+    assert json.loads(out.read_text()) == row and row["embeddings_computed"] == 2  # one per image, not per click
+    assert row["ratio"] == pytest.approx(row["later_click_s"] / row["first_click_s"])
+    with pytest.raises(SystemExit):
+        module.main(["--clicks", "1"])

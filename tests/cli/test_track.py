@@ -6,11 +6,12 @@ import re
 import numpy as np
 import pytest
 import torch
+from conftest import tracking_efficienttam
 from PIL import Image
 
 import efficientsam_zoo  # noqa: F401  (registers the Auto classes)
 from efficientsam_zoo.cli import main
-from efficientsam_zoo.integrations.hf import EfficientTamVideoModel, efficienttam_config_for
+from efficientsam_zoo.integrations.hf import EfficientTamVideoModel
 from efficientsam_zoo.integrations.hf.efficienttam import efficienttam_processor
 from efficientsam_zoo.utils.masks import decode_rle
 from efficientsam_zoo.utils.video import VideoFrames, write_video
@@ -21,15 +22,9 @@ POINT, BOX = (40, 40), (86, 44, 126, 84)
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    """A random EfficientTAM-Ti/2 at 128 px whose heads are scaled so that masks are neither empty nor full."""
-    torch.manual_seed(0)
-    model = EfficientTamVideoModel(efficienttam_config_for("efficienttam-ti-2", image_size=SIZE)).eval()
-    with torch.no_grad():
-        for mlp in model.mask_decoder.output_hypernetworks_mlps:
-            mlp.proj_out.weight.mul_(40)
-        model.mask_decoder.pred_obj_score_head.proj_out.bias.fill_(4.0)  # objects present
+    """A random EfficientTAM-Ti/2 at 128 px that tracks something (``conftest.tracking_efficienttam``)."""
     path = tmp_path_factory.mktemp("etam") / "model"
-    model.save_pretrained(path)
+    tracking_efficienttam(SIZE).save_pretrained(path)
     return str(path)
 
 

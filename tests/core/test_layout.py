@@ -22,7 +22,7 @@ LAYERS = (
     ("inference", ("prompts", "predictor", "automatic_mask_generator", "salient", "export_onnx", "visualize")),
     ("data, evaluation, training", ("data", "evaluation", "training", "optim")),
     ("integrations", ("integrations",)),
-    ("entry points", ("tools", "cli", "quickstart", "__init__")),
+    ("entry points", ("tools", "cli", "quickstart", "demo", "__init__")),
 )
 LAYER_OF = {part: i for i, (_, parts) in enumerate(LAYERS) for part in parts}
 FRAMEWORKS = ("mmengine", "mmcv", "mmdet", "mmseg", "detectron2", "transformers", "timm", "peft", "gradio")

@@ -151,6 +151,7 @@ def test_console_summary_and_report(quickstart):
     out, console, s = quickstart
     assert console.count("\n") <= 60, console
     assert "report -> " in console and "framework logs -> " in console and "mmengine - INFO" not in console
+    assert console.rstrip().splitlines()[-1].startswith(f"click on it: efficientsam-zoo demo --run {out}")
     for line in ("baseline: filled box", "baseline: clicked colour region", "baseline: mean teacher map",
                  "baseline: mean box"):
         assert line in console, line  # every figure is shown beside its baseline
