@@ -21,6 +21,7 @@ from .modeling.cuda_graph import CUDAGraphDecoder
 from .modeling.efficient_sam import EfficientSam
 from .prompts import assemble_prompts, check_mask_input
 from .utils.image import ImageLike, image_to_tensor
+from .utils.prompt_checks import single_query_arrays
 
 __all__ = ["EfficientSamPredictor", "assemble_prompts"]  # assemble_prompts lives in .prompts; kept importable here
 
@@ -70,19 +71,7 @@ class EfficientSamPredictor:
         prompts only: a finetuned model of ``efficientsam-zoo finetune``); label 0 is a negative click for models with
         negative clicks, and refused for the released weights, which have none."""
         self._require_image()
-        pts = lbl = bx = None  # one query: add the query axis; assemble_prompts checks the rest
-        if point_coords is not None:
-            pts = torch.as_tensor(np.asarray(point_coords, dtype=np.float32))
-            if pts.ndim != 2 or pts.shape[-1] != 2:
-                raise ValueError(f"point_coords must be (N, 2) as (x, y), got shape {tuple(pts.shape)}")
-            pts = pts[None]
-        if point_labels is not None:
-            lbl = torch.as_tensor(np.asarray(point_labels))[None]  # cast after the whole-number check
-        if box is not None:
-            bx = torch.as_tensor(np.asarray(box, dtype=np.float32))
-            if bx.shape != (4,):
-                raise ValueError(f"box must be (4,) as (x0, y0, x1, y1), got shape {tuple(bx.shape)}")
-            bx = bx[None]
+        pts, lbl, bx = single_query_arrays(point_coords, point_labels, box)  # assemble_prompts checks the rest
         masks, scores, low_res = self.predict_torch(pts, lbl, bx, mask_input, multimask_output, return_logits)
         return masks[0].cpu().numpy(), scores[0].float().cpu().numpy(), low_res[0].float().cpu().numpy()
 

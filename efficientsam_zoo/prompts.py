@@ -14,9 +14,17 @@ from typing import Optional, Tuple
 
 import torch
 
-from .modeling.prompt_encoder import NO_MASK_PROMPTS, NO_NEGATIVES, box_corner_prompts
+from .utils.prompt_checks import NO_MASK_PROMPTS, NO_NEGATIVES, assemble_prompt_arrays, check_finite_array
 
 __all__ = ["assemble_prompts", "check_finite", "NO_NEGATIVES", "check_mask_input"]
+
+
+def _numpy(values):
+    """A tensor (any device / dtype) -> numpy for the checks; anything else as it is."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu()
+        return (values.float() if values.dtype in (torch.bfloat16, torch.float16) else values).numpy()
+    return values
 
 
 def assemble_prompts(point_coords, point_labels, boxes, image_size: Optional[Tuple[int, int]], max_points: int,
@@ -26,64 +34,12 @@ def assemble_prompts(point_coords, point_labels, boxes, image_size: Optional[Tup
     two corner points (labels 2, 3). ``allow_padding``: label -1 marks a padding slot whose coordinates are not
     checked (the batched Hugging Face inputs). ``negatives``: the model takes label 0 as a negative click
     (``EfficientSam.negative_points``); otherwise label 0 is refused. ``image_size=None`` skips the range check
-    (prompts already checked in their image's pixel frame, then rescaled).
+    (prompts already checked in their image's pixel frame, then rescaled). The checks themselves are numpy
+    (``utils.prompt_checks``), shared with the torch-free ONNX predictor.
     """
-    parts, part_labels = [], []
-    if point_coords is not None:
-        if point_labels is None:
-            raise ValueError("point_labels must be given with point_coords (1 = foreground point)")
-        point_coords = torch.as_tensor(point_coords, dtype=torch.float32).cpu()
-        point_labels = torch.as_tensor(point_labels).cpu()
-        if point_labels.is_floating_point() or point_labels.is_complex():
-            if not bool((point_labels == point_labels.round()).all()):
-                bad = point_labels[point_labels != point_labels.round()][:4].tolist()
-                raise ValueError(f"point labels must be whole numbers (1 = foreground, 0 = background), got {bad}")
-        point_labels = point_labels.long()
-        if point_coords.ndim != 3 or point_coords.shape[-1] != 2:
-            raise ValueError(f"point_coords must be [Q, N, 2], got shape {tuple(point_coords.shape)}")
-        if point_labels.shape != point_coords.shape[:2]:
-            raise ValueError(f"point_labels must be [Q, N] = {tuple(point_coords.shape[:2])}, "
-                             f"got {tuple(point_labels.shape)}")
-        allowed = {0, 1, 2, 3} | ({-1} if allow_padding else set())
-        bad = sorted(set(point_labels.unique().tolist()) - allowed)
-        if bad:
-            raise ValueError(f"point labels must be 1 (point), 0 (negative click), 2 / 3 (box corners)"
-                             f"{', -1 (padding)' if allow_padding else ''}; got {bad}")
-        if not negatives and bool((point_labels == 0).any()):
-            raise ValueError(NO_NEGATIVES)
-        check_finite("point_coords", point_coords)
-        parts.append(point_coords)
-        part_labels.append(point_labels)
-    if boxes is not None:
-        boxes = torch.as_tensor(boxes, dtype=torch.float32).cpu()
-        if boxes.ndim != 2 or boxes.shape[-1] != 4:
-            raise ValueError(f"boxes must be [Q, 4] as (x0, y0, x1, y1), got shape {tuple(boxes.shape)}")
-        check_finite("boxes", boxes)
-        if bool(((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])).any()):
-            raise ValueError("boxes must be (x0, y0, x1, y1) with x1 >= x0 and y1 >= y0")
-        corners, corner_labels = box_corner_prompts(boxes)
-        parts.append(corners)
-        part_labels.append(corner_labels)
-    if not parts or sum(p.shape[1] for p in parts) == 0:
-        raise ValueError("empty prompt: give point_coords + point_labels and/or a box")
-    if len(parts) == 2 and parts[0].shape[0] != parts[1].shape[0]:
-        raise ValueError(f"{parts[0].shape[0]} point queries but {parts[1].shape[0]} boxes; they must match")
-    points = torch.cat(parts, dim=1)
-    labels = torch.cat(part_labels, dim=1)
-    if points.shape[1] > max_points:
-        raise ValueError(f"{points.shape[1]} prompt points per query (a box counts as 2), but the model takes "
-                         f"at most {max_points}; pass fewer points")
-    if image_size is None:
-        return points, labels
-    h, w = image_size
-    outside = (points[..., 0] < 0) | (points[..., 0] > w) | (points[..., 1] < 0) | (points[..., 1] > h)
-    outside &= labels != -1
-    if bool(outside.any()):
-        q, n = (int(i) for i in outside.nonzero()[0])
-        x, y = points[q, n].tolist()
-        raise ValueError(f"prompt point ({x:g}, {y:g}) of query {q} lies outside the {w}x{h} (WxH) image; "
-                         "coordinates are (x, y) pixels of the image given to set_image")
-    return points, labels
+    points, labels = assemble_prompt_arrays(_numpy(point_coords), _numpy(point_labels), _numpy(boxes), image_size,
+                                            max_points, allow_padding, negatives)
+    return torch.from_numpy(points), torch.from_numpy(labels)
 
 
 def check_mask_input(mask_input, queries: int, size: Tuple[int, int], mask_prompts: bool) -> Optional[torch.Tensor]:
@@ -105,8 +61,4 @@ def check_mask_input(mask_input, queries: int, size: Tuple[int, int], mask_promp
 
 def check_finite(name: str, values: torch.Tensor) -> None:
     """Refuse NaN / inf in ``values``, naming the first one and its index."""
-    bad = ~torch.isfinite(values)
-    if bool(bad.any()):
-        where = tuple(int(i) for i in bad.nonzero()[0])
-        raise ValueError(f"{name} holds a non-finite value ({values[where].item()}) at index {list(where)}; "
-                         "prompts must be finite pixel coordinates")
+    check_finite_array(name, _numpy(values))

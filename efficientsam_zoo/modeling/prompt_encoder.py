@@ -41,26 +41,14 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
+from ..utils.prompt_checks import NO_MASK_PROMPTS, NO_NEGATIVES, PROMPT_LABELS
 from .layers import LayerNorm2d
 
-__all__ = ["PositionEmbeddingRandom", "PromptEncoder", "PROMPT_LABELS", "box_corner_prompts", "NO_NEGATIVES",
+__all__ = ["PositionEmbeddingRandom", "PromptEncoder", "PROMPT_LABELS", "NO_NEGATIVES",
            "NO_MASK_PROMPTS"]
 
-#: What a model without the switch says when given a negative click / a mask prompt (every entry point refuses them).
-NO_NEGATIVES = ("label 0 is a negative click, and this model has none: the released EfficientSAM weights were not "
-                "trained with negative points (a 0 would silently act as an unlabelled point). Finetune with negative "
-                "clicks (efficientsam-zoo finetune; its model has them), or drop the negative points")
-NO_MASK_PROMPTS = ("this model takes no mask prompts (mask_input): the released EfficientSAM weights have no dense "
-                   "prompt encoder. Finetune with mask prompts (efficientsam-zoo finetune; its model has them), or "
-                   "leave mask_input out")
-
-PROMPT_LABELS = {"padding": -1, "no_label": 0, "point": 1, "box_top_left": 2, "box_bottom_right": 3}
-
-
-def box_corner_prompts(boxes: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Boxes ``[..., 4]`` (x0, y0, x1, y1) -> corner points ``[..., 2, 2]`` and labels ``[..., 2]`` (2, 3)."""
-    labels = torch.tensor([PROMPT_LABELS["box_top_left"], PROMPT_LABELS["box_bottom_right"]], device=boxes.device)
-    return boxes.reshape(*boxes.shape[:-1], 2, 2), labels.expand(*boxes.shape[:-1], 2)
+# NO_NEGATIVES / NO_MASK_PROMPTS (what a model without the switch says when given a negative click / a mask prompt;
+# every entry point refuses them) and PROMPT_LABELS live with the prompt checks (utils.prompt_checks), re-exported here.
 
 
 class PositionEmbeddingRandom(nn.Module):

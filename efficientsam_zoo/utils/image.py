@@ -1,8 +1,9 @@
 """Reading images: files (any format PIL reads) and in-memory arrays / tensors -> what the models take.
 
-The one path from pixels to a model: :func:`load_image_rgb` for files (and encoded bytes), :func:`image_to_tensor`
-for everything already in memory. Both show the image as a viewer does (EXIF orientation applied) and scale 16-bit
-pixels by their bit depth instead of clipping them.
+The one path from pixels to a model: :func:`load_image_rgb` for files (and encoded bytes), :func:`image_to_array`
+(numpy, no torch) and :func:`image_to_tensor` (the same as a tensor) for everything already in memory. Both show the
+image as a viewer does (EXIF orientation applied) and scale 16-bit pixels by their bit depth instead of clipping
+them.
 """
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ import os
 from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
-import torch
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageLike", "annotated_frame", "load_image_rgb", "load_image_pil", "image_to_tensor", "to_uint8"]
+__all__ = ["IMAGE_EXTENSIONS", "ImageLike", "annotated_frame", "load_image_rgb", "load_image_pil", "image_to_tensor",
+           "image_to_array", "to_uint8"]
 
 #: File endings read as images in image folders (datasets, mask folders, the HF Trainer's folders).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
-ImageLike = Union[np.ndarray, torch.Tensor, "PIL.Image.Image"]  # noqa: F821
+ImageLike = Union[np.ndarray, "torch.Tensor", "PIL.Image.Image"]  # noqa: F821  (torch is not needed here)
 
 
 def _decode(im, frame: Optional[Tuple[int, int]] = None) -> np.ndarray:
@@ -40,7 +41,7 @@ def _decode(im, frame: Optional[Tuple[int, int]] = None) -> np.ndarray:
         return np.repeat(arr.astype(np.uint16)[:, :, None], 3, axis=2)
     if mode == "F":
         arr = np.asarray(im, dtype=np.float32)
-        _check_float_pixels(torch.from_numpy(arr))
+        _check_float_pixels(arr)
         return np.repeat((arr * 65535).round().astype(np.uint16)[:, :, None], 3, axis=2)
     return np.asarray(im.convert("RGB"))
 
@@ -91,22 +92,39 @@ def load_image_pil(path: str):
     return Image.fromarray(to_uint8(load_image_rgb(path)))
 
 
-def _check_float_pixels(tensor: torch.Tensor) -> None:
-    if not tensor.numel():
+def _check_float_pixels(arr: np.ndarray) -> None:
+    if not arr.size:
         return
-    finite = torch.isfinite(tensor)
-    if not bool(finite.all()):
-        bad = tensor[~finite]
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad = arr[~finite]
         kinds = sorted({"NaN" if v != v else ("inf" if v > 0 else "-inf") for v in bad[:1000].tolist()})
-        raise ValueError(f"the image holds {bad.numel()} non-finite pixel values ({', '.join(kinds)}); "
+        raise ValueError(f"the image holds {bad.size} non-finite pixel values ({', '.join(kinds)}); "
                          "replace them (e.g. numpy.nan_to_num) before segmenting")
-    if bool(tensor.min() < 0) or bool(tensor.max() > 1):
-        raise ValueError(f"float images must be on a 0..1 scale (got values in {float(tensor.min()):g}.."
-                         f"{float(tensor.max()):g}); pass uint8 / uint16 pixels or divide by 255")
+    if arr.min() < 0 or arr.max() > 1:
+        raise ValueError(f"float images must be on a 0..1 scale (got values in {float(arr.min()):g}.."
+                         f"{float(arr.max()):g}); pass uint8 / uint16 pixels or divide by 255")
 
 
-def image_to_tensor(image: ImageLike, image_format: str = "RGB") -> torch.Tensor:
-    """Any supported image -> float ``[3, H, W]`` RGB tensor on a 0..1 scale.
+def _tensor_to_chw(image, image_format: str) -> np.ndarray:
+    """A torch ``[C, H, W]`` / ``[1, C, H, W]`` image -> a numpy ``[C, H, W]`` array of its pixels (RGB order)."""
+    import torch
+
+    tensor = image[0] if image.ndim == 4 and image.shape[0] == 1 else image
+    if tensor.dtype == torch.uint16:
+        tensor = tensor.float() / 65535.0
+    if tensor.ndim != 3 or tensor.shape[0] not in (1, 3):
+        raise ValueError(f"a tensor image must be [C, H, W] or [1, C, H, W] with C in (1, 3), "
+                         f"got shape {tuple(image.shape)}")
+    if tensor.shape[0] == 3 and image_format == "BGR":
+        tensor = tensor.flip(0)
+    tensor = tensor.detach().cpu()
+    return (tensor.float() if tensor.dtype in (torch.bfloat16, torch.float16) else tensor).numpy()
+
+
+def image_to_array(image: ImageLike, image_format: str = "RGB") -> np.ndarray:
+    """Any supported image -> float32 ``[3, H, W]`` RGB numpy array on a 0..1 scale (no torch needed unless the image
+    is a tensor): what the torch predictor and the torch-free ONNX predictor both read.
 
     Accepted: PIL images (any mode; EXIF orientation applied, as :func:`load_image_rgb` does); numpy ``HxW`` /
     ``HxWx1`` (grayscale), ``HxWx3`` (RGB or BGR with ``image_format="BGR"``), ``HxWx4`` (RGBA, alpha dropped);
@@ -133,30 +151,29 @@ def image_to_tensor(image: ImageLike, image_format: str = "RGB") -> torch.Tensor
             arr = arr[:, :, :3]
         if c == 3 and image_format == "BGR":
             arr = arr[:, :, ::-1]
-        if arr.dtype == np.uint16:  # torch has few uint16 kernels: scale here
+        if arr.dtype == np.uint16:
             arr = arr.astype(np.float32) / 65535.0
-        tensor = torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1)  # own, writable copy
-    elif isinstance(image, torch.Tensor):
-        tensor = image[0] if image.ndim == 4 and image.shape[0] == 1 else image
-        if tensor.dtype == torch.uint16:
-            tensor = tensor.float() / 65535.0
-        if tensor.ndim != 3 or tensor.shape[0] not in (1, 3):
-            raise ValueError(f"a tensor image must be [C, H, W] or [1, C, H, W] with C in (1, 3), "
-                             f"got shape {tuple(image.shape)}")
-        if tensor.shape[0] == 3 and image_format == "BGR":
-            tensor = tensor.flip(0)
-        tensor = tensor.detach().cpu()
+        arr = arr.transpose(2, 0, 1)
+    elif type(image).__module__.startswith("torch"):
+        arr = _tensor_to_chw(image, image_format)
     else:
         raise TypeError(f"unsupported image type {type(image).__name__}; pass a numpy array, PIL image or tensor")
-    if tensor.shape[1] == 0 or tensor.shape[2] == 0:
-        raise ValueError(f"empty image of size {tuple(tensor.shape[1:])}")
-    if tensor.shape[0] == 1:
-        tensor = tensor.expand(3, -1, -1)
-    if tensor.dtype == torch.uint8:
-        return tensor.float() / 255.0
-    if not tensor.is_floating_point():
-        raise ValueError(f"unsupported pixel type {tensor.dtype}; use uint8 (0..255), uint16 (0..65535) or float "
+    if arr.shape[1] == 0 or arr.shape[2] == 0:
+        raise ValueError(f"empty image of size {tuple(arr.shape[1:])}")
+    if arr.shape[0] == 1:
+        arr = np.broadcast_to(arr, (3, *arr.shape[1:]))
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / np.float32(255.0)
+    if arr.dtype.kind != "f":
+        raise ValueError(f"unsupported pixel type {arr.dtype}; use uint8 (0..255), uint16 (0..65535) or float "
                          "(0..1)")
-    tensor = tensor.float()
-    _check_float_pixels(tensor)
-    return tensor
+    arr = np.array(arr, dtype=np.float32, order="C", copy=True)  # an own, writable copy
+    _check_float_pixels(arr)
+    return arr
+
+
+def image_to_tensor(image: ImageLike, image_format: str = "RGB") -> "torch.Tensor":  # noqa: F821
+    """:func:`image_to_array` as a float ``[3, H, W]`` torch tensor (an own, writable copy)."""
+    import torch
+
+    return torch.from_numpy(image_to_array(image, image_format))

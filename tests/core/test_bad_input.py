@@ -225,7 +225,7 @@ CASES = [
          r"float images must be on a 0\.\.1 scale \(got values in 200\.\.200\); pass uint8 / uint16 pixels or "
          r"divide by 255"),
     Case("predictor: int32 pixels", lambda c: c.predictor().set_image(np.zeros((8, 8, 3), np.int32)), ValueError,
-         r"unsupported pixel type torch\.int32; use uint8 \(0\.\.255\), uint16 \(0\.\.65535\) or float \(0\.\.1\)"),
+         r"unsupported pixel type int32; use uint8 \(0\.\.255\), uint16 \(0\.\.65535\) or float \(0\.\.1\)"),
     Case("predictor: gray + alpha", lambda c: c.predictor().set_image(np.zeros((8, 8, 2), np.uint8)), ValueError,
          r"got a 2-channel image \(gray \+ alpha\?\); convert it to RGB first"),
     Case("predictor: predict before set_image",
