@@ -50,6 +50,9 @@ EXTRAS = {
     "d2": ["detectron2", "fvcore", "iopath", "tensorboard"],
     "eval": ["lvis"],
     "onnx": ["onnx>=1.16", "onnxruntime>=1.18", "onnxscript"],
+    # the torch-free OnnxPredictor: onnxruntime + numpy + Pillow. An extra cannot drop the core's torch, so a
+    # torch-free install is `pip install --no-deps efficientsam-zoo onnxruntime numpy pillow` (README "Deploy")
+    "onnx-runtime": ["onnxruntime>=1.18"],
     "quickstart": ["matplotlib"],  # with [hf] and [mmdet]: the report's learning curves
     "lora": ["peft>=0.13"],  # efficientsam-zoo finetune --recipe lora (exported models load without it)
     "demo": ["gradio>=5,<7", "gradio_client"],  # efficientsam-zoo demo

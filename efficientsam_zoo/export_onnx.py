@@ -16,6 +16,7 @@ compared with PyTorch through onnxruntime (:func:`verify_onnx`).
 """
 from __future__ import annotations
 
+import json
 import os
 from typing import Dict, Optional
 
@@ -24,8 +25,11 @@ from torch import nn
 
 from .modeling.efficient_sam import EfficientSam
 from .utils.io import atomic_path
+from .utils.onnx_graphs import (DECODER_INPUTS, DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS, GRAPH_FILES,
+                                 METADATA_KEY)
 
-__all__ = ["EncoderGraph", "DecoderGraph", "export_onnx", "verify_onnx"]
+__all__ = ["EncoderGraph", "DecoderGraph", "export_onnx", "verify_onnx", "model_facts", "graph_specs",
+           "export_programs"]
 
 
 class EncoderGraph(nn.Module):
@@ -47,6 +51,13 @@ class DecoderGraph(nn.Module):
                                         input_h=orig_im_size[0], input_w=orig_im_size[1])
 
 
+def model_facts(model: EfficientSam) -> Dict:
+    """What a graph's user needs beyond the graph (stored as the ONNX models' ``metadata_props``, read back by
+    ``onnx_runtime.OnnxPredictor``): the point budget, whether label 0 is a negative click, the mask threshold."""
+    return dict(decoder_max_num_input_points=model.decoder_max_num_input_points, negative_points=model.negative_points,
+                mask_prompts=model.mask_prompts, mask_threshold=model.mask_threshold, img_size=model.img_size)
+
+
 def _example_inputs(model: EfficientSam, b: int = 2, q: int = 3, n: int = 4):
     g = torch.Generator().manual_seed(0)
     size = model.img_size
@@ -57,25 +68,39 @@ def _example_inputs(model: EfficientSam, b: int = 2, q: int = 3, n: int = 4):
     return images, (emb, coords, labels, torch.tensor([96.0, 128.0]))
 
 
+def graph_specs(model: EfficientSam) -> Dict[str, tuple]:
+    """``{file name: (module, example args, names and dynamic shapes)}`` of the two graphs: what ``torch.onnx.export``
+    and :func:`export_programs` (``torch.export``) both trace."""
+    images, dec_args = _example_inputs(model)
+    batch, queries, points = torch.export.Dim("batch"), torch.export.Dim("queries"), torch.export.Dim("points")
+    height, width = torch.export.Dim("height", min=16), torch.export.Dim("width", min=16)
+    return {
+        GRAPH_FILES["encoder"]: (EncoderGraph(model), (images,), dict(
+            input_names=list(ENCODER_INPUTS), output_names=list(ENCODER_OUTPUTS),
+            dynamic_shapes={"batched_images": {0: batch, 2: height, 3: width}})),
+        GRAPH_FILES["decoder"]: (DecoderGraph(model), dec_args, dict(
+            input_names=list(DECODER_INPUTS), output_names=list(DECODER_OUTPUTS),
+            dynamic_shapes={"image_embeddings": {0: batch}, "batched_point_coords": {0: batch, 1: queries, 2: points},
+                            "batched_point_labels": {0: batch, 1: queries, 2: points}, "orig_im_size": None})),
+    }
+
+
+def export_programs(model: EfficientSam) -> Dict[str, "torch.export.ExportedProgram"]:
+    """Both graphs as ``torch.export`` programs with the ONNX graphs' dynamic axes (images of any size; any number
+    of images, queries and points): ``{"encoder": ..., "decoder": ...}``; run with ``program.module()(*args)``."""
+    model = model.eval()
+    with torch.no_grad():
+        return {name.split(".")[0]: torch.export.export(module, args, dynamic_shapes=kw["dynamic_shapes"])
+                for name, (module, args, kw) in graph_specs(model).items()}
+
+
 def export_onnx(model: EfficientSam, out_dir: str, opset: int = 18) -> Dict[str, str]:
     """Write ``encoder.onnx`` and ``decoder.onnx`` for ``model`` into ``out_dir`` (atomically, each file)."""
     import onnx
 
     model = model.eval()
     os.makedirs(out_dir, exist_ok=True)
-    images, dec_args = _example_inputs(model)
-    batch, queries, points = torch.export.Dim("batch"), torch.export.Dim("queries"), torch.export.Dim("points")
-    height, width = torch.export.Dim("height", min=16), torch.export.Dim("width", min=16)
-    jobs = {
-        "encoder.onnx": (EncoderGraph(model), (images,), dict(
-            input_names=["batched_images"], output_names=["image_embeddings"],
-            dynamic_shapes={"batched_images": {0: batch, 2: height, 3: width}})),
-        "decoder.onnx": (DecoderGraph(model), dec_args, dict(
-            input_names=["image_embeddings", "batched_point_coords", "batched_point_labels", "orig_im_size"],
-            output_names=["low_res_logits", "iou_predictions"],
-            dynamic_shapes={"image_embeddings": {0: batch}, "batched_point_coords": {0: batch, 1: queries, 2: points},
-                            "batched_point_labels": {0: batch, 1: queries, 2: points}, "orig_im_size": None})),
-    }
+    jobs = graph_specs(model)
     paths = {}
     with torch.no_grad():
         for name, (module, args, kw) in jobs.items():
@@ -83,6 +108,9 @@ def export_onnx(model: EfficientSam, out_dir: str, opset: int = 18) -> Dict[str,
             path = os.path.join(out_dir, name)
             with atomic_path(path) as tmp:
                 program.save(tmp)
+                graph = onnx.load(tmp)
+                onnx.helper.set_model_props(graph, {METADATA_KEY: json.dumps(model_facts(model))})
+                onnx.save(graph, tmp)
                 onnx.checker.check_model(tmp, full_check=True)
             paths[name.split(".")[0]] = path
     return paths

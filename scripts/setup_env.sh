@@ -17,6 +17,7 @@
 #   * sam2 1.1.0 (a test dependency: the EfficientTAM reference is assembled from its modules; no CUDA extension);
 #   * gradio 5/6 + gradio_client (the demo; with numpy<2 pip picks pandas<3, and gradio wants pillow<13), selenium
 #     and, when run as root, Debian's chromium + chromium-driver (the demo's browser tests; they skip without them);
+#   * samexporter 0.5.0 without dependencies (a test dependency: its EfficientSAM ONNX loader reads our bundle);
 #   * this package, editable, with its [dev] extra.
 set -euo pipefail
 
@@ -140,6 +141,14 @@ else
   # (hydra-core, iopath, tqdm, pillow, numpy, torch, torchvision) are installed above.
   log "sam2 1.1.0 (pure Python, from its sdist)"
   SAM2_BUILD_CUDA=0 "${PIP[@]}" install -q --no-build-isolation --no-deps "sam2==1.1.0"
+fi
+
+if have samexporter 0.5.0; then
+  log "samexporter 0.5.0 already installed"
+else
+  log "samexporter 0.5.0 without its dependencies (a test dependency: its EfficientSAM ONNX loader reads our bundle;"
+  log "  its loader needs only onnxruntime / numpy / opencv, while the package pins torch 2.10 for its exporters)"
+  "${PIP[@]}" install -q --no-deps "samexporter==0.5.0"
 fi
 
 if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then

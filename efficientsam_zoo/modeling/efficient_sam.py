@@ -35,8 +35,9 @@ def normalize_images(images: torch.Tensor, size: int, mean: torch.Tensor, std: t
     normalised with ``mean`` / ``std`` (``[1, 3, 1, 1]``, 0..1 scale). The model's and the HF processor's step."""
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"expected RGB images [B, 3, H, W] on a 0..1 scale, got shape {tuple(images.shape)}")
-    if images.shape[2] != size or images.shape[3] != size:
-        images = F.interpolate(images, (size, size), mode="bilinear")
+    # Always resized (the identity, exactly, at ``size`` x ``size``): no branch on the image size, so exported graphs
+    # (torch.export, ONNX) take every size with one program.
+    images = F.interpolate(images, (size, size), mode="bilinear")
     return (images - mean.to(images.dtype)) / std.to(images.dtype)
 
 

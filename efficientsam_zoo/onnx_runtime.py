@@ -1,0 +1,135 @@
+"""``OnnxPredictor``: :class:`~efficientsam_zoo.predictor.EfficientSamPredictor`'s ``set_image`` / ``predict`` on the
+two ONNX graphs of ``efficientsam-zoo export-onnx`` (fp32 or int8), with onnxruntime, numpy and Pillow only -- no
+torch. Install with ``pip install 'efficientsam-zoo[onnx-runtime]'``.
+
+It reads images and checks prompts with the torch predictor's own code (``utils.image.image_to_array``,
+``utils.prompt_checks``), so both accept and refuse the same inputs with the same messages, and it upsamples the
+low-res logits with PyTorch's bicubic arithmetic (A = -0.75, half-pixel centres, clamped borders) written as two
+matrix products. The graphs' metadata (``export_onnx.model_facts``) gives the point budget, whether label 0 is a
+negative click and the mask threshold; graphs without it are taken to be the release's (6 points, no negatives).
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+from .utils.image import ImageLike, image_to_array
+from .utils.onnx_graphs import DECODER_INPUTS, ENCODER_INPUTS, METADATA_KEY
+from .utils.prompt_checks import NO_MASK_PROMPTS, assemble_prompt_arrays, single_query_arrays
+
+__all__ = ["OnnxPredictor", "bicubic_matrix", "RELEASE_FACTS"]
+
+#: What a graph without metadata is taken to be: the released EfficientSAM's decoder.
+RELEASE_FACTS = dict(decoder_max_num_input_points=6, negative_points=False, mask_prompts=False, mask_threshold=0.0)
+_A = -0.75  # PyTorch's (and OpenCV's) bicubic coefficient
+
+
+@lru_cache(maxsize=16)
+def bicubic_matrix(out_size: int, in_size: int) -> np.ndarray:
+    """``[out_size, in_size]`` weights of PyTorch's ``F.interpolate(..., mode="bicubic", align_corners=False)`` along
+    one axis: output ``i`` samples input position ``(i + 0.5) * in / out - 0.5`` with the cubic convolution kernel,
+    reading clamped indices at the borders."""
+    weights = np.zeros((out_size, in_size), np.float64)
+    src = (np.arange(out_size) + 0.5) * (in_size / out_size) - 0.5
+    base = np.floor(src).astype(np.int64)
+    t = src - base
+    for k, x in zip(range(-1, 3), (t + 1, t, 1 - t, 2 - t)):
+        ax = np.abs(x)
+        near = ((_A + 2) * ax - (_A + 3)) * ax * ax + 1
+        far = ((_A * ax - 5 * _A) * ax + 8 * _A) * ax - 4 * _A
+        w = np.where(ax <= 1, near, far)
+        np.add.at(weights, (np.arange(out_size), np.clip(base + k, 0, in_size - 1)), w)
+    return weights.astype(np.float32)
+
+
+def _check_inputs(session, expected: Sequence[str], path: str, role: str) -> None:
+    names = [i.name for i in session.get_inputs()]
+    missing = [n for n in expected if n not in names]
+    if missing:
+        raise ValueError(f"{path!r} is not an efficientsam-zoo {role} graph: it has no input {missing[0]!r} (its inputs: "
+                         f"{names}; expected {list(expected)}). Write the pair with `efficientsam-zoo export-onnx`")
+
+
+class OnnxPredictor:
+    """``OnnxPredictor("encoder.onnx", "decoder.onnx")``, then ``set_image`` and ``predict`` as with
+    ``EfficientSamPredictor`` (numpy in, numpy out). ``providers``: onnxruntime execution providers (default CPU)."""
+
+    def __init__(self, encoder: str, decoder: str, providers: Optional[Sequence[str]] = None,
+                 threads: Optional[int] = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        providers = list(providers or ["CPUExecutionProvider"])
+        self.encoder = ort.InferenceSession(encoder, options, providers=providers)
+        self.decoder = ort.InferenceSession(decoder, options, providers=providers)
+        _check_inputs(self.encoder, ENCODER_INPUTS, encoder, "encoder")
+        _check_inputs(self.decoder, DECODER_INPUTS, decoder, "decoder")
+        stored = self.decoder.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+        self.facts = {**RELEASE_FACTS, **(json.loads(stored) if stored else {})}
+        self.mask_threshold = float(self.facts["mask_threshold"])
+        self.reset_image()
+
+    def reset_image(self) -> None:
+        self.features: Optional[np.ndarray] = None
+        self.original_size: Optional[Tuple[int, int]] = None
+        self.is_image_set = False
+
+    def set_image(self, image: ImageLike, image_format: str = "RGB") -> None:
+        """Compute and keep the embedding of ``image`` (numpy ``HxWx3`` uint8 / uint16 / 0..1 float, or a PIL
+        image; as ``EfficientSamPredictor.set_image``)."""
+        pixels = image_to_array(image, image_format)
+        (self.features,) = self.encoder.run(None, {ENCODER_INPUTS[0]: pixels[None]})
+        self.original_size = (int(pixels.shape[1]), int(pixels.shape[2]))
+        self.is_image_set = True
+
+    def get_image_embedding(self) -> np.ndarray:
+        self._require_image()
+        return self.features
+
+    def _require_image(self) -> None:
+        if not self.is_image_set:
+            raise RuntimeError("no image set: call predictor.set_image(image) before predicting")
+
+    def predict(self, point_coords: Optional[np.ndarray] = None, point_labels: Optional[np.ndarray] = None,
+                box: Optional[np.ndarray] = None, mask_input: Optional[np.ndarray] = None,
+                multimask_output: bool = True, return_logits: bool = False
+                ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One query -> ``(masks [3, H, W], scores [3], low_res_logits [3, h, w])``, as
+        ``EfficientSamPredictor.predict``. The exported decoder holds the three multimask outputs and no mask
+        prompt: ``multimask_output=False`` and ``mask_input`` are refused by name."""
+        self._require_image()
+        if mask_input is not None:
+            raise ValueError(NO_MASK_PROMPTS if not self.facts["mask_prompts"] else
+                             "the exported decoder graph takes no mask_input (mask prompts run on the torch "
+                             "predictor); leave mask_input out")
+        if not multimask_output:
+            raise ValueError("the exported decoder graph holds the three multimask outputs only: pass "
+                             "multimask_output=True and keep the best-scoring mask")
+        points, labels = assemble_prompt_arrays(*single_query_arrays(point_coords, point_labels, box),
+                                                self.original_size, int(self.facts["decoder_max_num_input_points"]),
+                                                negatives=bool(self.facts["negative_points"]))
+        low_res, scores = self.predict_low_res(points, labels)
+        logits = self.upscale(low_res[0])
+        masks = logits if return_logits else logits > self.mask_threshold
+        return masks, scores[0], low_res[0]
+
+    def predict_low_res(self, points: np.ndarray, labels: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """The decoder on checked prompts ``points [Q, N, 2]``, ``labels [Q, N]`` in the set image's pixels: low-res
+        logits ``[Q, 3, h, w]`` and scores ``[Q, 3]``."""
+        self._require_image()
+        feeds = dict(zip(DECODER_INPUTS, (self.features, points[None].astype(np.float32),
+                                          labels[None].astype(np.int64),
+                                          np.asarray(self.original_size, np.float32))))
+        low_res, scores = self.decoder.run(None, feeds)
+        return low_res[0], scores[0]
+
+    def upscale(self, low_res: np.ndarray) -> np.ndarray:
+        """Low-res logits ``[..., h, w]`` -> logits at the set image's size (PyTorch's bicubic)."""
+        h, w = self.original_size
+        rows, cols = bicubic_matrix(h, low_res.shape[-2]), bicubic_matrix(w, low_res.shape[-1])
+        return rows @ low_res.astype(np.float32) @ cols.T

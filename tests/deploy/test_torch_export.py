@@ -1,0 +1,40 @@
+"""``torch.export``: both graphs (``export_onnx.export_programs``, the ONNX graphs' modules and dynamic axes) export,
+and their programs run at shapes other than the example's with outputs equal to eager."""
+import pytest
+import torch
+from conftest import TINY, randomize_
+
+from efficientsam_zoo import EfficientSamSpec, build_efficient_sam
+from efficientsam_zoo.export_onnx import export_programs
+
+
+@pytest.fixture(scope="module")
+def model_and_programs():
+    model = randomize_(build_efficient_sam(EfficientSamSpec(**TINY)), seed=5)
+    return model, export_programs(model)
+
+
+@pytest.mark.parametrize("b,q,n,h,w", [(1, 1, 1, 64, 64), (2, 3, 5, 80, 120), (1, 2, 8, 50, 30)])
+def test_programs_equal_eager_at_other_shapes(model_and_programs, b, q, n, h, w):
+    model, programs = model_and_programs
+    g = torch.Generator().manual_seed(b * 100 + n)
+    images = torch.rand(b, 3, h, w, generator=g)
+    coords = torch.rand(b, q, n, 2, generator=g) * torch.tensor([float(w), float(h)])
+    labels = torch.randint(1, 4, (b, q, n), generator=g)
+    size = torch.tensor([float(h), float(w)])
+    with torch.no_grad():
+        embeddings = model.get_image_embeddings(images)
+        logits, iou = model.predict_masks(embeddings, coords, labels, True, h, w)
+        exported_embeddings = programs["encoder"].module()(images)
+        exported_logits, exported_iou = programs["decoder"].module()(embeddings, coords, labels, size)
+    assert torch.equal(exported_embeddings, embeddings) or (exported_embeddings - embeddings).abs().max() < 1e-5
+    assert (exported_logits - logits).abs().max() < 1e-5 and (exported_iou - iou).abs().max() < 1e-5
+    # the comparison can fail: another image's embedding gives other masks
+    other, _ = model.predict_masks(embeddings.flip(0).roll(1, -1), coords, labels, True, h, w)
+    assert (other - logits).abs().max() > 1e-2
+
+
+def test_the_programs_keep_the_dynamic_axes(model_and_programs):
+    _, programs = model_and_programs
+    names = {str(s) for p in programs.values() for s in p.range_constraints}
+    assert len(names) >= 5, names  # batch, height, width (encoder); batch, queries, points (decoder)
