@@ -55,7 +55,7 @@ EXTRAS = {
     "onnx-runtime": ["onnxruntime>=1.18"],
     "quickstart": ["matplotlib"],  # with [hf] and [mmdet]: the report's learning curves
     "lora": ["peft>=0.13"],  # efficientsam-zoo finetune --recipe lora (exported models load without it)
-    "demo": ["gradio>=5,<7", "gradio_client"],  # efficientsam-zoo demo
+    "demo": ["gradio>=6,<7", "gradio_client"],  # efficientsam-zoo demo
     "dev": ["pytest>=8", "matplotlib", "segment-anything==1.0",  # segment-anything: the tests' AMG reference
             "selenium"],  # the demo's browser tests (with Debian's chromium and chromium-driver)
 }

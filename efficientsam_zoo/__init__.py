@@ -26,9 +26,19 @@ __all__ = list(_LAZY) + ["__version__"]
 
 
 def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_import_module(f".{_LAZY[name]}", __name__), name)
+    """A public name (or a submodule, ``efficientsam_zoo.predictor``) on first use."""
+    try:
+        if name in _LAZY:
+            value = getattr(_import_module(f".{_LAZY[name]}", __name__), name)
+        elif _find_spec(f"{__name__}.{name}") is not None:
+            value = _import_module(f".{name}", __name__)
+        else:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        raise AttributeError(f"efficientsam_zoo.{name} needs torch, which is not installed (the torch-free part is "
+                             "efficientsam_zoo.OnnxPredictor)") from exc
     globals()[name] = value  # resolved once
     return value
 

@@ -71,7 +71,7 @@ def efficient_sam_from_checkpoint(checkpoint: str, name: Optional[str] = None, *
     ``name`` is given. A model directory (``spec.json`` beside the weights) builds the architecture it stores."""
     stored = read_model_spec(checkpoint)
     if stored is not None:
-        return build_efficient_sam(name or variant_of_width(stored.embed_dim), checkpoint=checkpoint, **overrides)
+        return build_efficient_sam(name or stored, checkpoint=checkpoint, **overrides)
     state_dict = read_official_state_dict(checkpoint)
     if name is None:
         name = guess_efficientsam_variant(state_dict)

@@ -91,11 +91,12 @@ class AnyLabelingDecoderGraph(nn.Module):
         return full, torch.gather(iou[:, 0], 1, order), low
 
 
-def _save(module: nn.Module, args, path: str, input_names, output_names, dynamic_shapes, facts: Dict) -> None:
+def _save(module: nn.Module, args, path: str, input_names, output_names, dynamic_shapes, facts: Dict,
+          opset: int) -> None:
     import onnx
 
     with torch.no_grad():
-        program = torch.onnx.export(module, args, dynamo=True, opset_version=18, external_data=False,
+        program = torch.onnx.export(module, args, dynamo=True, opset_version=opset, external_data=False,
                                     input_names=input_names, output_names=output_names, dynamic_shapes=dynamic_shapes)
     with atomic_path(path) as tmp:
         program.save(tmp)
@@ -105,13 +106,21 @@ def _save(module: nn.Module, args, path: str, input_names, output_names, dynamic
         onnx.checker.check_model(tmp, full_check=True)
 
 
-def export_bundle(model: EfficientSam, out_dir: str, tool: str, name: str = "efficientsam") -> Dict[str, str]:
-    """Write ``tool``'s files for ``model`` into ``out_dir``: ``{"encoder": ..., "decoder": ..., ["config": ...]}``."""
-    from .utils.onnx_graphs import METADATA_KEY
+def export_bundle(model: EfficientSam, out_dir: str, tool: str, name: str = "efficientsam", opset: int = 18,
+                  any_size: bool = False) -> Dict[str, str]:
+    """Write ``tool``'s files for ``model`` into ``out_dir``: ``{"encoder": ..., "decoder": ..., ["config": ...]}``.
+    X-AnyLabeling's loader takes 64x64 embeddings only, so its bundle needs a 1024-px model (``any_size`` lets tests
+    write one of another size)."""
+    import json
+
+    from .utils.onnx_graphs import GRAPH_FILES, METADATA_KEY
 
     if tool not in BUNDLES:
         raise ValueError(f"unknown bundle {tool!r}; choose one of {', '.join(BUNDLES)}")
-    import json
+    if tool == "x-anylabeling" and model.img_size != _LONGEST_SIDE and not any_size:
+        raise ValueError(f"X-AnyLabeling's efficientvit_sam loader takes 64x64 image embeddings only, i.e. a "
+                         f"{_LONGEST_SIDE}-px model (the released EfficientSAM-Ti / -S); this one is "
+                         f"{model.img_size} px")
 
     model = model.eval()
     os.makedirs(out_dir, exist_ok=True)
@@ -120,25 +129,26 @@ def export_bundle(model: EfficientSam, out_dir: str, tool: str, name: str = "eff
     emb = model.get_image_embeddings(torch.rand(2, 3, 64, 64, generator=g)).detach()
     coords = torch.rand(2, 2, 3, 2, generator=g) * 60
     batch, queries, points = torch.export.Dim("batch"), torch.export.Dim("queries"), torch.export.Dim("points")
-    paths = {"encoder": os.path.join(out_dir, "encoder.onnx"), "decoder": os.path.join(out_dir, "decoder.onnx")}
+    paths = {role: os.path.join(out_dir, file) for role, file in GRAPH_FILES.items()}
     if tool == "samexporter":
-        paths = export_onnx(model, out_dir)  # its encoder is the release's contract; the decoder is replaced next
+        paths = export_onnx(model, out_dir, opset)  # the encoder is the release's contract; the decoder is replaced
         _save(ReleaseDecoderGraph(model), (emb, coords, torch.ones(2, 2, 3), torch.tensor([60, 80])),
               paths["decoder"], ["image_embeddings", "batched_point_coords", "batched_point_labels", "orig_im_size"],
               ["output_masks", "iou_predictions", "low_res_masks"],
               {"image_embeddings": {0: batch}, "batched_point_coords": {0: batch, 1: queries, 2: points},
-               "batched_point_labels": {0: batch, 1: queries, 2: points}, "orig_im_size": None}, facts)
+               "batched_point_labels": {0: batch, 1: queries, 2: points}, "orig_im_size": None}, facts, opset)
         return paths
     height, width = torch.export.Dim("height", min=16), torch.export.Dim("width", min=16)
     _save(AnyLabelingEncoderGraph(model), (torch.randint(0, 256, (48, 64, 3), dtype=torch.uint8, generator=g),),
-          paths["encoder"], ["input_image"], ["image_embeddings"], {"input_image": {0: height, 1: width}}, facts)
+          paths["encoder"], ["input_image"], ["image_embeddings"], {"input_image": {0: height, 1: width}}, facts,
+          opset)
     size = model.prompt_encoder.mask_input_size
     _save(AnyLabelingDecoderGraph(model), (emb[:1], coords[0, :1], torch.ones(1, 3),
                                            torch.zeros(1, 1, *size), torch.zeros(1), torch.tensor([60.0, 80.0])),
           paths["decoder"], ["image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input",
                              "orig_im_size"], ["masks", "iou_predictions", "low_res_masks"],
           {"image_embeddings": None, "point_coords": {1: points}, "point_labels": {1: points}, "mask_input": None,
-           "has_mask_input": None, "orig_im_size": None}, facts)
+           "has_mask_input": None, "orig_im_size": None}, facts, opset)
     paths["config"] = os.path.join(out_dir, f"{name}.yaml")
     with atomic_path(paths["config"]) as tmp, open(tmp, "w") as f:
         f.write(f"type: efficientvit_sam\nname: {name}-r{model.img_size}\ndisplay_name: {name} (efficientsam-zoo)\n"

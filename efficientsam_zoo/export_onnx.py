@@ -131,9 +131,9 @@ def verify_onnx(model: EfficientSam, paths: Dict[str, str], b: int = 1, q: int =
         logits, iou = model.predict_masks(emb, coords, labels, True, h, w)
     enc = ort.InferenceSession(paths["encoder"], providers=["CPUExecutionProvider"])
     dec = ort.InferenceSession(paths["decoder"], providers=["CPUExecutionProvider"])
-    (emb_ort,) = enc.run(None, {"batched_images": images.numpy()})
-    logits_ort, iou_ort = dec.run(None, {"image_embeddings": emb.numpy(), "batched_point_coords": coords.numpy(),
-                                         "batched_point_labels": labels.numpy(), "orig_im_size": size.numpy()})
+    (emb_ort,) = enc.run(None, {ENCODER_INPUTS[0]: images.numpy()})
+    logits_ort, iou_ort = dec.run(None, dict(zip(DECODER_INPUTS, (emb.numpy(), coords.numpy(), labels.numpy(),
+                                                                  size.numpy()))))
     return {"embeddings": float((torch.from_numpy(emb_ort) - emb).abs().max()),
             "logits": float((torch.from_numpy(logits_ort) - logits).abs().max()),
             "iou": float((torch.from_numpy(iou_ort) - iou).abs().max())}

@@ -6,7 +6,7 @@ It reads images and checks prompts with the torch predictor's own code (``utils.
 ``utils.prompt_checks``), so both accept and refuse the same inputs with the same messages, and it upsamples the
 low-res logits with PyTorch's bicubic arithmetic (A = -0.75, half-pixel centres, clamped borders) written as two
 matrix products. The graphs' metadata (``export_onnx.model_facts``) gives the point budget, whether label 0 is a
-negative click and the mask threshold; graphs without it are taken to be the release's (6 points, no negatives).
+negative click and the mask threshold.
 """
 from __future__ import annotations
 
@@ -17,13 +17,11 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from .utils.image import ImageLike, image_to_array
-from .utils.onnx_graphs import DECODER_INPUTS, ENCODER_INPUTS, METADATA_KEY
+from .utils.onnx_graphs import DECODER_INPUTS, DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS, METADATA_KEY
 from .utils.prompt_checks import NO_MASK_PROMPTS, assemble_prompt_arrays, single_query_arrays
 
-__all__ = ["OnnxPredictor", "bicubic_matrix", "RELEASE_FACTS"]
+__all__ = ["OnnxPredictor", "bicubic_matrix"]
 
-#: What a graph without metadata is taken to be: the released EfficientSAM's decoder.
-RELEASE_FACTS = dict(decoder_max_num_input_points=6, negative_points=False, mask_prompts=False, mask_threshold=0.0)
 _A = -0.75  # PyTorch's (and OpenCV's) bicubic coefficient
 
 
@@ -45,12 +43,15 @@ def bicubic_matrix(out_size: int, in_size: int) -> np.ndarray:
     return weights.astype(np.float32)
 
 
-def _check_inputs(session, expected: Sequence[str], path: str, role: str) -> None:
-    names = [i.name for i in session.get_inputs()]
-    missing = [n for n in expected if n not in names]
-    if missing:
-        raise ValueError(f"{path!r} is not an efficientsam-zoo {role} graph: it has no input {missing[0]!r} (its inputs: "
-                         f"{names}; expected {list(expected)}). Write the pair with `efficientsam-zoo export-onnx`")
+def _check_graph(session, inputs: Sequence[str], outputs: Sequence[str], path: str, role: str) -> None:
+    """Refuse a graph whose inputs / outputs are not ours (another exporter's, a bundle's), naming the first one."""
+    for kind, expected, names in (("input", inputs, [i.name for i in session.get_inputs()]),
+                                  ("output", outputs, [o.name for o in session.get_outputs()])):
+        if list(expected) != names:
+            first = next((n for n in expected if n not in names), names[len(expected):][:1] or names)
+            raise ValueError(f"{path!r} is not an efficientsam-zoo {role} graph: its {kind}s are {names}, expected "
+                             f"{list(expected)} (first mismatch: {first!r}). Write the pair with `efficientsam-zoo "
+                             "export-onnx` (without --bundle)")
 
 
 class OnnxPredictor:
@@ -67,10 +68,13 @@ class OnnxPredictor:
         providers = list(providers or ["CPUExecutionProvider"])
         self.encoder = ort.InferenceSession(encoder, options, providers=providers)
         self.decoder = ort.InferenceSession(decoder, options, providers=providers)
-        _check_inputs(self.encoder, ENCODER_INPUTS, encoder, "encoder")
-        _check_inputs(self.decoder, DECODER_INPUTS, decoder, "decoder")
+        _check_graph(self.encoder, ENCODER_INPUTS, ENCODER_OUTPUTS, encoder, "encoder")
+        _check_graph(self.decoder, DECODER_INPUTS, DECODER_OUTPUTS, decoder, "decoder")
         stored = self.decoder.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
-        self.facts = {**RELEASE_FACTS, **(json.loads(stored) if stored else {})}
+        if stored is None:
+            raise ValueError(f"{decoder!r} carries no {METADATA_KEY!r} metadata (the model's point budget, negative "
+                             "clicks, mask threshold): write the pair again with `efficientsam-zoo export-onnx`")
+        self.facts = json.loads(stored)
         self.mask_threshold = float(self.facts["mask_threshold"])
         self.reset_image()
 

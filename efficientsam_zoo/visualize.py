@@ -44,5 +44,8 @@ def overlay_ids(image: np.ndarray, ids: np.ndarray, alpha: float = 0.5, points: 
                 labels: Optional[np.ndarray] = None) -> np.ndarray:
     """:func:`overlay_masks` for an object-id map (0 = background): object ``k`` always gets ``PALETTE[k - 1]``, so
     an object keeps its colour from frame to frame."""
-    top = int(ids.max()) if ids.size else 0
-    return overlay_masks(image, [ids == k for k in range(1, top + 1)], alpha, points, labels)
+    out = to_uint8(image).astype(np.float32)
+    for k in np.unique(ids[ids > 0]):  # only the ids present
+        m = ids == k
+        out[m] = (1 - alpha) * out[m] + alpha * PALETTE[(int(k) - 1) % len(PALETTE)]
+    return overlay_masks(out.clip(0, 255).astype(np.uint8), [], alpha, points, labels)  # the clicks on top

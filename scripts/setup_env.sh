@@ -15,7 +15,7 @@
 #   * peft (the lora finetuning recipe: LoRA adapters on the image encoder's attention);
 #   * segment-anything 1.0 (a test dependency: its utils.amg is the reference segment everything is compared with);
 #   * sam2 1.1.0 (a test dependency: the EfficientTAM reference is assembled from its modules; no CUDA extension);
-#   * gradio 5/6 + gradio_client (the demo; with numpy<2 pip picks pandas<3, and gradio wants pillow<13), selenium
+#   * gradio 6 + gradio_client (the demo; with numpy<2 pip picks pandas<3, and gradio wants pillow<13), selenium
 #     and, when run as root, Debian's chromium + chromium-driver (the demo's browser tests; they skip without them);
 #   * samexporter 0.5.0 without dependencies (a test dependency: its EfficientSAM ONNX loader reads our bundle);
 #   * this package, editable, with its [dev] extra.
@@ -76,7 +76,7 @@ log "common dependencies"
   "pycocotools>=2.0.7" "lvis==0.5.3" "onnx>=1.16" "onnxruntime>=1.18" "onnxscript" "timm>=1.0" \
   "ftfy" "regex" "tqdm" "pillow" "scipy" "matplotlib" "pytest>=8" "segment-anything==1.0" "peft>=0.13" \
   "fvcore" "iopath" "tensorboard" "termcolor" "yacs" "tabulate" "cloudpickle" "omegaconf>=2.1,<2.4" "hydra-core>=1.1" \
-  "gradio>=5,<7" "gradio_client" "pandas<3" "selenium"
+  "gradio>=6,<7" "gradio_client" "pandas<3" "selenium"
 
 if have mmcv 2.1.0; then
   log "mmcv 2.1.0 already installed"

@@ -16,6 +16,7 @@ from efficientsam_zoo.checkpoints import save_official_checkpoint  # noqa: E402
 from efficientsam_zoo.modeling import EfficientSamSpec  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytest_plugins = ["demo_fixtures"]  # the demo's fixtures (the main job's model behind the page, scenes, server)
 TINY = dict(img_size=64, embed_dim=32, depth=2, num_heads=2, neck_dim=32, decoder_mlp_dim=64,
             decoder_num_heads=2, iou_head_hidden_dim=32, upscaling_layer_dims=(16, 8))
 

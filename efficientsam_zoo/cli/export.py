@@ -21,7 +21,10 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
         if args.quantize:
             raise SystemExit("error: --bundle writes fp32 graphs; quantize them separately (--quantize int8 without "
                              "--bundle)")
-        paths = export_bundle(load_model_from_args(args.model, args.checkpoint, "cpu"), args.out_dir, args.bundle)
+        if args.calibration:
+            raise SystemExit("error: --calibration goes with --quantize int8, not with --bundle")
+        paths = export_bundle(load_model_from_args(args.model, args.checkpoint, "cpu"), args.out_dir, args.bundle,
+                              opset=args.opset)
         print(f"wrote the {args.bundle} bundle: {', '.join(sorted(paths.values()))}")
         return 0
     if args.calibration and not args.quantize:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..automatic_mask_generator import PRED_IOU_THRESH, STABILITY_SCORE_THRESH
 from .backend import DemoBackend, DemoInputError, parse_box, parse_points
-from .video import VideoDemoBackend
+from .video import MAX_OBJECT_ID, VideoDemoBackend
 
 __all__ = ["build_demo", "CLICK_MODES"]
 
@@ -226,7 +226,8 @@ def _video_tab(gr, video: VideoDemoBackend, examples: Sequence[str], fail) -> No
                 upload = gr.File(label="Video (mp4, ...)", file_types=["video"], elem_id="video-upload")
                 mode = gr.Radio(list(CLICK_MODES[:2]), value=CLICK_MODES[0], label="A click adds",
                                 elem_id="video-click-mode")
-                obj = gr.Number(value=1, precision=0, minimum=1, label="Object id (a new id starts a new object)",
+                obj = gr.Number(value=1, precision=0, minimum=1, maximum=MAX_OBJECT_ID,
+                                label="Object id (a new id starts a new object)",
                                 elem_id="video-object")
                 with gr.Row():
                     track = gr.Button("Track through the video", variant="primary", elem_id="video-track")

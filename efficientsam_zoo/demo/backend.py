@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 import threading
 from collections import OrderedDict
@@ -27,11 +28,30 @@ from ..utils.io import save_png, write_json
 from ..utils.masks import decode_rle, encode_rle, mask_to_xywh
 from ..visualize import overlay_masks
 
-__all__ = ["DemoBackend", "DemoInputError", "Segmentation", "MAX_PIXELS", "parse_points", "parse_box"]
+__all__ = ["DemoBackend", "DemoInputError", "Segmentation", "MAX_PIXELS", "parse_points", "parse_box",
+           "OutputFolders"]
 
 #: The largest upload the demo segments (40 megapixels, e.g. 8000 x 5000); larger ones are refused by name.
 MAX_PIXELS = 40_000_000
 EMBEDDINGS_KEPT = 8
+
+
+class OutputFolders:
+    """Fresh folders for the files one request returns (Gradio copies them into its own cache when it answers); only
+    the newest ``keep`` stay on disk, so a server that runs for weeks does not fill it."""
+
+    def __init__(self, root: str, keep: int = 64) -> None:
+        self.root, self.keep, self._made = root, keep, []
+        self._lock = threading.Lock()
+        os.makedirs(root, exist_ok=True)
+
+    def new(self) -> str:
+        with self._lock:
+            folder = tempfile.mkdtemp(dir=self.root, prefix="out-")
+            self._made.append(folder)
+            while len(self._made) > self.keep:
+                shutil.rmtree(self._made.pop(0), ignore_errors=True)
+            return folder
 
 
 class DemoInputError(ValueError):
@@ -95,7 +115,7 @@ class DemoBackend:
         self.lock = threading.Lock()
         self._embeddings: "OrderedDict[str, Tuple[torch.Tensor, Tuple[int, int]]]" = OrderedDict()
         self.work_dir = work_dir or tempfile.mkdtemp(prefix="efficientsam-demo-")
-        os.makedirs(self.work_dir, exist_ok=True)
+        self.outputs = OutputFolders(self.work_dir)
         self.embeddings_computed = 0  # counted, so that tests can see the cache work
 
     # -- input ------------------------------------------------------------------------------------------------------
@@ -183,7 +203,7 @@ class DemoBackend:
 
     def mask_files(self, segmentation: Segmentation, stem: str = "mask") -> Tuple[str, str]:
         """The best mask as a PNG (255 = object) and as COCO RLE JSON (one SAM-style record), in a fresh folder."""
-        folder = tempfile.mkdtemp(dir=self.work_dir)
+        folder = self.outputs.new()
         mask = segmentation.mask
         png, rle = os.path.join(folder, f"{stem}.png"), os.path.join(folder, f"{stem}.json")
         save_png(mask.astype(np.uint8) * 255, png)
@@ -192,7 +212,7 @@ class DemoBackend:
         return png, rle
 
     def records_file(self, records: Sequence[Dict], stem: str = "masks") -> str:
-        folder = tempfile.mkdtemp(dir=self.work_dir)
+        folder = self.outputs.new()
         path = os.path.join(folder, f"{stem}.json")
         write_json(list(records), path)
         return path

@@ -21,14 +21,15 @@ from ..utils.io import write_json
 from ..utils.masks import decode_rle, encode_rle, instance_ids
 from ..utils.video import VideoFrames, write_video
 from ..visualize import overlay_ids
-from .backend import DemoInputError
+from .backend import DemoInputError, OutputFolders
 
-__all__ = ["VideoDemoBackend", "MAX_VIDEO_FRAMES", "SESSIONS_KEPT"]
+__all__ = ["VideoDemoBackend", "MAX_VIDEO_FRAMES", "SESSIONS_KEPT", "MAX_OBJECT_ID"]
 
 #: The longest upload the video tab tracks (frames); longer ones are refused by name (`efficientsam-zoo track` takes
 #: any length).
 MAX_VIDEO_FRAMES = 600
 SESSIONS_KEPT = 4
+MAX_OBJECT_ID = 255  # object ids in the masks' id maps (uint16) and their colours; more objects than a page shows
 
 
 class _Session:
@@ -55,7 +56,7 @@ class VideoDemoBackend:
         self.max_frames = max_frames
         self.lock = threading.Lock()
         self.work_dir = work_dir or tempfile.mkdtemp(prefix="efficientsam-demo-video-")
-        os.makedirs(self.work_dir, exist_ok=True)
+        self.outputs = OutputFolders(self.work_dir, keep=16)
         self._sessions: "OrderedDict[str, _Session]" = OrderedDict()
 
     # -- sessions ---------------------------------------------------------------------------------------------------
@@ -72,7 +73,11 @@ class VideoDemoBackend:
             raise DemoInputError(f"the video has {len(frames)} frames, more than this demo's {self.max_frames}: cut it "
                                  "shorter, or track it with `efficientsam-zoo track` (any length)")
         with self.lock:
-            state = self.predictor.init_state(frames)
+            try:
+                state = self.predictor.init_state(frames)
+            except Exception:
+                frames.close()
+                raise
             token = uuid.uuid4().hex
             self._sessions[token] = _Session(frames, state)
             while len(self._sessions) > SESSIONS_KEPT:
@@ -80,10 +85,13 @@ class VideoDemoBackend:
         return token
 
     def session(self, token: Optional[str]) -> _Session:
-        if not token or token not in self._sessions:
-            raise DemoInputError("no video in this session (or it was closed to make room for others): upload one")
-        self._sessions.move_to_end(token)
-        return self._sessions[token]
+        with self.lock:  # open() may close the oldest session meanwhile
+            found = self._sessions.get(token) if token else None
+            if found is None:
+                raise DemoInputError("no video in this session (or it was closed to make room for others): upload "
+                                     "one")
+            self._sessions.move_to_end(token)
+            return found
 
     def num_frames(self, token: str) -> int:
         return len(self.session(token).frames)
@@ -103,8 +111,8 @@ class VideoDemoBackend:
         ``add_new_points_or_box`` replaces a frame's clicks)."""
         s = self.session(token)
         frame_idx, obj_id = int(frame_idx), int(obj_id)
-        if obj_id < 1:
-            raise DemoInputError(f"object ids are whole numbers from 1, got {obj_id}")
+        if not 1 <= obj_id <= MAX_OBJECT_ID:
+            raise DemoInputError(f"object ids are whole numbers from 1 to {MAX_OBJECT_ID}, got {obj_id}")
         clicks = s.clicks.get((frame_idx, obj_id), []) + [(float(x), float(y), int(label))]
         with self.lock:
             try:
@@ -144,7 +152,7 @@ class VideoDemoBackend:
                     done = min(done + 1, total)
                     if progress is not None:
                         progress(done, total)
-            folder = tempfile.mkdtemp(dir=self.work_dir)
+            folder = self.outputs.new()
             video = os.path.join(folder, "overlay.webm")  # VP8: browsers play it as it is
             write_video(video, (overlay_ids(s.frames[t], s.ids(t)) for t in range(total)), fps=s.frames.fps)
         records = [dict(frame=t, obj_id=o, segmentation=rle) for t in sorted(s.masks)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
@@ -154,7 +155,7 @@ def image_to_array(image: ImageLike, image_format: str = "RGB") -> np.ndarray:
         if arr.dtype == np.uint16:
             arr = arr.astype(np.float32) / 65535.0
         arr = arr.transpose(2, 0, 1)
-    elif type(image).__module__.startswith("torch"):
+    elif "torch" in sys.modules and isinstance(image, sys.modules["torch"].Tensor):  # torch loaded only if used
         arr = _tensor_to_chw(image, image_format)
     else:
         raise TypeError(f"unsupported image type {type(image).__name__}; pass a numpy array, PIL image or tensor")

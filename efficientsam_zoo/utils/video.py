@@ -134,6 +134,9 @@ def write_video(path: str, frames: Iterable[np.ndarray], fps: float = 24.0) -> i
                 if writer is None:
                     h, w = frame.shape[:2]
                     writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*VIDEO_CODECS[ext]), fps, (w, h))
+                    if not writer.isOpened():
+                        raise RuntimeError(f"OpenCV cannot write {VIDEO_CODECS[ext]} into {path!r} (its FFmpeg has "
+                                           "no such encoder); write .mp4 instead")
                 writer.write(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR))
                 count += 1
         finally:

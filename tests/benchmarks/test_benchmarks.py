@@ -205,3 +205,17 @@ def test_demo_latency_benchmark_compares_first_and_later_clicks(tmp_path):
     assert row["ratio"] == pytest.approx(row["later_click_s"] / row["first_click_s"])
     with pytest.raises(SystemExit):
         module.main(["--clicks", "1"])
+
+
+def test_deploy_benchmark_rows(tmp_path, capsys):
+    """Every backend gets a row with its own process's figures; torch fp32 against itself is IoU 1 (the control)."""
+    spec = importlib.util.spec_from_file_location("deploy", os.path.join(ROOT, "benchmarks", "deploy.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "rows.json"
+    rows = module.main(["--models", "efficientsam-ti", "--img-size", "64", "--repeats", "1", "--queries", "1",
+                        "--calibration", "1", "--json", str(out)])
+    assert [r["backend"] for r in rows] == list(module.BACKENDS) and json.loads(out.read_text()) == rows
+    assert rows[0]["mask_iou"] == 1.0 and all(0 <= r["mask_iou"] <= 1 and r["encoder_ms"] > 0 for r in rows)
+    assert all(r["encoder_mb"] < rows[1]["encoder_mb"] for r in rows[2:])  # int8 files are smaller than fp32
+    assert capsys.readouterr().out.count("| efficientsam-ti |") == len(module.BACKENDS)

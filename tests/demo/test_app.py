@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 import pytest
-from demo_helpers import demo_model, interior_point, iou, scenes, server  # noqa: F401 (fixtures)
+from demo_fixtures import interior_point, iou
 from PIL import Image
 
 from efficientsam_zoo.utils.masks import decode_rle

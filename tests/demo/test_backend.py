@@ -2,10 +2,11 @@
 computed once per image, downloads round-trip, segment everything reports progress, and bad or unusual input is
 named or read as the CLI reads it."""
 import json
+import os
 
 import numpy as np
 import pytest
-from demo_helpers import demo_model, interior_point, iou, scenes  # noqa: F401 (fixtures)
+from demo_fixtures import interior_point, iou
 from PIL import Image
 
 from efficientsam_zoo.demo import DemoBackend, DemoInputError, parse_box, parse_points
@@ -108,3 +109,12 @@ def test_bad_input_is_named(backend, scenes, tmp_path):
         with pytest.raises(DemoInputError, match=message):
             call()
     assert parse_points("[[1, 2, 0]]") == [(1.0, 2.0, 0)] and parse_box(" ") is None
+
+
+def test_old_output_folders_are_removed(tmp_path):
+    """Only the newest ``keep`` folders of returned files stay on disk (a long-running server does not fill it)."""
+    from efficientsam_zoo.demo.backend import OutputFolders
+
+    folders = OutputFolders(str(tmp_path / "out"), keep=3)
+    made = [folders.new() for _ in range(5)]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(os.path.basename(m) for m in made[-3:])

@@ -11,7 +11,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from demo_helpers import VIDEO_FRAMES, demo_model, interior_point, iou, scenes, server  # noqa: F401 (fixtures)
+from demo_fixtures import VIDEO_FRAMES, interior_point, iou
 from PIL import Image
 
 from efficientsam_zoo.utils.masks import decode_rle

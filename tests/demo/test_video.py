@@ -93,7 +93,8 @@ def test_sessions_are_separate_and_bad_input_is_named(backend, video, tmp_path):
     for call, message in [
         (lambda: backend.click(a, 0, 500, 40), r"outside the 128x128"),
         (lambda: backend.click(a, FRAMES, 40, 40), r"frame 10 is outside"),
-        (lambda: backend.click(a, 0, 40, 40, obj_id=0), r"object ids are whole numbers from 1"),
+        (lambda: backend.click(a, 0, 40, 40, obj_id=0), r"object ids are whole numbers from 1 to 255"),
+        (lambda: backend.click(a, 0, 40, 40, obj_id=5000), r"object ids are whole numbers from 1 to 255"),
         (lambda: backend.frame(a, -1), r"frame -1 is outside"),
         (lambda: backend.open(None), r"no video: upload one"),
         (lambda: backend.session("gone"), r"no video in this session"),

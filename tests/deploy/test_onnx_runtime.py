@@ -83,7 +83,7 @@ def test_bicubic_matrix_is_pytorchs_bicubic(out_size, in_size):
             rt.bicubic_matrix.cache_clear()
 
 
-def test_bad_input_is_refused_with_the_torch_predictors_messages(pair):
+def test_bad_input_is_refused_with_the_torch_predictors_messages(pair, tmp_path):
     _, paths, torch_predictor, onnx_predictor = pair
     image, _ = make_scene(6_000_003, 64, 80)
     for p in (torch_predictor, onnx_predictor):
@@ -105,9 +105,16 @@ def test_bad_input_is_refused_with_the_torch_predictors_messages(pair):
         assert str(ours.value) == str(ref.value)
     with pytest.raises(ValueError, match="multimask_output=True"):
         onnx_predictor.predict(point_coords=[[5, 5]], point_labels=[1], multimask_output=False)
-    with pytest.raises(ValueError, match=r"'.*decoder\.onnx' is not an efficientsam-zoo encoder graph: it has no input "
-                                         r"'batched_images'"):
+    with pytest.raises(ValueError, match=r"'.*decoder\.onnx' is not an efficientsam-zoo encoder graph: its inputs are "
+                                         r"\['image_embeddings', .*\(first mismatch: 'batched_images'\)"):
         OnnxPredictor(paths["decoder"], paths["decoder"])
+    import onnx
+
+    bare = onnx.load(paths["decoder"])
+    del bare.metadata_props[:]
+    onnx.save(bare, str(tmp_path / "bare.onnx"))
+    with pytest.raises(ValueError, match=r"carries no 'efficientsam_zoo' metadata .* export-onnx"):
+        OnnxPredictor(paths["encoder"], str(tmp_path / "bare.onnx"))
 
 
 _SCRIPT = """

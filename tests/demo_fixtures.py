@@ -1,6 +1,7 @@
-"""The demo tests' helpers and fixtures (imported by each test module: a second conftest.py would shadow the root one's
-``conftest`` module): the main job's finetuned model (the session's quickstart run) behind a backend, held-out
-generated scenes with their objects' masks, and the page served on a free local port."""
+"""The demo tests' helpers and fixtures, registered by the root conftest (``pytest_plugins``; a conftest.py in
+tests/demo would shadow the root one's ``conftest`` module): the main job's finetuned model (the session's quickstart
+run) behind a backend, held-out generated scenes with their objects' masks, and the page served on a free local
+port."""
 import os
 import socket
 
