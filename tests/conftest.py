@@ -118,7 +118,8 @@ def quickstart(tmp_path_factory):
 
     if os.environ.get("ESZ_TEST_QUICKSTART"):
         out = Path(os.environ["ESZ_TEST_QUICKSTART"])
-        return out, (out / "console.txt").read_text(), json.load(open(out / "summary.json"))
+        with open(out / "console.txt", newline="") as f:  # "\r" kept, as the run returns it
+            return out, f.read(), json.load(open(out / "summary.json"))
     out = tmp_path_factory.mktemp("quickstart") / "qs"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # the user's environment: warnings are the quickstart's to silence
     console = run([sys.executable, "-m", "efficientsam_zoo.cli", "quickstart", "--out-dir", str(out)],
