@@ -18,6 +18,7 @@ import numpy as np
 
 from .utils.image import ImageLike, image_to_array
 from .utils.onnx_graphs import DECODER_INPUTS, DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS, METADATA_KEY
+from .utils.predictor_state import PredictorState
 from .utils.prompt_checks import NO_MASK_PROMPTS, assemble_prompt_arrays, single_query_arrays
 
 __all__ = ["OnnxPredictor", "bicubic_matrix"]
@@ -54,7 +55,7 @@ def _check_graph(session, inputs: Sequence[str], outputs: Sequence[str], path: s
                              "export-onnx` (without --bundle)")
 
 
-class OnnxPredictor:
+class OnnxPredictor(PredictorState):
     """``OnnxPredictor("encoder.onnx", "decoder.onnx")``, then ``set_image`` and ``predict`` as with
     ``EfficientSamPredictor`` (numpy in, numpy out). ``providers``: onnxruntime execution providers (default CPU)."""
 
@@ -78,26 +79,12 @@ class OnnxPredictor:
         self.mask_threshold = float(self.facts["mask_threshold"])
         self.reset_image()
 
-    def reset_image(self) -> None:
-        self.features: Optional[np.ndarray] = None
-        self.original_size: Optional[Tuple[int, int]] = None
-        self.is_image_set = False
-
     def set_image(self, image: ImageLike, image_format: str = "RGB") -> None:
         """Compute and keep the embedding of ``image`` (numpy ``HxWx3`` uint8 / uint16 / 0..1 float, or a PIL
         image; as ``EfficientSamPredictor.set_image``)."""
         pixels = image_to_array(image, image_format)
-        (self.features,) = self.encoder.run(None, {ENCODER_INPUTS[0]: pixels[None]})
-        self.original_size = (int(pixels.shape[1]), int(pixels.shape[2]))
-        self.is_image_set = True
-
-    def get_image_embedding(self) -> np.ndarray:
-        self._require_image()
-        return self.features
-
-    def _require_image(self) -> None:
-        if not self.is_image_set:
-            raise RuntimeError("no image set: call predictor.set_image(image) before predicting")
+        (features,) = self.encoder.run(None, {ENCODER_INPUTS[0]: pixels[None]})
+        self.set_embedding(features, pixels.shape[1:])
 
     def predict(self, point_coords: Optional[np.ndarray] = None, point_labels: Optional[np.ndarray] = None,
                 box: Optional[np.ndarray] = None, mask_input: Optional[np.ndarray] = None,

@@ -21,12 +21,13 @@ from .modeling.cuda_graph import CUDAGraphDecoder
 from .modeling.efficient_sam import EfficientSam
 from .prompts import assemble_prompts, check_mask_input
 from .utils.image import ImageLike, image_to_tensor
+from .utils.predictor_state import PredictorState
 from .utils.prompt_checks import single_query_arrays
 
 __all__ = ["EfficientSamPredictor", "assemble_prompts"]  # assemble_prompts lives in .prompts; kept importable here
 
 
-class EfficientSamPredictor:
+class EfficientSamPredictor(PredictorState):
     """``cuda_graphs=True`` (model on a CUDA device) replays the prompt side from CUDA graphs, one per
     prompt-batch shape (see :class:`~efficientsam_zoo.modeling.cuda_graph.CUDAGraphDecoder`)."""
 
@@ -40,26 +41,11 @@ class EfficientSamPredictor:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def reset_image(self) -> None:
-        self.features: Optional[torch.Tensor] = None
-        self.original_size: Optional[Tuple[int, int]] = None
-        self.is_image_set = False
-
     @torch.inference_mode()
     def set_image(self, image: ImageLike, image_format: str = "RGB") -> None:
         """Compute and keep the embedding of ``image`` (see :func:`image_to_tensor` for formats)."""
         tensor = image_to_tensor(image, image_format)  # checks the pixels once (type, scale, NaN)
-        self.features = self.model.embed_images(tensor[None].to(self.device))
-        self.original_size = (int(tensor.shape[1]), int(tensor.shape[2]))
-        self.is_image_set = True
-
-    def get_image_embedding(self) -> torch.Tensor:
-        self._require_image()
-        return self.features
-
-    def _require_image(self) -> None:
-        if not self.is_image_set:
-            raise RuntimeError("no image set: call predictor.set_image(image) before predicting")
+        self.set_embedding(self.model.embed_images(tensor[None].to(self.device)), tensor.shape[1:])
 
     def predict(self, point_coords: Optional[np.ndarray] = None, point_labels: Optional[np.ndarray] = None,
                 box: Optional[np.ndarray] = None, mask_input: Optional[np.ndarray] = None,

@@ -166,8 +166,7 @@ class DemoBackend:
         if key in self._embeddings:
             self._embeddings.move_to_end(key)
             features, size = self._embeddings[key]
-            self.predictor.features, self.predictor.original_size = features, size
-            self.predictor.is_image_set = True
+            self.predictor.set_embedding(features, size)
             return
         self.predictor.set_image(image)
         self.embeddings_computed += 1
