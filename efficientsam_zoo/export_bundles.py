@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .export_onnx import export_onnx, model_facts
+from .export_onnx import export_graph, graph_specs
 from .modeling.efficient_sam import EfficientSam
 from .utils.io import atomic_path
 
@@ -91,29 +91,12 @@ class AnyLabelingDecoderGraph(nn.Module):
         return full, torch.gather(iou[:, 0], 1, order), low
 
 
-def _save(module: nn.Module, args, path: str, input_names, output_names, dynamic_shapes, facts: Dict,
-          opset: int) -> None:
-    import onnx
-
-    with torch.no_grad():
-        program = torch.onnx.export(module, args, dynamo=True, opset_version=opset, external_data=False,
-                                    input_names=input_names, output_names=output_names, dynamic_shapes=dynamic_shapes)
-    with atomic_path(path) as tmp:
-        program.save(tmp)
-        graph = onnx.load(tmp)
-        onnx.helper.set_model_props(graph, facts)
-        onnx.save(graph, tmp)
-        onnx.checker.check_model(tmp, full_check=True)
-
-
 def export_bundle(model: EfficientSam, out_dir: str, tool: str, name: str = "efficientsam", opset: int = 18,
                   any_size: bool = False) -> Dict[str, str]:
     """Write ``tool``'s files for ``model`` into ``out_dir``: ``{"encoder": ..., "decoder": ..., ["config": ...]}``.
     X-AnyLabeling's loader takes 64x64 embeddings only, so its bundle needs a 1024-px model (``any_size`` lets tests
     write one of another size)."""
-    import json
-
-    from .utils.onnx_graphs import GRAPH_FILES, METADATA_KEY
+    from .utils.onnx_graphs import GRAPH_FILES
 
     if tool not in BUNDLES:
         raise ValueError(f"unknown bundle {tool!r}; choose one of {', '.join(BUNDLES)}")
@@ -124,31 +107,35 @@ def export_bundle(model: EfficientSam, out_dir: str, tool: str, name: str = "eff
 
     model = model.eval()
     os.makedirs(out_dir, exist_ok=True)
-    facts = {METADATA_KEY: json.dumps(model_facts(model))}
     g = torch.Generator().manual_seed(0)
     emb = model.get_image_embeddings(torch.rand(2, 3, 64, 64, generator=g)).detach()
     coords = torch.rand(2, 2, 3, 2, generator=g) * 60
     batch, queries, points = torch.export.Dim("batch"), torch.export.Dim("queries"), torch.export.Dim("points")
     paths = {role: os.path.join(out_dir, file) for role, file in GRAPH_FILES.items()}
     if tool == "samexporter":
-        paths = export_onnx(model, out_dir, opset)  # the encoder is the release's contract; the decoder is replaced
-        _save(ReleaseDecoderGraph(model), (emb, coords, torch.ones(2, 2, 3), torch.tensor([60, 80])),
-              paths["decoder"], ["image_embeddings", "batched_point_coords", "batched_point_labels", "orig_im_size"],
-              ["output_masks", "iou_predictions", "low_res_masks"],
-              {"image_embeddings": {0: batch}, "batched_point_coords": {0: batch, 1: queries, 2: points},
-               "batched_point_labels": {0: batch, 1: queries, 2: points}, "orig_im_size": None}, facts, opset)
+        module, args, kw = graph_specs(model)[GRAPH_FILES["encoder"]]  # our encoder is the release's contract
+        export_graph(model, module, args, paths["encoder"], opset, **kw)
+        export_graph(model, ReleaseDecoderGraph(model), (emb, coords, torch.ones(2, 2, 3), torch.tensor([60, 80])),
+                     paths["decoder"], opset,
+                     input_names=["image_embeddings", "batched_point_coords", "batched_point_labels", "orig_im_size"],
+                     output_names=["output_masks", "iou_predictions", "low_res_masks"],
+                     dynamic_shapes={"image_embeddings": {0: batch},
+                                     "batched_point_coords": {0: batch, 1: queries, 2: points},
+                                     "batched_point_labels": {0: batch, 1: queries, 2: points}, "orig_im_size": None})
         return paths
     height, width = torch.export.Dim("height", min=16), torch.export.Dim("width", min=16)
-    _save(AnyLabelingEncoderGraph(model), (torch.randint(0, 256, (48, 64, 3), dtype=torch.uint8, generator=g),),
-          paths["encoder"], ["input_image"], ["image_embeddings"], {"input_image": {0: height, 1: width}}, facts,
-          opset)
+    export_graph(model, AnyLabelingEncoderGraph(model),
+                 (torch.randint(0, 256, (48, 64, 3), dtype=torch.uint8, generator=g),), paths["encoder"], opset,
+                 input_names=["input_image"], output_names=["image_embeddings"],
+                 dynamic_shapes={"input_image": {0: height, 1: width}})
     size = model.prompt_encoder.mask_input_size
-    _save(AnyLabelingDecoderGraph(model), (emb[:1], coords[0, :1], torch.ones(1, 3),
-                                           torch.zeros(1, 1, *size), torch.zeros(1), torch.tensor([60.0, 80.0])),
-          paths["decoder"], ["image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input",
-                             "orig_im_size"], ["masks", "iou_predictions", "low_res_masks"],
-          {"image_embeddings": None, "point_coords": {1: points}, "point_labels": {1: points}, "mask_input": None,
-           "has_mask_input": None, "orig_im_size": None}, facts, opset)
+    export_graph(model, AnyLabelingDecoderGraph(model),
+                 (emb[:1], coords[0, :1], torch.ones(1, 3), torch.zeros(1, 1, *size), torch.zeros(1),
+                  torch.tensor([60.0, 80.0])), paths["decoder"], opset,
+                 input_names=["image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input",
+                              "orig_im_size"], output_names=["masks", "iou_predictions", "low_res_masks"],
+                 dynamic_shapes={"image_embeddings": None, "point_coords": {1: points}, "point_labels": {1: points},
+                                 "mask_input": None, "has_mask_input": None, "orig_im_size": None})
     paths["config"] = os.path.join(out_dir, f"{name}.yaml")
     with atomic_path(paths["config"]) as tmp, open(tmp, "w") as f:
         f.write(f"type: efficientvit_sam\nname: {name}-r{model.img_size}\ndisplay_name: {name} (efficientsam-zoo)\n"

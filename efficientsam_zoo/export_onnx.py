@@ -29,7 +29,7 @@ from .utils.onnx_graphs import (DECODER_INPUTS, DECODER_OUTPUTS, ENCODER_INPUTS,
                                  METADATA_KEY)
 
 __all__ = ["EncoderGraph", "DecoderGraph", "export_onnx", "verify_onnx", "model_facts", "graph_specs",
-           "export_programs"]
+           "export_programs", "export_graph", "random_inputs"]
 
 
 class EncoderGraph(nn.Module):
@@ -96,24 +96,41 @@ def export_programs(model: EfficientSam) -> Dict[str, "torch.export.ExportedProg
 
 def export_onnx(model: EfficientSam, out_dir: str, opset: int = 18) -> Dict[str, str]:
     """Write ``encoder.onnx`` and ``decoder.onnx`` for ``model`` into ``out_dir`` (atomically, each file)."""
-    import onnx
-
     model = model.eval()
     os.makedirs(out_dir, exist_ok=True)
     jobs = graph_specs(model)
     paths = {}
-    with torch.no_grad():
-        for name, (module, args, kw) in jobs.items():
-            program = torch.onnx.export(module, args, dynamo=True, opset_version=opset, external_data=False, **kw)
-            path = os.path.join(out_dir, name)
-            with atomic_path(path) as tmp:
-                program.save(tmp)
-                graph = onnx.load(tmp)
-                onnx.helper.set_model_props(graph, {METADATA_KEY: json.dumps(model_facts(model))})
-                onnx.save(graph, tmp)
-                onnx.checker.check_model(tmp, full_check=True)
-            paths[name.split(".")[0]] = path
+    for name, (module, args, kw) in jobs.items():
+        paths[name.split(".")[0]] = os.path.join(out_dir, name)
+        export_graph(model, module, args, paths[name.split(".")[0]], opset, **kw)
     return paths
+
+
+def export_graph(model: EfficientSam, module: nn.Module, args, path: str, opset: int = 18, **export_kwargs) -> None:
+    """One graph of ``model`` (``module`` traced on ``args``; ``export_kwargs``: names and dynamic shapes) to ``path``
+    with ``torch.onnx.export(dynamo=True)``, the model's facts as metadata, checked with ``onnx.checker``; atomically.
+    The pair above and the labelling-tool bundles are written through it."""
+    import onnx
+
+    with torch.no_grad():
+        program = torch.onnx.export(module, args, dynamo=True, opset_version=opset, external_data=False,
+                                    **export_kwargs)
+    with atomic_path(path) as tmp:
+        program.save(tmp)
+        graph = onnx.load(tmp)
+        onnx.helper.set_model_props(graph, {METADATA_KEY: json.dumps(model_facts(model))})
+        onnx.save(graph, tmp)
+        onnx.checker.check_model(tmp, full_check=True)
+
+
+def random_inputs(b: int, q: int, n: int, h: int, w: int, seed: int = 1):
+    """Seeded random graph inputs: images ``[b, 3, h, w]`` (0..1), points ``[b, q, n, 2]`` inside them, labels 1..3,
+    and ``orig_im_size`` ``(h, w)``."""
+    g = torch.Generator().manual_seed(seed)
+    images = torch.rand(b, 3, h, w, generator=g)
+    coords = torch.rand(b, q, n, 2, generator=g) * torch.tensor([float(w), float(h)])
+    labels = torch.randint(1, 4, (b, q, n), generator=g)
+    return images, coords, labels, torch.tensor([float(h), float(w)])
 
 
 def verify_onnx(model: EfficientSam, paths: Dict[str, str], b: int = 1, q: int = 2, n: int = 3,
@@ -121,11 +138,7 @@ def verify_onnx(model: EfficientSam, paths: Dict[str, str], b: int = 1, q: int =
     """Max |difference| between onnxruntime and PyTorch on fresh random inputs (other sizes than export's)."""
     import onnxruntime as ort
 
-    g = torch.Generator().manual_seed(seed)
-    images = torch.rand(b, 3, h, w, generator=g)
-    coords = torch.rand(b, q, n, 2, generator=g) * torch.tensor([float(w), float(h)])
-    labels = torch.randint(1, 4, (b, q, n), generator=g)
-    size = torch.tensor([float(h), float(w)])
+    images, coords, labels, size = random_inputs(b, q, n, h, w, seed)
     with torch.no_grad():
         emb = model.get_image_embeddings(images)
         logits, iou = model.predict_masks(emb, coords, labels, True, h, w)

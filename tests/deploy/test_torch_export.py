@@ -5,7 +5,7 @@ import torch
 from conftest import TINY, randomize_
 
 from efficientsam_zoo import EfficientSamSpec, build_efficient_sam
-from efficientsam_zoo.export_onnx import export_programs
+from efficientsam_zoo.export_onnx import export_programs, random_inputs
 
 
 @pytest.fixture(scope="module")
@@ -17,11 +17,7 @@ def model_and_programs():
 @pytest.mark.parametrize("b,q,n,h,w", [(1, 1, 1, 64, 64), (2, 3, 5, 80, 120), (1, 2, 8, 50, 30)])
 def test_programs_equal_eager_at_other_shapes(model_and_programs, b, q, n, h, w):
     model, programs = model_and_programs
-    g = torch.Generator().manual_seed(b * 100 + n)
-    images = torch.rand(b, 3, h, w, generator=g)
-    coords = torch.rand(b, q, n, 2, generator=g) * torch.tensor([float(w), float(h)])
-    labels = torch.randint(1, 4, (b, q, n), generator=g)
-    size = torch.tensor([float(h), float(w)])
+    images, coords, labels, size = random_inputs(b, q, n, h, w, seed=b * 100 + n)
     with torch.no_grad():
         embeddings = model.get_image_embeddings(images)
         logits, iou = model.predict_masks(embeddings, coords, labels, True, h, w)
