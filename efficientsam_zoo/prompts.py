@@ -14,17 +14,10 @@ from typing import Optional, Tuple
 
 import torch
 
+from .utils.image import as_numpy
 from .utils.prompt_checks import NO_MASK_PROMPTS, NO_NEGATIVES, assemble_prompt_arrays, check_finite_array
 
 __all__ = ["assemble_prompts", "check_finite", "NO_NEGATIVES", "check_mask_input"]
-
-
-def _numpy(values):
-    """A tensor (any device / dtype) -> numpy for the checks; anything else as it is."""
-    if isinstance(values, torch.Tensor):
-        values = values.detach().cpu()
-        return (values.float() if values.dtype in (torch.bfloat16, torch.float16) else values).numpy()
-    return values
 
 
 def assemble_prompts(point_coords, point_labels, boxes, image_size: Optional[Tuple[int, int]], max_points: int,
@@ -37,7 +30,7 @@ def assemble_prompts(point_coords, point_labels, boxes, image_size: Optional[Tup
     (prompts already checked in their image's pixel frame, then rescaled). The checks themselves are numpy
     (``utils.prompt_checks``), shared with the torch-free ONNX predictor.
     """
-    points, labels = assemble_prompt_arrays(_numpy(point_coords), _numpy(point_labels), _numpy(boxes), image_size,
+    points, labels = assemble_prompt_arrays(as_numpy(point_coords), as_numpy(point_labels), as_numpy(boxes), image_size,
                                             max_points, allow_padding, negatives)
     return torch.from_numpy(points), torch.from_numpy(labels)
 
@@ -61,4 +54,4 @@ def check_mask_input(mask_input, queries: int, size: Tuple[int, int], mask_promp
 
 def check_finite(name: str, values: torch.Tensor) -> None:
     """Refuse NaN / inf in ``values``, naming the first one and its index."""
-    check_finite_array(name, _numpy(values))
+    check_finite_array(name, as_numpy(values))

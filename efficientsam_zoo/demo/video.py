@@ -36,7 +36,7 @@ class _Session:
     def __init__(self, frames: VideoFrames, state) -> None:
         self.frames, self.state = frames, state
         self.clicks: Dict[Tuple[int, int], List[Tuple[float, float, int]]] = {}  # (frame, object) -> clicks
-        self.masks: Dict[int, Dict[int, Dict]] = {}  # frame -> object -> COCO RLE
+        self.masks: Dict[int, Dict[int, Dict]] = {}  # frame -> object -> COCO RLE (objects present only)
 
     def ids(self, frame_idx: int) -> np.ndarray:
         """The object-id map shown on ``frame_idx`` (0 where no object is)."""
@@ -121,7 +121,7 @@ class VideoDemoBackend:
             except ValueError as exc:  # outside the frame, frame out of range, a new object after tracking ...
                 raise DemoInputError(str(exc)) from None
         s.clicks[(frame_idx, obj_id)] = clicks
-        s.masks[frame_idx] = {int(o): encode_rle(m) for o, m in zip(obj_ids, (logits[:, 0] > 0).cpu().numpy())}
+        s.masks[frame_idx] = _frame_masks(obj_ids, logits)
         return self.frame(token, frame_idx)
 
     def frame(self, token: str, frame_idx: int) -> np.ndarray:
@@ -148,7 +148,7 @@ class VideoDemoBackend:
         with self.lock:
             for reverse in (False, True):
                 for t, obj_ids, logits in self.predictor.propagate_in_video(s.state, reverse=reverse):
-                    s.masks[t] = {int(o): encode_rle(m) for o, m in zip(obj_ids, (logits[:, 0] > 0).cpu().numpy())}
+                    s.masks[t] = _frame_masks(obj_ids, logits)
                     done = min(done + 1, total)
                     if progress is not None:
                         progress(done, total)
@@ -156,14 +156,14 @@ class VideoDemoBackend:
             video = os.path.join(folder, "overlay.webm")  # VP8: browsers play it as it is
             write_video(video, (overlay_ids(s.frames[t], s.ids(t)) for t in range(total)), fps=s.frames.fps)
         records = [dict(frame=t, obj_id=o, segmentation=rle) for t in sorted(s.masks)
-                   for o, rle in sorted(s.masks[t].items()) if _area(rle)]
+                   for o, rle in sorted(s.masks[t].items())]
         masks = os.path.join(folder, "masks.json")
         write_json(dict(video=os.path.basename(s.frames.path), height=s.frames.height, width=s.frames.width,
                         frames=total, annotations=records), masks)
         return video, masks
 
 
-def _area(rle: Dict) -> int:
-    from pycocotools import mask as mask_utils
-
-    return int(mask_utils.area(rle))
+def _frame_masks(obj_ids, logits) -> Dict[int, Dict]:
+    """The predictor's output for one frame -> ``{object id: COCO RLE}`` of the objects present (empty masks are
+    left out: nothing to draw or download)."""
+    return {int(o): encode_rle(m) for o, m in zip(obj_ids, (logits[:, 0] > 0).cpu().numpy()) if m.any()}

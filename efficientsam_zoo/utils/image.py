@@ -15,7 +15,7 @@ from typing import Dict, Optional, Tuple, Union
 import numpy as np
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageLike", "annotated_frame", "load_image_rgb", "load_image_pil", "image_to_tensor",
-           "image_to_array", "to_uint8"]
+           "image_to_array", "to_uint8", "as_numpy"]
 
 #: File endings read as images in image folders (datasets, mask folders, the HF Trainer's folders).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -119,8 +119,18 @@ def _tensor_to_chw(image, image_format: str) -> np.ndarray:
                          f"got shape {tuple(image.shape)}")
     if tensor.shape[0] == 3 and image_format == "BGR":
         tensor = tensor.flip(0)
-    tensor = tensor.detach().cpu()
-    return (tensor.float() if tensor.dtype in (torch.bfloat16, torch.float16) else tensor).numpy()
+    return as_numpy(tensor)
+
+
+def as_numpy(values):
+    """A torch tensor (any device; half precision as float32, which numpy can hold) as a numpy array; anything else
+    as it is. Shared by the image reading and the prompt checks, both numpy."""
+    if "torch" not in sys.modules or not isinstance(values, sys.modules["torch"].Tensor):
+        return values
+    import torch
+
+    values = values.detach().cpu()
+    return (values.float() if values.dtype in (torch.bfloat16, torch.float16) else values).numpy()
 
 
 def image_to_array(image: ImageLike, image_format: str = "RGB") -> np.ndarray:
