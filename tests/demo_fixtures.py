@@ -52,6 +52,10 @@ def _free_port() -> int:
 
 
 VIDEO_SIZE, VIDEO_FRAMES = 128, 8
+#: Segment everything's (pred_iou_thresh, stability_score_thresh) for the main job's tiny model, whose masks score lower
+#: than SAM's: over two quickstart runs the mask matching each held-out object had a predicted IoU of 0.86-0.95 and a
+#: stability score of 0.76-0.88 (SAM's defaults are 0.88 / 0.95; 0.8 missed an object in one of the two runs).
+TINY_MODEL_THRESHOLDS = (0.5, 0.7)
 
 
 @pytest.fixture(scope="module")

@@ -153,7 +153,8 @@ def build_demo(backend: DemoBackend, examples: Sequence[str] = (), title: str = 
                 with gr.Column():
                     ev_upload = gr.File(label="Image", file_types=["image"], elem_id="everything-upload")
                     grid = gr.Slider(4, 64, value=16, step=1, label="Points per side", elem_id="grid")
-                    iou = gr.Slider(0.0, 1.0, value=PRED_IOU_THRESH, step=0.01, label="Predicted IoU threshold")
+                    iou = gr.Slider(0.0, 1.0, value=PRED_IOU_THRESH, step=0.01, label="Predicted IoU threshold",
+                                    elem_id="iou-threshold")
                     stability = gr.Slider(0.0, 1.0, value=STABILITY_SCORE_THRESH, step=0.01,
                                           label="Stability score threshold", elem_id="stability")
                     run = gr.Button("Segment everything", variant="primary", elem_id="run-everything")

@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 import pytest
-from demo_fixtures import interior_point, iou
+from demo_fixtures import TINY_MODEL_THRESHOLDS, interior_point, iou
 from PIL import Image
 
 from efficientsam_zoo.utils.masks import decode_rle
@@ -49,7 +49,7 @@ def test_everything_endpoint(client, scenes):
     _, count, rle_file = client.predict(handle_file(path), 8, api_name="/everything")  # segment-anything's thresholds
     assert count == len(json.load(open(rle_file)))
     # the tiny model's masks are less stable than SAM's (measured <= 0.89): the thresholds a user would lower
-    overlay, count, rle_file = client.predict(handle_file(path), 8, 0.5, 0.8, api_name="/everything")
+    overlay, count, rle_file = client.predict(handle_file(path), 8, *TINY_MODEL_THRESHOLDS, api_name="/everything")
     records = json.load(open(rle_file))
     masks = [decode_rle(r["segmentation"]) for r in records]
     assert count == len(records) >= 1 and all(m.shape == image.shape[:2] for m in masks)

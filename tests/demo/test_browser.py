@@ -11,7 +11,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from demo_fixtures import VIDEO_FRAMES, interior_point, iou
+from demo_fixtures import TINY_MODEL_THRESHOLDS, VIDEO_FRAMES, interior_point, iou
 from PIL import Image
 
 from efficientsam_zoo.utils.masks import decode_rle
@@ -135,7 +135,7 @@ def test_click_box_undo_and_everything_in_a_browser(browser, server, scenes):
     browser.find_element(By.XPATH, "//button[@role='tab' and contains(., 'Segment everything')]").click()
     ev = _wait(lambda: _find(browser, "#everything-upload input[type=file]"), what="the second upload field")
     ev.send_keys(os.path.abspath(path))
-    for css, value in (("#grid", 8), ("#stability", 0.8)):  # the tiny model's masks are less stable than SAM's
+    for css, value in zip(("#grid", "#iou-threshold", "#stability"), (8, *TINY_MODEL_THRESHOLDS)):
         box = _find(browser, f"{css} input[type=number]")
         box.clear()
         box.send_keys(str(value), Keys.TAB)
