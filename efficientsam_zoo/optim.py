@@ -18,7 +18,7 @@ def vit_layer_id(name: str, num_layers: int) -> int:
     if ".pos_embed" in name or name.startswith("pos_embed") or ".patch_embed." in name or name.startswith("patch_embed."):
         return 0
     m = _BLOCK.search(name)
-    if m is not None and ("backbone" in name or "image_encoder." in name
+    if m is not None and ("backbone" in name or "image_encoder." in name or "vision_encoder." in name
                           or name.startswith(("blocks.", "vit.", "sami_vit."))):
         return int(m.group(1)) + 1
     return num_layers + 1

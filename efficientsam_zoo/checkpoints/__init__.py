@@ -14,8 +14,8 @@ package's public checkpoint API (``from efficientsam_zoo.checkpoints import ...`
 """
 from .backbone import (SAMI_BACKBONE_FORMAT, backbone_state_dict, load_pretrained_backbone, load_segmenter_init,
                        read_sami_backbone, save_sami_backbone)
-from .efficienttam import official_to_efficienttam, read_efficienttam_checkpoint
-from .io import CheckpointError, atomic_torch_save, check_state_dict, load_state_dict_strict, read_checkpoint
+from .efficienttam import efficientsam_to_efficienttam, official_to_efficienttam, read_efficienttam_checkpoint
+from .io import CheckpointError, atomic_torch_save, check_state_dict, listing, load_state_dict_strict, read_checkpoint
 from .official import (HF_EFFICIENTSAM_PREFIX, SPEC_FILE, guess_efficientsam_variant, hf_to_official_efficientsam,
                        load_release_state_dict, official_to_hf_efficientsam, read_model_spec, read_official_state_dict,
                        save_official_checkpoint, write_model_spec)
@@ -28,4 +28,5 @@ __all__ = ["CheckpointError", "read_checkpoint", "read_official_state_dict", "ch
            "segment_anything_to_vit", "hf_sam_vision_to_segment_anything", "backbone_state_dict",
            "save_sami_backbone", "read_sami_backbone", "SAMI_BACKBONE_FORMAT", "read_trainer_checkpoint",
            "load_pretrained_backbone", "load_segmenter_init", "SPEC_FILE", "read_model_spec", "write_model_spec",
-           "load_release_state_dict", "official_to_efficienttam", "read_efficienttam_checkpoint"]
+           "load_release_state_dict", "official_to_efficienttam", "read_efficienttam_checkpoint",
+           "efficientsam_to_efficienttam", "listing"]

@@ -18,7 +18,8 @@ import torch
 
 from .io import CheckpointError, check_state_dict, listing, read_checkpoint
 
-__all__ = ["official_to_efficienttam", "read_efficienttam_checkpoint", "EFFICIENTTAM_RULES"]
+__all__ = ["official_to_efficienttam", "read_efficienttam_checkpoint", "EFFICIENTTAM_RULES",
+           "efficientsam_to_efficienttam"]
 
 #: ``(pattern, replacement)`` applied in order, first match wins; ``None`` means handled elsewhere.
 EFFICIENTTAM_RULES: List[Tuple[str, Optional[str]]] = [
@@ -110,6 +111,13 @@ def official_to_efficienttam(state_dict: Mapping[str, torch.Tensor],
                              target_keys: Mapping[str, torch.Size]) -> Dict[str, torch.Tensor]:
     """A release ``state_dict`` -> ``EfficientTamVideoModel`` keys; ``target_keys`` (name -> shape) are the model's,
     and the result fills exactly those, with the same shapes."""
+    out, unknown = _translate(state_dict)
+    _check(out, target_keys, unknown)
+    return out
+
+
+def _translate(state_dict: Mapping[str, torch.Tensor]) -> Tuple[Dict[str, torch.Tensor], List[str]]:
+    """Release keys -> model keys by :data:`EFFICIENTTAM_RULES`; returns the result and the keys no rule takes."""
     out: Dict[str, torch.Tensor] = {}
     unknown: List[str] = []
     for key, value in state_dict.items():
@@ -132,8 +140,53 @@ def official_to_efficienttam(state_dict: Mapping[str, torch.Tensor],
     if fourier is not None:
         for name in ("prompt_encoder.shared_embedding.positional_embedding", "shared_image_embedding.positional_embedding"):
             out[name] = fourier
-    _check(out, target_keys, unknown)
-    return out
+    return out, unknown
+
+
+#: EfficientSAM's module names -> SAM 2's release names (then :data:`EFFICIENTTAM_RULES`): the two SAM decoders
+#: are the same network (SAM 2's adds the object-score token and head, which an EfficientSAM start lacks).
+_EFFICIENTSAM_TO_RELEASE = [(re.compile(p), r) for p, r in [
+    (r"^image_encoder\.neck\.0\.(.*)$", r"image_encoder.neck.convs.0.conv_1x1.\1"),
+    (r"^image_encoder\.neck\.1\.(.*)$", r"image_encoder.neck.convs.0.norm_0.\1"),
+    (r"^image_encoder\.neck\.2\.(.*)$", r"image_encoder.neck.convs.0.conv_3x3.\1"),
+    (r"^image_encoder\.neck\.3\.(.*)$", r"image_encoder.neck.convs.0.norm_1.\1"),
+    (r"^image_encoder\.(.*)$", r"image_encoder.trunk.\1"),
+    (r"^prompt_encoder\.pe_layer\.(.*)$", r"sam_prompt_encoder.pe_layer.\1"),
+    (r"^prompt_encoder\.invalid_points\.(.*)$", r"sam_prompt_encoder.not_a_point_embed.\1"),
+    (r"^prompt_encoder\.negative_point_embeddings\.(.*)$", r"sam_prompt_encoder.point_embeddings.0.\1"),
+    (r"^prompt_encoder\.point_embeddings\.(.*)$", r"sam_prompt_encoder.point_embeddings.1.\1"),
+    (r"^prompt_encoder\.bbox_top_left_embeddings\.(.*)$", r"sam_prompt_encoder.point_embeddings.2.\1"),
+    (r"^prompt_encoder\.bbox_bottom_right_embeddings\.(.*)$", r"sam_prompt_encoder.point_embeddings.3.\1"),
+    (r"^prompt_encoder\.(mask_downscaling|no_mask_embed)\.(.*)$", r"sam_prompt_encoder.\1.\2"),
+    (r"^mask_decoder\.transformer\.(.*)\.mlp\.layers\.0\.0\.(.*)$", r"sam_mask_decoder.transformer.\1.mlp.layers.0.\2"),
+    (r"^mask_decoder\.transformer\.(.*)\.mlp\.fc\.(.*)$", r"sam_mask_decoder.transformer.\1.mlp.layers.1.\2"),
+    (r"^mask_decoder\.final_output_upscaling_layers\.0\.0\.(.*)$", r"sam_mask_decoder.output_upscaling.0.\1"),
+    (r"^mask_decoder\.final_output_upscaling_layers\.0\.1\.(.*)$", r"sam_mask_decoder.output_upscaling.1.\1"),
+    (r"^mask_decoder\.final_output_upscaling_layers\.1\.0\.(.*)$", r"sam_mask_decoder.output_upscaling.3.\1"),
+    (r"^mask_decoder\.(.*)\.layers\.(\d)\.0\.(.*)$", r"sam_mask_decoder.\1.layers.\2.\3"),
+    (r"^mask_decoder\.(output_hypernetworks_mlps\.\d+|iou_prediction_head)\.fc\.(.*)$", r"sam_mask_decoder.\1.layers.2.\2"),
+    (r"^mask_decoder\.(.*)$", r"sam_mask_decoder.\1"),
+]]
+
+
+def efficientsam_to_efficienttam(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """An EfficientSAM state dict (release layout) -> the ``EfficientTamVideoModel`` keys it fills: the image encoder
+    with its neck, the prompt encoder and the mask decoder (the memory parts, SAM 2's object-score head and any point
+    embedding the file lacks are not in it). The point embeddings come as single rows
+    (``prompt_encoder.point_embed.weight.<label>``) for the caller to place."""
+    release, rows = {}, {}
+    for key, value in state_dict.items():
+        for pattern, replacement in _EFFICIENTSAM_TO_RELEASE:
+            match = pattern.match(key)
+            if match is not None:
+                release[match.expand(replacement)] = value
+                break
+    for key in [k for k in release if k.startswith("sam_prompt_encoder.point_embeddings.")]:
+        rows[f"prompt_encoder.point_embed.weight.{key.split('.')[2]}"] = release.pop(key)
+    out, unknown = _translate(release)
+    if unknown:
+        raise CheckpointError(listing("EfficientSAM keys without an EfficientTAM counterpart", unknown))
+    return {**out, **rows}
 
 
 def _check(out: Mapping[str, torch.Tensor], target: Mapping[str, torch.Size], unknown: List[str]) -> None:

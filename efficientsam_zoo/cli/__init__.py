@@ -16,6 +16,7 @@
     efficientsam-zoo export-onnx (--model NAME | --checkpoint PATH) --out-dir DIR [--opset 18]
     efficientsam-zoo track VIDEO (--point X,Y[,L][@F] | --box X0,Y0,X1,Y1[@F] | --mask PNG[@F]) ... [--obj ID]
                      [--model efficienttam-ti] [--checkpoint FILE] --out-dir DIR        (EfficientTAM)
+    efficientsam-zoo eval-video --davis-root DIR (--predictions DIR | --checkpoint FILE [--model NAME]) --out F.json
     efficientsam-zoo demo [--model NAME] [--checkpoint FILE | --run DIR] [--port P] [--host 127.0.0.1] [--share]
 
 =============  =============================================================================================
@@ -25,6 +26,7 @@
 ``train``      ``quickstart``, ``pretrain``, ``train``, ``finetune``, ``finetune-cls``, ``export-backbone``
 ``export``     ``export-onnx``
 ``track``      ``track`` (EfficientTAM video tracking)
+``eval_video`` ``eval-video`` (J&F on DAVIS-format data)
 ``demo``       ``demo`` (the Gradio page)
 =============  =============================================================================================
 """
@@ -35,12 +37,12 @@ import sys
 from typing import List, Optional
 
 from ..checkpoints import CheckpointError
-from . import demo, evaluate, export, segment, track, train
+from . import demo, eval_video, evaluate, export, segment, track, train
 from .common import load_model_from_args, points_cap
 
 __all__ = ["main", "build_parser", "load_model_from_args", "points_cap"]
 
-GROUPS = (segment, evaluate, train, export, track, demo)
+GROUPS = (segment, evaluate, eval_video, train, export, track, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -141,13 +141,15 @@ class EfficientTamVideoConfig(Sam2VideoConfig):
 
 def efficienttam_config_for(name: str, image_size: Optional[int] = None, **overrides) -> EfficientTamVideoConfig:
     """The config of a released EfficientTAM (``efficienttam-ti``, ``efficienttam-s-2`` ...), from the variant table;
-    ``image_size`` (a multiple of 16) changes the input size everywhere it appears (tests use small ones)."""
+    ``image_size`` (a multiple of 16) changes the input size everywhere it appears (tests use small ones); a
+    ``vision_config`` dict overrides fields of the variant's image encoder (``num_hidden_layers`` ...)."""
     name = name.replace("_", "-")  # the release's file names: efficienttam_ti_512x512
     if name not in EFFICIENT_TAM_NAMES:
         raise ValueError(f"unknown EfficientTAM model {name!r}; choose one of {EFFICIENT_TAM_NAMES}")
     variant = get_variant(name)
     size = image_size or variant.tracker.image_size
-    vision = EfficientTamVisionConfig.from_size(variant.backbone, image_size=size)
+    vision = EfficientTamVisionConfig.from_size(variant.backbone, **{"image_size": size,
+                                                                       **overrides.pop("vision_config", {})})
     side = size // vision.patch_size
     kwargs = dict(vision_config=vision, prompt_encoder_config={"image_size": size}, image_size=size,
                   memory_attention_rope_feat_sizes=[side, side],

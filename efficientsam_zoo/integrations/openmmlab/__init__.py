@@ -4,6 +4,7 @@
 ``scope``        the package's child registries (scope ``efficientsam_zoo``) below mmengine's root registries
 ``data``         ImageNet-style folders, precomputed teacher targets, SA-1B shards, their transforms
 ``models``       ``SamiPretrainer`` (SAMI pretraining) and ``EfficientSamFinetuner`` (SA-1B finetuning)
+``video``        ``VideoClipDataset`` and ``EfficientTamTrainer`` (EfficientTAM trained as SAM 2 trains)
 ``hooks``        ``PromptQualityCurveHook``: prompt mIoU against finetuning steps (paper Figure 7)
 ``backbones``    ``SamiViT`` (ViTDet form), ``SamiSimpleFPN``, the layer-decay optimiser constructor
 ``mmdet``        registers the backbone pieces in MMDetection's registries (import it from mmdet configs)
@@ -16,7 +17,7 @@ package's variant table ``efficientsam_zoo.registry`` also has; the old module p
 """
 import sys as _sys
 
-from . import data, hooks, models, scope  # noqa: F401  (registration)
+from . import data, hooks, models, scope, video  # noqa: F401  (registration)
 from .backbones import SamiLayerDecayOptimizerConstructor
 from .scope import DATASETS, HOOKS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS, TRANSFORMS
 

@@ -1,0 +1,97 @@
+"""Video object segmentation scores as DAVIS defines them (Pont-Tuset et al., 2017; the ``davis2017-evaluation``
+code): J, the region similarity (IoU), and F, the boundary F-measure, per object and frame; J&F is their mean.
+
+* ``J``: ``|P & G| / |P | G|``, and 1 when both masks are empty.
+* ``F``: both masks' one-pixel boundaries (DAVIS's ``seg2bmap``: a pixel differs from its right, lower or lower-right
+  neighbour), each dilated by a disk of radius ``ceil(0.008 * image diagonal)``; precision is the share of predicted
+  boundary pixels within that distance of the true boundary, recall the reverse; F = 2PR / (P + R). An empty
+  prediction of an empty object scores 1, an empty prediction of a present object 0 (and vice versa).
+
+A video's J (F) of an object is the mean over its frames but the prompted first and the last (``davis2017-evaluation``
+drops both: ``masks[:, 1:-1]``);
+the dataset's J is the mean over every (video, object) row, and J&F the mean of J and F. ``davisinteractive`` (its
+metrics are these) builds from source only (Cython), so this module writes the definitions out; the tests check them
+against hand-counted masks.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+__all__ = ["jaccard", "boundary_map", "f_measure", "score_video", "summarize", "BOUND_TH"]
+
+#: DAVIS's boundary tolerance: a fraction of the image diagonal.
+BOUND_TH = 0.008
+
+
+def jaccard(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Region similarity J of two boolean masks (1 when both are empty)."""
+    pred, gt = pred.astype(bool), gt.astype(bool)
+    union = np.count_nonzero(pred | gt)
+    return 1.0 if union == 0 else np.count_nonzero(pred & gt) / union
+
+
+def boundary_map(mask: np.ndarray) -> np.ndarray:
+    """DAVIS's ``seg2bmap`` at the mask's own size: pixels whose right, lower or lower-right neighbour differs."""
+    seg = mask.astype(bool)
+    east, south, southeast = np.zeros_like(seg), np.zeros_like(seg), np.zeros_like(seg)
+    east[:, :-1], south[:-1, :], southeast[:-1, :-1] = seg[:, 1:], seg[1:, :], seg[1:, 1:]
+    b = (seg ^ east) | (seg ^ south) | (seg ^ southeast)
+    b[-1, :] = seg[-1, :] ^ east[-1, :]
+    b[:, -1] = seg[:, -1] ^ south[:, -1]
+    b[-1, -1] = False
+    return b
+
+
+def _disk(radius: int) -> np.ndarray:
+    yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    return (xx ** 2 + yy ** 2) <= radius ** 2
+
+
+def f_measure(pred: np.ndarray, gt: np.ndarray, bound_th: float = BOUND_TH) -> float:
+    """Boundary F-measure of two boolean masks of one size (DAVIS's ``f_measure``)."""
+    from scipy.ndimage import binary_dilation
+
+    radius = bound_th if bound_th >= 1 else math.ceil(bound_th * math.hypot(*pred.shape))
+    fg, gb = boundary_map(pred), boundary_map(gt)
+    n_fg, n_gt = int(fg.sum()), int(gb.sum())
+    if n_fg == 0 or n_gt == 0:
+        return 1.0 if n_fg == n_gt else 0.0
+    disk = _disk(int(radius))
+    precision = np.count_nonzero(fg & binary_dilation(gb, disk)) / n_fg
+    recall = np.count_nonzero(gb & binary_dilation(fg, disk)) / n_gt
+    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+
+
+def score_video(pred: np.ndarray, gt: np.ndarray, object_ids: Sequence[int], first_frame: int = 0) -> List[Dict]:
+    """Per-object rows of one video: ``pred`` / ``gt`` ``[T, H, W]`` instance-id maps (0 background); the frames
+    between the prompted ``first_frame`` and the last are scored (all after the first in a video of two frames).
+    Returns ``{"object", "J", "F", "J&F", "frames"}`` per object."""
+    if pred.shape != gt.shape:
+        raise ValueError(f"predicted masks {pred.shape} and ground truth {gt.shape} differ in size; predictions must "
+                         "be laid out like the annotations (one PNG per annotated frame, at the frame's size)")
+    frames = range(first_frame + 1, max(gt.shape[0] - 1, first_frame + 2))
+    if len(frames) == 0 or frames[-1] >= gt.shape[0]:
+        raise ValueError(f"a video of {gt.shape[0]} frame(s) prompted on frame {first_frame} has no frame to score")
+    rows = []
+    for obj in object_ids:
+        j = [jaccard(pred[t] == obj, gt[t] == obj) for t in frames]
+        f = [f_measure(pred[t] == obj, gt[t] == obj) for t in frames]
+        jm, fm = float(np.mean(j)), float(np.mean(f))
+        rows.append({"object": int(obj), "J": jm, "F": fm, "J&F": (jm + fm) / 2, "frames": len(j)})
+    return rows
+
+
+def summarize(rows_by_video: Dict[str, List[Dict]]) -> Dict:
+    """The dataset's scores from per-video rows (``score_video``): ``J``, ``F`` and ``J&F`` as the mean over every
+    (video, object) row, plus ``videos`` (per-video means) and ``rows``."""
+    rows = [dict(r, video=v) for v, rs in rows_by_video.items() for r in rs]
+    if not rows:
+        raise ValueError("nothing to score: no video has an annotated object")
+    j = float(np.mean([r["J"] for r in rows]))
+    f = float(np.mean([r["F"] for r in rows]))
+    videos = {v: {k: float(np.mean([r[k] for r in rs])) for k in ("J", "F", "J&F")}
+              for v, rs in rows_by_video.items() if rs}
+    return {"J&F": (j + f) / 2, "J": j, "F": f, "videos": videos, "rows": rows}
