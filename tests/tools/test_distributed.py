@@ -197,7 +197,18 @@ def _ade(tmp_path):
     return cfg, opts, "train_dataloader.batch_size", 1
 
 
-MM_PATHS = {"sami": _sami, "sa1b": _sa1b, "mmdet": _coco, "mmseg": _ade}
+def _efficienttam(tmp_path):
+    from efficientsam_zoo.data.video import make_moving_shapes_davis
+
+    make_moving_shapes_davis(str(tmp_path / "videos"), 4, num_frames=6, size=64, seed=6)
+    cfg = _config(tmp_path, "efficienttam_ti_tiny-moving-shapes", """
+        # the memory attention's dropout draws from each process's global RNG: off, so 2 x b and 1 x 2b compare
+        model = dict(config=dict(memory_attention_dropout=0.0, memory_attention_rope_dropout=0.0))
+        """)
+    return cfg, [f"train_dataloader.dataset.data_root={tmp_path / 'videos'}"], "train_dataloader.batch_size", 1
+
+
+MM_PATHS = {"sami": _sami, "sa1b": _sa1b, "mmdet": _coco, "mmseg": _ade, "efficienttam": _efficienttam}
 
 
 @pytest.mark.parametrize("path", sorted(MM_PATHS))

@@ -18,7 +18,7 @@ class _Stop(Exception):
     """Raised by the capturing hooks once the resumed state is recorded."""
 
 
-# -- mmengine Runner paths (SAMI, SA-1B finetuning, MMDetection, MMSegmentation) ------------------------------------
+# -- mmengine Runner paths (SAMI, SA-1B finetuning, MMDetection, MMSegmentation, EfficientTAM) ------------------------------------
 def _sami_data(root):
     from PIL import Image
 
@@ -56,12 +56,20 @@ def _ade_data(root):
             "val_dataloader.dataset.data_prefix.seg_map_path=annotations/training", "train_cfg.val_interval=1000"]
 
 
+def _shapes_videos(root):
+    from efficientsam_zoo.data.video import make_moving_shapes_davis
+
+    make_moving_shapes_davis(str(root), 4, num_frames=6, size=64, seed=5)
+    return [f"train_dataloader.dataset.data_root={root}"]
+
+
 _WARMUP_THEN = ["param_scheduler.0.end=2", "param_scheduler.1.begin=2", "param_scheduler.1.end=8"]
 MM_PATHS = {  # config, data, schedule options (the tiny configs' schedules cut to 8 iterations)
     "sami": ("sami_pretrain_vit-ti_tiny-shapes", _sami_data, _WARMUP_THEN + ["param_scheduler.1.T_max=6"]),
     "sa1b": ("efficientsam_ti_tiny-shapes", _sa1b_data, _WARMUP_THEN),
     "mmdet": ("vitdet_sami_ti_tiny-shapes", _coco_data, _WARMUP_THEN + ["param_scheduler.1.T_max=6"]),
     "mmseg": ("mask2former_sami_ti_tiny-shapes", _ade_data, ["param_scheduler.0.end=8"]),
+    "efficienttam": ("efficienttam_ti_tiny-moving-shapes", _shapes_videos, _WARMUP_THEN + ["param_scheduler.1.T_max=6"]),
 }
 
 

@@ -139,8 +139,9 @@ def track_clip(model, feats: Dict[str, List[torch.Tensor]], gt: torch.Tensor, ge
                 multimask = model._use_multimask(is_init, {"point_labels": labels[:, None]})
                 out, high, iou = _decode(model, pix, high_res, points, labels, out["pred_masks"], multimask)
                 steps[t].append((high, iou, out["object_score_logits"].reshape(k, 1)))
+        # a prompted frame's memory: from the binarised mask in eval mode, as the predictor API encodes it
         memory, memory_pos = model._encode_new_memory(level[-1], out["high_res_masks"], out["object_score_logits"],
-                                                      is_mask_from_pts=points is not None)
+                                                      is_mask_from_pts=is_init or points is not None)
         cond = is_init or (s.corrected_frames_as_cond and t in plan.correct_frames)
         for j in range(k):
             bank.store(j, t, {"pred_masks": out["pred_masks"][j:j + 1], "object_pointer": out["object_pointer"][j:j + 1],
@@ -188,8 +189,9 @@ def _kind(path: str) -> str:
 def init_from_checkpoint(model, path: str) -> str:
     """Start ``model`` (an ``EfficientTamVideoModel``) from ``path``: an EfficientTAM release file or directory loads
     everything, strictly; an EfficientSAM checkpoint or model directory the image encoder (with its neck), the prompt
-    encoder and the mask decoder (``checkpoints.efficientsam_to_efficienttam``; the memory parts and the object-score
-    head start fresh); a backbone (SAMI export ...) the image encoder's ViT only. Returns which of the three."""
+    encoder and the mask decoder (``checkpoints.efficientsam_to_efficienttam``: same shapes, other activations, so a
+    starting point only; the memory parts and the object-score head start fresh); a backbone (SAMI export ...) the
+    image encoder's ViT only. Returns which of the three."""
     kind = _kind(path)
     if kind == "efficienttam":
         if os.path.isdir(path):
