@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..utils.image import load_image_rgb
-from ..utils.masks import decode_rle
+from ..utils.masks import decode_rle, instance_ids
 from ..utils.video import VideoFrames
 from .instances import InstanceSource
 
@@ -297,9 +297,7 @@ def make_moving_shapes_davis(root: str, n_videos: int, num_frames: int = 8, size
     names = []
     for i in range(n_videos):
         frames, masks = make_moving_shapes(seed * 10_000 + i, num_frames, size, size, n_objects, speed)
-        ids = np.zeros(masks.shape[:1] + masks.shape[2:], np.uint8)
-        for k in range(masks.shape[1]):
-            ids[masks[:, k]] = k + 1
+        ids = np.stack([instance_ids(range(1, masks.shape[1] + 1), frame) for frame in masks])
         names.append(f"shapes{i:04d}")
         write_davis_video(root, names[-1], frames, ids)
     return names

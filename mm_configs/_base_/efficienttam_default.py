@@ -27,4 +27,5 @@ param_scheduler = [dict(type="CosineAnnealingLR", T_max=max_epochs, eta_min_rati
                         end=max_epochs, convert_to_iter_based=True)]
 train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=max_epochs)
 default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=2))
+custom_hooks = [dict(type="SaveVideoModelHook")]  # <work_dir>/model: the trained EfficientTamVideoModel
 find_unused_parameters = True  # a clip prompted by masks leaves the prompt encoder's point embeddings idle

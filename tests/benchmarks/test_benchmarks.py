@@ -219,3 +219,19 @@ def test_deploy_benchmark_rows(tmp_path, capsys):
     assert rows[0]["mask_iou"] == 1.0 and all(0 <= r["mask_iou"] <= 1 and r["encoder_ms"] > 0 for r in rows)
     assert all(r["encoder_mb"] < rows[1]["encoder_mb"] for r in rows[2:])  # int8 files are smaller than fp32
     assert capsys.readouterr().out.count("| efficientsam-ti |") == len(module.BACKENDS)
+
+
+def test_efficienttam_training_benchmark_writes_its_rows(tmp_path):
+    """benchmarks/efficienttam_training.py at a toy size: one row per model, the SA-V arithmetic from its time."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "rows.json"
+    printed = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "efficienttam_training.py"),
+                              "--models", "efficienttam-ti", "--img-size", "64", "--frames", "3", "--objects", "2",
+                              "--repeats", "1", "--json", str(out)], check=True, capture_output=True, text=True).stdout
+    (row,) = json.loads(out.read_text())
+    assert row["model"] == "efficienttam-ti" and row["frames"] == 3 and row["s_per_clip"] > 0
+    assert row["peak_rss_gib"] > 0.1
+    assert row["sa_v_days_8_workers"] == pytest.approx(row["s_per_clip"] * 50_900 * 40 / 8 / 86400)
+    assert "| efficienttam-ti | 64 | 3 x 2 |" in printed

@@ -7,18 +7,20 @@ adapter's public builder, imported where the model is built (the one sanctioned 
 """
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 import torch
+from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 
 from ...data.video import VideoClips, open_video_source
 from ...modeling.efficient_sam import IMAGENET_MEAN, IMAGENET_STD
 from ...registry import EFFICIENT_TAM_NAMES
 from .models import sample_generators
-from .scope import DATASETS, MODELS
+from .scope import DATASETS, HOOKS, MODELS
 
-__all__ = ["VideoClipDataset", "EfficientTamTrainer"]
+__all__ = ["VideoClipDataset", "EfficientTamTrainer", "SaveVideoModelHook"]
 
 
 @DATASETS.register_module()
@@ -77,3 +79,19 @@ class EfficientTamTrainer(BaseModel):
             raise ValueError("EfficientTamTrainer only trains (mode='loss'); score it with efficientsam-zoo eval-video")
         x = (frames.float() - self.pixel_mean) / self.pixel_std
         return clip_losses(self.model, x, masks, valid, sample_generators(self.seed, index), self.interaction)
+
+
+@HOOKS.register_module()
+class SaveVideoModelHook(Hook):
+    """After training, the trained ``EfficientTamVideoModel`` as a ``save_pretrained`` directory ``<work_dir>/model``
+    (rank 0), which ``track``, ``eval-video``, the demo and ``from_pretrained`` load."""
+
+    priority = "VERY_LOW"
+
+    def after_train(self, runner) -> None:
+        from mmengine.dist import is_main_process
+        from mmengine.model import is_model_wrapper
+
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if is_main_process():
+            model.model.save_pretrained(os.path.join(runner.work_dir, "model"))
