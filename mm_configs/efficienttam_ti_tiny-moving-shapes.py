@@ -11,7 +11,8 @@ model = dict(
     config=dict(image_size=img_size, vision_config=dict(num_hidden_layers=6, global_attn_indexes=[0, 1, 2, 3, 4, 5]),
                 memory_attention_num_layers=1, memory_attention_feed_forward_hidden_size=512,
                 memory_fuser_num_layers=1, memory_fuser_intermediate_dim=256),
-    freeze_image_encoder=True, interaction=dict(num_correction_points=1, num_frames_to_correct=1))
+    freeze_image_encoder=True,
+    interaction=dict(num_init_cond_frames=1, num_correction_points=1, num_frames_to_correct=1))
 train_dataloader = dict(batch_size=1, num_workers=0, persistent_workers=False,
                         sampler=dict(_delete_=True, type="InfiniteSampler", shuffle=True),
                         dataset=dict(layout="davis", data_root="data/moving-shapes/", num_frames=4, max_objects=2,

@@ -177,16 +177,19 @@ def efficientsam_to_efficienttam(state_dict: Mapping[str, torch.Tensor]) -> Dict
     with its neck, the prompt encoder and the mask decoder (the memory parts, SAM 2's object-score head and any point
     embedding the file lacks are not in it). The point embeddings come as single rows
     (``prompt_encoder.point_embed.weight.<label>``) for the caller to place."""
-    release, rows = {}, {}
+    release, rows, unmatched = {}, {}, []
     for key, value in state_dict.items():
         for pattern, replacement in _EFFICIENTSAM_TO_RELEASE:
             match = pattern.match(key)
             if match is not None:
                 release[match.expand(replacement)] = value
                 break
+        else:
+            unmatched.append(key)
     for key in [k for k in release if k.startswith("sam_prompt_encoder.point_embeddings.")]:
         rows[f"prompt_encoder.point_embed.weight.{key.split('.')[2]}"] = release.pop(key)
     out, unknown = _translate(release)
+    unknown = unmatched + unknown
     if unknown:
         raise CheckpointError(listing("EfficientSAM keys without an EfficientTAM counterpart", unknown))
     return {**out, **rows}

@@ -7,7 +7,8 @@
 checkpoint the EfficientTAM runs first, through SAM 2's video-predictor API: each object is prompted on the first
 annotated frame it appears in -- by its ground-truth mask (``semi-supervised``, DAVIS's protocol) or by one click at
 its interior point farthest from its boundary (``interactive``) -- and tracked forward. Overlapping masks go to the
-lower object id (SAM 2's ``vos_inference``). Scores are ``evaluation.video``'s (DAVIS's J and F); ``FILE.json`` holds
+lower object id (SAM 2's ``vos_inference``). Each object is scored from the frame after the one it is prompted on (its
+first annotated appearance). Scores are ``evaluation.video``'s (DAVIS's J and F); ``FILE.json`` holds
 ``J&F``, ``J``, ``F``, per-video means and a row per video and object.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tqdm.auto import tqdm
 
 from ..data.video import DavisVideos, read_palette_png
 from ..evaluation.interactive import next_click
-from ..evaluation.video import score_video, summarize
+from ..evaluation.video import first_appearances, score_video, summarize
 from ..registry import EFFICIENT_TAM_NAMES
 from ..utils.io import write_json
 from ..utils.masks import instance_ids
@@ -55,7 +56,7 @@ def _prompt(predictor, state, frame: int, obj: int, prompt: Dict) -> None:
 def track_video(predictor, frames: List[np.ndarray], prompts: Dict[int, Dict], memory: bool = True) -> np.ndarray:
     """Instance-id maps ``[T, H, W]`` of one video. ``memory=False``: the same model on each frame alone, prompted
     there as on its prompt frame (no memory of the frames before) -- the baseline that shows what memory adds."""
-    ids = np.zeros((len(frames), *frames[0].shape[:2]), np.uint8)
+    ids = np.zeros((len(frames), *frames[0].shape[:2]), np.uint16)
     if memory:
         state = predictor.init_state(frames)
         for obj, p in sorted(prompts.items()):
@@ -90,7 +91,8 @@ def evaluate_model(predictor, source: DavisVideos, setting: str = "semi-supervis
         frames = [source.frame(i, t) for t in range(annotated[-1] + 1)]
         prompts = first_prompts(source, i, setting)
         pred = track_video(predictor, frames, prompts, memory)[annotated]
-        rows[source.names[i]] = score_video(pred, _gt(source, i), sorted(prompts))
+        rows[source.names[i]] = score_video(pred, _gt(source, i),
+                                            {obj: annotated.index(p["frame"]) for obj, p in prompts.items()})
     return summarize(rows)
 
 
@@ -107,8 +109,7 @@ def score_predictions(source: DavisVideos, predictions: str) -> Dict:
                                         "(<video>/<frame>.png palette PNGs)")
             pred.append(read_palette_png(path))
         gt = _gt(source, i)
-        objects = sorted({int(k) for k in np.unique(gt) if 0 < k < 255})
-        rows[name] = score_video(np.stack(pred), gt, objects)
+        rows[name] = score_video(np.stack(pred), gt, first_appearances(gt))
     return summarize(rows)
 
 

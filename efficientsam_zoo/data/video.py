@@ -17,6 +17,7 @@ without its frame, a PNG of another size than its frame, an object that appears 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Dict, List, Optional
 
@@ -25,9 +26,11 @@ import torch
 import torch.nn.functional as F
 
 from ..utils.image import load_image_rgb
-from ..utils.masks import decode_rle, instance_ids
+from ..utils.masks import decode_rle, instance_ids, rle_area
 from ..utils.video import VideoFrames
 from .instances import InstanceSource
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["VideoSource", "DavisVideos", "SavVideos", "ImagesAsVideos", "VideoClips", "open_video_source",
            "read_palette_png", "write_davis_video", "make_moving_shapes_davis", "DAVIS_PALETTE"]
@@ -67,11 +70,6 @@ def read_palette_png(path: str) -> np.ndarray:
         return np.asarray(im).astype(np.int64)
 
 
-def _frame_number(name: str) -> int:
-    stem = os.path.splitext(name)[0]
-    return int(stem) if stem.isdigit() else -1
-
-
 class DavisVideos(VideoSource):
     """DAVIS-style folders under ``root`` (see the module docstring); ``videos`` (names, or a text file of names,
     one per line, like DAVIS's ``ImageSets/2017/val.txt``) selects some."""
@@ -86,7 +84,11 @@ class DavisVideos(VideoSource):
                                         "and Annotations/<video>/*.png")
         if isinstance(videos, str):
             videos = [line.strip() for line in open(videos) if line.strip()]
-        self.names = sorted(videos if videos is not None else os.listdir(annotations))
+        self.names = sorted(videos if videos is not None else
+                            (v for v in os.listdir(annotations) if os.path.isdir(os.path.join(annotations, v))))
+        absent = [v for v in self.names if not os.path.isdir(os.path.join(images, v))]
+        if absent:
+            raise FileNotFoundError(f"video {absent[0]!r} has no frame folder {os.path.join(images, absent[0])}")
         self._frames, self._pngs = [], []
         for name in self.names:
             jpgs = sorted((f for f in os.listdir(os.path.join(images, name)) if f.lower().endswith((".jpg", ".jpeg",
@@ -135,48 +137,59 @@ class DavisVideos(VideoSource):
 class SavVideos(VideoSource):
     """SA-V under ``root``: ``<video>.mp4`` + ``<video>_<annotations>.json`` (``annotations``: ``manual`` or
     ``auto``). A masklet's object id is its index + 1; ``frames_fps`` is the mp4's rate when the JSON gives its
-    annotation ``fps`` (else every ``ann_every``-th frame is annotated, SA-V's 4)."""
+    annotation ``fps`` (else every ``ann_every``-th frame is annotated, SA-V's 4). A video's JSON is read, and checked
+    (a masklet empty on every annotated frame is refused, measured with pycocotools' ``area``, no decoding), when a
+    clip of it is drawn; one video's JSON and one decoder are kept at a time."""
 
     def __init__(self, root: str, annotations: str = "manual", ann_every: int = 4, frames_fps: int = 24) -> None:
-        suffix = f"_{annotations}.json"
-        self.root = root
-        self.names = sorted(f[:-len(suffix)] for f in os.listdir(root) if f.endswith(suffix))
+        self.suffix, self.root, self.ann_every, self.frames_fps = f"_{annotations}.json", root, ann_every, frames_fps
+        self.names = sorted(f[:-len(self.suffix)] for f in os.listdir(root) if f.endswith(self.suffix))
         if not self.names:
-            raise FileNotFoundError(f"no *{suffix} in {root}: SA-V holds <video>.mp4 with <video>{suffix}")
-        self._json, self._every, self._videos = [], [], {}
-        for name in self.names:
-            if not os.path.isfile(os.path.join(root, name + ".mp4")):
-                raise ValueError(f"{name}{suffix} has no video {name}.mp4 in {root}")
-            with open(os.path.join(root, name + suffix)) as f:
+            raise FileNotFoundError(f"no *{self.suffix} in {root}: SA-V holds <video>.mp4 with <video>{self.suffix}")
+        missing = [n for n in self.names if not os.path.isfile(os.path.join(root, n + ".mp4"))]
+        if missing:
+            raise ValueError(f"{missing[0]}{self.suffix} has no video {missing[0]}.mp4 in {root}")
+        self._json = (None, None, None)  # (video index, masklet, frame step) of the last video read
+        self._video = (None, None)  # (video index, open decoder)
+
+    def _masklet(self, i: int):
+        if self._json[0] != i:
+            name = self.names[i] + self.suffix
+            with open(os.path.join(self.root, name)) as f:
                 meta = json.load(f)
             masklet = meta.get("masklet", meta.get("masks"))
             if masklet is None:
-                raise ValueError(f"{name}{suffix} has no 'masklet' list (per annotated frame, one RLE per object)")
-            every = frames_fps // int(meta["fps"]) if "fps" in meta else ann_every
-            seen = {j for frame in masklet for j, rle in enumerate(frame) if rle is not None and rle.get("counts")
-                    and decode_rle(rle).any()}
-            count = max((len(frame) for frame in masklet), default=0)
-            absent = sorted(set(range(count)) - seen)
+                raise ValueError(f"{name} has no 'masklet' list (per annotated frame, one RLE per object)")
+            fps = int(meta.get("fps", 0))
+            if "fps" in meta and not 0 < fps <= self.frames_fps:
+                raise ValueError(f"{name}: annotation fps {meta['fps']} must be in 1..{self.frames_fps} (the video's)")
+            seen = {j for frame in masklet for j, rle in enumerate(frame)
+                    if rle is not None and rle_area(rle) > 0}
+            absent = sorted(set(range(max((len(frame) for frame in masklet), default=0))) - seen)
             if absent:
-                raise ValueError(f"{name}{suffix}: masklet {absent[0]} is empty on every annotated frame; remove it "
-                                 "or fix its RLE")
-            self._json.append(masklet)
-            self._every.append(every)
+                raise ValueError(f"{name}: masklet {absent[0]} is empty on every annotated frame; remove it or fix "
+                                 "its RLE")
+            self._json = (i, masklet, self.frames_fps // fps if fps else self.ann_every)
+        return self._json[1], self._json[2]
 
     def annotated(self, i: int) -> List[int]:
-        return [k * self._every[i] for k, frame in enumerate(self._json[i]) if None not in frame]
+        masklet, every = self._masklet(i)
+        return [k * every for k, frame in enumerate(masklet) if None not in frame]
 
     def frame(self, i: int, t: int) -> np.ndarray:
-        if i not in self._videos:  # one open decoder per video, kept while the source lives
-            self._videos[i] = VideoFrames(os.path.join(self.root, self.names[i] + ".mp4"))
-        return self._videos[i][t]
+        if self._video[0] != i:  # the previous video's decoder is closed: one open file at a time
+            if self._video[1] is not None:
+                self._video[1].close()
+            self._video = (i, VideoFrames(os.path.join(self.root, self.names[i] + ".mp4")))
+        return self._video[1][t]
 
     def objects(self, i: int, t: int) -> Dict[int, np.ndarray]:
-        if t % self._every[i]:
+        masklet, every = self._masklet(i)
+        if t % every:
             return {}
-        masks = {j + 1: decode_rle(rle).astype(bool) for j, rle in enumerate(self._json[i][t // self._every[i]])
-                 if rle is not None}
+        masks = {j + 1: decode_rle(rle).astype(bool) for j, rle in enumerate(masklet[t // every]) if rle is not None}
         return {j: m for j, m in masks.items() if m.any()}
+
 
 
 class ImagesAsVideos(VideoSource):
@@ -215,8 +228,11 @@ class VideoClips(torch.utils.data.Dataset):
     "valid": bool [K], "index": idx}`` with ``K = max_objects`` (unused slots invalid). A clip is ``num_frames``
     consecutive annotated frames (a one-frame video gives ``T = 1``) from a random start whose first frame shows at
     least one object; up to ``max_objects`` of those are kept, in random order; with ``flip_prob`` the whole clip is
-    mirrored. Draws are seeded by ``seed``, the index and how often this dataset has served it, so a clip is the same
-    in one process or split over several, and after a resume (mmengine replays the batches it skips)."""
+    mirrored; a video with fewer annotated frames than a clip is passed over for the next one (logged), as SAM 2
+    retries. Draws are seeded by ``seed``, the index and how often this dataset object has served it: the same in one
+    process or split over several and after a resume (mmengine replays the batches it skips) when the data is loaded
+    in the training process (``num_workers=0``, the tiny config); with loader workers each worker counts its own
+    visits, so clips stay varied but are not reproduced."""
 
     def __init__(self, source: VideoSource, num_frames: int = 8, max_objects: int = 3, img_size: int = 1024,
                  seed: int = 0, flip_prob: float = 0.5) -> None:
@@ -229,21 +245,20 @@ class VideoClips(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.source)
 
-    def _starts(self, i: int) -> List[int]:
-        frames = self.source.annotated(i)
-        if len(frames) == 1:
-            return [0]
-        if len(frames) < self.num_frames:
-            raise ValueError(f"video {self.source.names[i]!r} has {len(frames)} annotated frames, fewer than a clip's "
-                             f"{self.num_frames}; lower num_frames or leave the video out")
-        return list(range(len(frames) - self.num_frames + 1))
-
     def __getitem__(self, idx: int) -> Dict:
         visit = self._visits.get(idx, 0)
         self._visits[idx] = visit + 1
         rng = np.random.default_rng([self.seed, idx, visit])
-        frames = self.source.annotated(idx)
-        starts = self._starts(idx)
+        for step in range(len(self.source)):  # too short for a clip: the next video instead, as SAM 2 retries
+            frames = self.source.annotated((idx + step) % len(self.source))
+            if not 1 < len(frames) < self.num_frames:
+                break
+            logger.warning(f"video {self.source.names[(idx + step) % len(self.source)]!r} has {len(frames)} annotated "
+                           f"frames, fewer than a clip's {self.num_frames}; using the next video")
+        else:
+            raise ValueError(f"no video has num_frames={self.num_frames} annotated frames; lower num_frames")
+        idx = (idx + step) % len(self.source)
+        starts = [0] if len(frames) == 1 else list(range(len(frames) - self.num_frames + 1))
         for start in rng.permutation(starts):
             chosen = frames[start:start + (self.num_frames if len(frames) > 1 else 1)]
             first = self.source.objects(idx, chosen[0])

@@ -7,8 +7,8 @@ code): J, the region similarity (IoU), and F, the boundary F-measure, per object
   boundary pixels within that distance of the true boundary, recall the reverse; F = 2PR / (P + R). An empty
   prediction of an empty object scores 1, an empty prediction of a present object 0 (and vice versa).
 
-A video's J (F) of an object is the mean over its frames but the prompted first and the last (``davis2017-evaluation``
-drops both: ``masks[:, 1:-1]``);
+A video's J (F) of an object is the mean over its frames after the one it is prompted on and before the last
+(``davis2017-evaluation`` drops the first and the last: ``masks[:, 1:-1]``);
 the dataset's J is the mean over every (video, object) row, and J&F the mean of J and F. ``davisinteractive`` (its
 metrics are these) builds from source only (Cython), so this module writes the definitions out; the tests check them
 against hand-counted masks.
@@ -16,21 +16,21 @@ against hand-counted masks.
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Sequence
+from typing import Dict, List
 
 import numpy as np
 
-__all__ = ["jaccard", "boundary_map", "f_measure", "score_video", "summarize", "BOUND_TH"]
+from ..utils.masks import mask_iou
+
+__all__ = ["jaccard", "boundary_map", "f_measure", "score_video", "first_appearances", "summarize", "BOUND_TH"]
 
 #: DAVIS's boundary tolerance: a fraction of the image diagonal.
 BOUND_TH = 0.008
 
 
 def jaccard(pred: np.ndarray, gt: np.ndarray) -> float:
-    """Region similarity J of two boolean masks (1 when both are empty)."""
-    pred, gt = pred.astype(bool), gt.astype(bool)
-    union = np.count_nonzero(pred | gt)
-    return 1.0 if union == 0 else np.count_nonzero(pred & gt) / union
+    """Region similarity J of two boolean masks (1 when both are empty: ``utils.masks.mask_iou``)."""
+    return mask_iou(pred.astype(bool), gt.astype(bool))
 
 
 def boundary_map(mask: np.ndarray) -> np.ndarray:
@@ -74,23 +74,35 @@ def f_measure(pred: np.ndarray, gt: np.ndarray, bound_th: float = BOUND_TH) -> f
     return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
 
 
-def score_video(pred: np.ndarray, gt: np.ndarray, object_ids: Sequence[int], first_frame: int = 0) -> List[Dict]:
-    """Per-object rows of one video: ``pred`` / ``gt`` ``[T, H, W]`` instance-id maps (0 background); the frames
-    between the prompted ``first_frame`` and the last are scored (all after the first in a video of two frames).
+def score_video(pred: np.ndarray, gt: np.ndarray, first_frames: Dict[int, int]) -> List[Dict]:
+    """Per-object rows of one video: ``pred`` / ``gt`` ``[T, H, W]`` instance-id maps (0 background);
+    ``first_frames`` maps each object to the frame it was prompted on. An object is scored on the frames after that one
+    and before the last (all after it when that leaves none; DAVIS's protocol for objects of the first frame, applied
+    to each object from its own first frame); an object prompted on the last frame has nothing to score and no row.
     Returns ``{"object", "J", "F", "J&F", "frames"}`` per object."""
     if pred.shape != gt.shape:
         raise ValueError(f"predicted masks {pred.shape} and ground truth {gt.shape} differ in size; predictions must "
                          "be laid out like the annotations (one PNG per annotated frame, at the frame's size)")
-    frames = range(first_frame + 1, max(gt.shape[0] - 1, first_frame + 2))
-    if len(frames) == 0 or frames[-1] >= gt.shape[0]:
-        raise ValueError(f"a video of {gt.shape[0]} frame(s) prompted on frame {first_frame} has no frame to score")
     rows = []
-    for obj in object_ids:
+    for obj, first in sorted(first_frames.items()):
+        frames = range(first + 1, max(gt.shape[0] - 1, first + 2))
+        if len(frames) == 0 or frames[-1] >= gt.shape[0]:
+            continue
         j = [jaccard(pred[t] == obj, gt[t] == obj) for t in frames]
         f = [f_measure(pred[t] == obj, gt[t] == obj) for t in frames]
         jm, fm = float(np.mean(j)), float(np.mean(f))
         rows.append({"object": int(obj), "J": jm, "F": fm, "J&F": (jm + fm) / 2, "frames": len(j)})
     return rows
+
+
+def first_appearances(gt: np.ndarray) -> Dict[int, int]:
+    """``{object id: index of the first frame of gt [T, H, W] it is in}`` (0 and DAVIS's void 255 are not objects)."""
+    out: Dict[int, int] = {}
+    for t, ids in enumerate(gt):
+        for k in np.unique(ids):
+            if 0 < k < 255 and int(k) not in out:
+                out[int(k)] = t
+    return out
 
 
 def summarize(rows_by_video: Dict[str, List[Dict]]) -> Dict:

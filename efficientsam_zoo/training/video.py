@@ -4,7 +4,7 @@ The arithmetic of SAM 2's ``training/model/sam2.py`` (``SAM2Train.prepare_prompt
 and ``training/loss_fns.py`` (``MultiStepMultiMasksAndIous``), written for one video at a time:
 
 * :func:`plan_clip`: which frames are prompted and how. With probability ``prob_point`` the clip gets clicks or boxes,
-  else frame 0 gets the ground-truth masks as mask prompts; 1..``num_init_cond_frames`` initial conditioning frames
+  else the initial conditioning frames get the ground-truth masks as mask prompts; 1..``num_init_cond_frames`` initial conditioning frames
   (frame 0 always); with clicks, up to ``num_frames_to_correct`` frames receive ``num_correction_points`` correction
   clicks each. A one-frame clip (an image dataset) always takes clicks on its only frame.
 * :func:`first_prompts`: noisy boxes (probability ``prob_box``; SAM 2's ``sample_box_points``) or one click per object
@@ -14,7 +14,8 @@ and ``training/loss_fns.py`` (``MultiStepMultiMasksAndIous``), written for one v
 * :func:`step_losses`: for one decoding step of a frame, ``20 * focal + dice`` of the best of the ``M`` candidate
   masks, the L1 error of every candidate's predicted IoU, and the object-score BCE; the mask terms are zero for an
   object absent from the frame. :func:`clip_loss` sums them over steps and frames and divides by the video's number of
-  objects (SAM 2 divides by the objects per GPU; with one video per GPU, its recipe, the two are the same).
+  objects (SAM 2 divides by the mean number of objects per GPU, all-reduced: with one video per GPU, its recipe, the
+  two agree when the GPUs' clips hold as many objects, e.g. the maximum of 3).
 
 Randomness comes from a ``torch.Generator`` per video (so a step is the same in one process or split across
 several, and after a resume).
@@ -46,7 +47,7 @@ def _chance(p: float, generator: torch.Generator) -> bool:
 
 @dataclass
 class ClipPlan:
-    """The prompts of one clip: ``use_points`` (else frame 0 takes the ground-truth masks), the initial conditioning
+    """The prompts of one clip: ``use_points`` (else the initial frames take the ground-truth masks), the initial conditioning
     frames (prompted, decoded without memory), the frames that receive correction clicks, and the processing order
     (initial frames first, then the rest in time order, as SAM 2's ``forward_tracking``)."""
 
@@ -63,6 +64,9 @@ def plan_clip(num_frames: int, generator: torch.Generator, prob_point: float = 0
     """SAM 2's ``prepare_prompt_inputs`` (random initial and correction frame counts, as its sam2.1 recipe sets)."""
     if num_frames < 1:
         raise ValueError(f"a clip needs at least one frame, got {num_frames}")
+    if num_frames_to_correct < num_init_cond_frames:  # SAM 2 asserts this too: every clicked initial frame is corrected
+        raise ValueError(f"num_frames_to_correct ({num_frames_to_correct}) must be >= num_init_cond_frames "
+                         f"({num_init_cond_frames})")
     if num_frames == 1:  # an image as a one-frame video: clicks on its frame, corrected
         return ClipPlan(True, [0], [0])
     use_points = _chance(prob_point, generator)

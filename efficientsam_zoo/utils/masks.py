@@ -10,7 +10,7 @@ from typing import Dict, List
 import numpy as np
 import torch
 
-__all__ = ["sample_points_in_mask", "mask_to_box", "mask_to_xywh", "box_to_mask", "mask_iou", "encode_rle", "uncompressed_rle", "decode_rle",
+__all__ = ["sample_points_in_mask", "mask_to_box", "mask_to_xywh", "box_to_mask", "mask_iou", "encode_rle", "uncompressed_rle", "decode_rle", "rle_area",
            "masks_to_boxes", "small_regions", "instance_ids"]
 
 
@@ -82,7 +82,8 @@ def uncompressed_rle(mask: np.ndarray) -> Dict:
     return {"size": list(mask.shape), "counts": counts}
 
 
-def decode_rle(rle: Dict) -> np.ndarray:
+def _pycocotools_rle(rle: Dict) -> Dict:
+    """A JSON RLE (compressed ``counts`` as str, or uncompressed as a list) in the form pycocotools takes."""
     from pycocotools import mask as mask_utils
 
     rle = dict(rle)
@@ -90,7 +91,20 @@ def decode_rle(rle: Dict) -> np.ndarray:
         rle = mask_utils.frPyObjects(rle, *rle["size"])
     elif isinstance(rle["counts"], str):
         rle["counts"] = rle["counts"].encode("ascii")
-    return mask_utils.decode(rle).astype(bool)
+    return rle
+
+
+def decode_rle(rle: Dict) -> np.ndarray:
+    from pycocotools import mask as mask_utils
+
+    return mask_utils.decode(_pycocotools_rle(rle)).astype(bool)
+
+
+def rle_area(rle: Dict) -> int:
+    """The pixel count of an RLE mask, without decoding it."""
+    from pycocotools import mask as mask_utils
+
+    return int(mask_utils.area(_pycocotools_rle(rle)))
 
 
 def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:

@@ -55,3 +55,56 @@ def test_a_checkpoint_is_run_then_scored(davis, tmp_path, setting):
                   for v in ("shapes0000", "shapes0001"))
     assert result["setting"] == setting and len(result["rows"]) == objects
     assert 0.0 <= result["J&F"] <= 1.0 and set(result["videos"]) == {"shapes0000", "shapes0001"}
+
+
+class _Oracle:
+    """A stand-in for the predictor API that tracks perfectly (the annotations, as logits): the protocol around it --
+    prompt frames, frame indexing, id maps, scoring -- must then give J&F 1; with ``lose`` it loses every object
+    after its prompt frame and J&F must be 0."""
+
+    def __init__(self, source, video, lose=False):
+        self.source, self.video, self.lose, self.prompted = source, video, lose, {}
+
+    def init_state(self, frames):
+        return {"frames": len(frames)}
+
+    def add_new_mask(self, state, frame, obj, mask):
+        assert np.array_equal(mask, self.source.objects(self.video, frame)[obj])  # its own mask on its first frame
+        self.prompted[obj] = frame
+
+    def add_new_points_or_box(self, state, frame, obj, points, labels):
+        (x, y), = points
+        assert self.source.objects(self.video, frame)[obj][int(y), int(x)]  # the click lies on the object
+        self.prompted[obj] = frame
+
+    def propagate_in_video(self, state):
+        import torch
+
+        objs = sorted(self.prompted)
+        for t in range(min(self.prompted.values()), state["frames"]):
+            present = self.source.objects(self.video, t)
+            masks = [present.get(o, np.zeros((64, 64), bool)) & (not self.lose or t == self.prompted[o]) for o in objs]
+            yield t, objs, torch.tensor(np.stack(masks)[:, None], dtype=torch.float32) * 2 - 1
+
+
+@pytest.mark.parametrize("setting", ["semi-supervised", "interactive"])
+def test_the_protocol_scores_a_perfect_tracker_one_and_a_lost_one_zero(davis, setting):
+    from efficientsam_zoo.cli.eval_video import evaluate_model
+    from efficientsam_zoo.data.video import DavisVideos
+
+    source = DavisVideos(str(davis))
+
+    class PerVideo:  # a fresh oracle for each video, as evaluate_model asks per video
+        def __init__(self, lose):
+            self.lose, self.count = lose, -1
+
+        def init_state(self, frames):
+            self.count += 1
+            self.current = _Oracle(source, self.count, self.lose)
+            return self.current.init_state(frames)
+
+        def __getattr__(self, name):
+            return getattr(self.current, name)
+
+    assert evaluate_model(PerVideo(False), source, setting, progress=False)["J&F"] == 1.0
+    assert evaluate_model(PerVideo(True), source, setting, progress=False)["J&F"] == 0.0

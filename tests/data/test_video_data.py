@@ -6,6 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from efficientsam_zoo.data.instances import MaskFolder
@@ -45,8 +46,14 @@ def test_clips_are_consecutive_visible_and_reproducible(shapes):
     assert all(np.array_equal(a[k], again[k]) for k in ("frames", "masks", "valid"))
     draws = [clips[0]["frames"] for _ in range(6)]  # later visits draw new clips (start, objects)
     assert any(not np.array_equal(draws[0], d) for d in draws[1:])
-    with pytest.raises(ValueError, match="fewer than a clip's 8"):
+    with pytest.raises(ValueError, match="no video has num_frames=8 annotated frames"):
         VideoClips(source, num_frames=8)[0]
+    os.remove(shapes / "Annotations" / "shapes0000" / "00005.png")  # 5 annotated frames: passed over for the next
+    pair = DavisVideos(str(shapes), videos=["shapes0000", "shapes0001"])
+    served = VideoClips(pair, num_frames=6, img_size=32, flip_prob=0.0)[0]  # the one 6-frame clip of shapes0001
+    alone = VideoClips(DavisVideos(str(shapes), videos=["shapes0001"]), num_frames=6, img_size=32, flip_prob=0.0)[0]
+    assert torch.equal(served["frames"], alone["frames"])
+    assert not torch.equal(served["frames"][0], VideoClips(pair, num_frames=5, img_size=32, flip_prob=0.0)[0]["frames"][0])
 
 
 def test_images_as_one_frame_videos(tmp_path):
@@ -73,7 +80,7 @@ def test_sa_v_layout(tmp_path):
         row[0] = encode_rle(np.zeros((48, 64), bool))
     (tmp_path / "sav_000001_manual.json").write_text(json.dumps({"masklet": masklet}))
     with pytest.raises(ValueError, match="masklet 0 is empty on every annotated frame"):
-        SavVideos(str(tmp_path))
+        SavVideos(str(tmp_path)).annotated(0)  # read and checked when a clip of the video is drawn
 
 
 def test_bad_davis_input_is_named(shapes):

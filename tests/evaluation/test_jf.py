@@ -4,7 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from efficientsam_zoo.evaluation.video import boundary_map, f_measure, jaccard, score_video, summarize
+from efficientsam_zoo.evaluation.video import (boundary_map, f_measure, first_appearances, jaccard, score_video,
+                                               summarize)
 
 
 def _block(h, w, y0, y1, x0, x1):
@@ -64,13 +65,27 @@ def test_score_video_skips_the_first_and_last_frames_and_averages_rows():
     pred = gt.copy()
     pred[0] = 0  # the prompted first and the last frame are not scored (davis2017-evaluation's [1:-1])
     pred[3] = 0
-    rows = score_video(pred, gt, [1, 2])
+    rows = score_video(pred, gt, {1: 0, 2: 0})
     assert [r["J&F"] for r in rows] == [1.0, 1.0] and rows[0]["frames"] == 2
     pred[1][gt[1] == 2] = 0  # object 2 lost on a scored frame: J 0.5, F 0.5 over the two frames
-    rows = score_video(pred, gt, [1, 2])
+    rows = score_video(pred, gt, {1: 0, 2: 0})
     assert rows[1]["J"] == pytest.approx(0.5) and rows[1]["F"] == pytest.approx(0.5)
-    out = summarize({"a": rows, "b": score_video(gt, gt, [1])})
+    out = summarize({"a": rows, "b": score_video(gt, gt, {1: 0})})
     assert out["J"] == pytest.approx((1 + 0.5 + 1) / 3) and out["J&F"] == pytest.approx((out["J"] + out["F"]) / 2)
     assert out["videos"]["a"]["J"] == pytest.approx(0.75)
     with pytest.raises(ValueError, match="differ in size"):
-        score_video(pred[:, :5], gt, [1])
+        score_video(pred[:, :5], gt, {1: 0})
+
+
+def test_an_object_is_scored_from_the_frame_after_its_first_appearance():
+    """An object appearing on frame 2 of 6 is scored on frames 3-4 only: its empty frames before, and the frame it is
+    prompted on, would score 1 for free."""
+    gt = np.zeros((6, 10, 10), np.uint8)
+    gt[:, 1:4, 1:4] = 1
+    gt[2:, 5:9, 5:9] = 2
+    assert first_appearances(gt) == {1: 0, 2: 2}
+    pred = gt.copy()
+    pred[3][gt[3] == 2] = 0  # object 2 missed on frame 3 of its scored frames 3 and 4
+    rows = {r["object"]: r for r in score_video(pred, gt, first_appearances(gt))}
+    assert rows[2]["frames"] == 2 and rows[2]["J"] == pytest.approx(0.5) and rows[1]["frames"] == 4
+    assert score_video(pred, gt, {1: 5}) == []  # prompted on the last frame: nothing to score

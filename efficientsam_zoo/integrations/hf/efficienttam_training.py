@@ -8,6 +8,10 @@ gradients, on a :class:`MemoryBank` that holds what an inference session holds. 
 
 The interaction (which frames get clicks, boxes or masks; correction clicks on the previous step's errors, fed back
 with the previous low-resolution logits as the mask prompt) and the losses are ``training.video``'s.
+
+One departure from SAM 2's training code: transformers' ``_encode_new_memory`` stores memory features in bfloat16
+(SAM 2 does so only in its video predictor), so training backpropagates through that rounding, as the inference path
+computes with it.
 """
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ __all__ = ["InteractionSettings", "MemoryBank", "clip_features", "track_clip", "
 class InteractionSettings:
     """SAM 2's simulated interaction (the sam2.1 training recipe's values as defaults)."""
 
-    prob_point: float = 0.5  # clicks / boxes on the prompted frames, else ground-truth masks on frame 0
+    prob_point: float = 0.5  # clicks / boxes on the prompted frames, else their ground-truth masks
     prob_box: float = 0.5  # a box rather than a click on an initial conditioning frame
     num_init_cond_frames: int = 2  # 1..this many initial conditioning frames (frame 0 always)
     num_frames_to_correct: int = 2  # up to this many frames get correction clicks
@@ -174,12 +178,17 @@ def _kind(path: str) -> str:
     model directory) or ``"backbone"`` (anything else: a SAMI export, an HF ``SamiViTModel`` ...)."""
     if os.path.isdir(path):
         config = os.path.join(path, "config.json")
-        if os.path.isfile(config) and json.load(open(config)).get("model_type") == "efficienttam_video":
-            return "efficienttam"
+        if os.path.isfile(config):
+            with open(config) as f:
+                if json.load(f).get("model_type") == "efficienttam_video":
+                    return "efficienttam"
         return "efficientsam" if read_model_spec(path) is not None else "backbone"
     if path.endswith(".safetensors"):
         return "backbone"
     obj = read_checkpoint(path)
+    if isinstance(obj, dict) and "state_dict" in obj and "meta" in obj:
+        raise CheckpointError(f"{path!r} is an mmengine training checkpoint; start from the trained model it saved "
+                              "(<work_dir>/model, written after training) or continue the run with --resume")
     keys = list(obj.get("model", obj)) if isinstance(obj, dict) else []
     if any(k.startswith("memory_attention.") for k in keys):
         return "efficienttam"

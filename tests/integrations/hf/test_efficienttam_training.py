@@ -134,3 +134,15 @@ def test_init_from_an_efficienttam_directory_is_exact(tmp_path):
     model = EfficientTamVideoModel(_tiny_config())
     assert init_from_checkpoint(model, str(tmp_path / "etam")) == "efficienttam"
     assert all(torch.equal(v, trained.state_dict()[k]) for k, v in model.state_dict().items())
+
+
+def test_bad_starting_points_are_named(tmp_path):
+    model = EfficientTamVideoModel(_tiny_config())
+    torch.save({"state_dict": {"model.x": torch.zeros(1)}, "meta": {"iter": 8}}, tmp_path / "iter_8.pth")
+    with pytest.raises(Exception, match="mmengine training checkpoint.*<work_dir>/model"):
+        init_from_checkpoint(model, str(tmp_path / "iter_8.pth"))
+    sam = build_efficient_sam("efficientsam-ti", img_size=64, depth=2)
+    state = {**sam.state_dict(), "prompt_encoder.extra_embeddings.weight": torch.zeros(1, 256)}
+    torch.save({"model": state}, tmp_path / "odd.pt")
+    with pytest.raises(Exception, match="prompt_encoder.extra_embeddings.weight"):
+        init_from_checkpoint(model, str(tmp_path / "odd.pt"))
