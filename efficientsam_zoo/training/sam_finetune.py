@@ -21,7 +21,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torchvision.ops import sigmoid_focal_loss
 
-__all__ = ["initial_prompts", "error_points", "round_plan", "mask_losses", "finetune_losses", "FOCAL_WEIGHT"]
+__all__ = ["initial_prompts", "error_points", "round_plan", "focal_and_dice", "mask_losses", "finetune_losses",
+           "FOCAL_WEIGHT"]
 
 FOCAL_WEIGHT = 20.0
 
@@ -81,16 +82,24 @@ def error_points(pred: torch.Tensor, gt: torch.Tensor, img_size: int, generator:
     return points, labels
 
 
-def mask_losses(logits: torch.Tensor, iou_pred: torch.Tensor, gt: torch.Tensor, reduction: str = "mean"
-                ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``logits [K, M, h, w]``, ``iou_pred [K, M]``, ``gt [K, h, w]`` (bool) -> ``(total, focal, dice, iou_mse)``
-    of the best of the ``M`` outputs of each mask: averaged over the masks (``reduction="mean"``) or one value per
-    mask (``"none"``, each ``[K]``)."""
+def focal_and_dice(logits: torch.Tensor, gt: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """SAM's two mask losses of every candidate: ``logits [K, M, h, w]`` against ``gt [K, h, w]`` (bool) -> sigmoid
+    focal loss (alpha 0.25, gamma 2, mean over pixels) and dice (``1 - (2 sum(p y) + 1) / (sum p + sum y + 1)``),
+    each ``[K, M]``."""
     target = gt[:, None].float().expand_as(logits)
     focal = sigmoid_focal_loss(logits, target, alpha=0.25, gamma=2.0, reduction="none").flatten(2).mean(-1)
     prob = logits.sigmoid().flatten(2)
     t = target.flatten(2)
     dice = 1.0 - (2 * (prob * t).sum(-1) + 1.0) / (prob.sum(-1) + t.sum(-1) + 1.0)
+    return focal, dice
+
+
+def mask_losses(logits: torch.Tensor, iou_pred: torch.Tensor, gt: torch.Tensor, reduction: str = "mean"
+                ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``logits [K, M, h, w]``, ``iou_pred [K, M]``, ``gt [K, h, w]`` (bool) -> ``(total, focal, dice, iou_mse)``
+    of the best of the ``M`` outputs of each mask: averaged over the masks (``reduction="mean"``) or one value per
+    mask (``"none"``, each ``[K]``)."""
+    focal, dice = focal_and_dice(logits, gt)
     per_output = FOCAL_WEIGHT * focal + dice  # [K, M]
     best = per_output.argmin(dim=1)
     rows = torch.arange(len(best))

@@ -28,11 +28,13 @@ from typing import Dict, List, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
+from .sam_finetune import FOCAL_WEIGHT, focal_and_dice
+
 __all__ = ["ClipPlan", "plan_clip", "first_prompts", "correction_points", "step_losses", "clip_loss",
            "LOSS_WEIGHTS", "NO_OBJECT_LOGIT"]
 
-#: SAM 2's ``weight_dict`` (sam2.1 training yaml): focal, dice, IoU (L1), object score.
-LOSS_WEIGHTS = {"loss_mask": 20.0, "loss_dice": 1.0, "loss_iou": 1.0, "loss_class": 1.0}
+#: SAM 2's ``weight_dict`` (sam2.1 training yaml): focal (SAM's 20), dice, IoU (L1), object score.
+LOSS_WEIGHTS = {"loss_mask": FOCAL_WEIGHT, "loss_dice": 1.0, "loss_iou": 1.0, "loss_class": 1.0}
 #: The mask logit SAM 2 writes where the object score says "absent" (``NO_OBJ_SCORE``).
 NO_OBJECT_LOGIT = -1024.0
 
@@ -137,7 +139,7 @@ def correction_points(pred: torch.Tensor, gt: torch.Tensor, generator: torch.Gen
 
 
 def step_losses(multimask_logits: torch.Tensor, iou_pred: torch.Tensor, object_logits: torch.Tensor,
-                gt: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0) -> Dict[str, torch.Tensor]:
+                gt: torch.Tensor) -> Dict[str, torch.Tensor]:
     """SAM 2's per-step losses, one value per object (each ``[K]``, not yet weighted).
 
     ``multimask_logits [K, M, H, W]``, ``iou_pred [K, M]``, ``object_logits [K, 1]``, ``gt [K, H, W]`` (bool).
@@ -145,18 +147,12 @@ def step_losses(multimask_logits: torch.Tensor, iou_pred: torch.Tensor, object_l
     + 1)``) of the candidate with the smallest ``20 * focal + dice``; ``loss_iou``: ``|iou_pred - IoU(logits > 0,
     gt)|`` averaged over the ``M`` candidates; ``loss_class``: BCE of the object score against "the object is in the
     frame". The first three are zero where the object is absent."""
-    target = gt[:, None].float().expand_as(multimask_logits)
-    prob = multimask_logits.sigmoid()
-    bce = F.binary_cross_entropy_with_logits(multimask_logits, target, reduction="none")
-    p_t = prob * target + (1 - prob) * (1 - target)
-    focal = (alpha * target + (1 - alpha) * (1 - target)) * (1 - p_t) ** gamma * bce
-    focal = focal.flatten(2).mean(-1)  # [K, M]
-    p, y = prob.flatten(2), target.flatten(2)
-    dice = 1 - (2 * (p * y).sum(-1) + 1) / (p.sum(-1) + y.sum(-1) + 1)
+    focal, dice = focal_and_dice(multimask_logits, gt)  # [K, M] each, SAM's (and SAM 2's) formulas
     with torch.no_grad():
         binary = multimask_logits.flatten(2) > 0
-        inter = (binary & (y > 0)).sum(-1).float()
-        union = (binary | (y > 0)).sum(-1).float().clamp(min=1)
+        y = gt.flatten(1)[:, None]
+        inter = (binary & y).sum(-1).float()
+        union = (binary | y).sum(-1).float().clamp(min=1)
     iou_l1 = (iou_pred - inter / union).abs().mean(-1)
     best = (LOSS_WEIGHTS["loss_mask"] * focal + LOSS_WEIGHTS["loss_dice"] * dice).argmin(1)
     rows = torch.arange(len(best))
