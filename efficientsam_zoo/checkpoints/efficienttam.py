@@ -144,10 +144,10 @@ def _translate(state_dict: Mapping[str, torch.Tensor]) -> Tuple[Dict[str, torch.
 
 
 #: EfficientSAM's module names -> SAM 2's release names (then :data:`EFFICIENTTAM_RULES`). The two decoders have the
-#: same parameters (SAM 2's adds the object-score token and head) but not the same function: EfficientSAM's MLPs use
-#: GELU and its upscaling GroupNorm where SAM 2's use ReLU and a per-pixel LayerNorm, so the copied weights are a
-#: starting point for finetuning, not the EfficientSAM decoder (measured: one click on a generated scene, mask IoU 0.0
-#: right after the copy against 0.855 for the EfficientSAM it came from).
+#: same parameters (SAM 2's adds the object-score token and head) but EfficientSAM's MLPs use GELU and its upscaling
+#: a GroupNorm where SAM 2's use ReLU and a per-pixel LayerNorm: ``EfficientTamVideoConfig.efficientsam_decoder``
+#: makes the EfficientTAM decoder compute EfficientSAM's way (without it, one click on a generated scene gave mask IoU
+#: 0.0 right after the copy against 0.855 for the EfficientSAM it came from).
 _EFFICIENTSAM_TO_RELEASE = [(re.compile(p), r) for p, r in [
     (r"^image_encoder\.neck\.0\.(.*)$", r"image_encoder.neck.convs.0.conv_1x1.\1"),
     (r"^image_encoder\.neck\.1\.(.*)$", r"image_encoder.neck.convs.0.norm_0.\1"),

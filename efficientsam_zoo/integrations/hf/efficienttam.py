@@ -23,8 +23,10 @@ from typing import List, Optional
 import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
+from transformers.activations import ACT2FN
 from transformers.models.sam2_video.configuration_sam2_video import Sam2VideoConfig
-from transformers.models.sam2_video.modeling_sam2_video import (ALL_ATTENTION_FUNCTIONS, Sam2VideoModel,
+from transformers.models.sam2_video.modeling_sam2_video import (ALL_ATTENTION_FUNCTIONS, Sam2VideoFeedForward,
+                                                                Sam2VideoModel,
                                                                 Sam2VideoPositionEmbeddingSine,
                                                                 Sam2VideoRoPEAttention, Sam2VideoVisionEncoderOutput,
                                                                 apply_rotary_pos_emb_2d, eager_attention_forward)
@@ -114,6 +116,10 @@ class EfficientTamVideoConfig(Sam2VideoConfig):
             `None` for SAM 2's full memory cross-attention; `"logits"` (the `_1` releases) or `"keys"` (the `_2`
             releases) to average-pool each past frame's memory keys and values 2x2 into landmarks, adding `2 ln 2`
             to the landmark logits or to the pooled key vectors.
+        efficientsam_decoder (`bool`, *optional*, defaults to `False`):
+            The mask decoder computes as EfficientSAM's does (GELU in its MLPs, a GroupNorm in its upscaling, where
+            SAM 2's has ReLU and a per-pixel LayerNorm; the parameters are the same), so that an EfficientSAM checkpoint
+            starts it as the decoder it was. The releases use SAM 2's (`False`).
         fill_hole_area (`int`, *optional*, defaults to 0):
             SAM 2's post-processing: background regions of at most this many low-resolution pixels inside a
             predicted mask become foreground (score 0.1); a prompted frame's memory is encoded from the filled mask.
@@ -128,6 +134,7 @@ class EfficientTamVideoConfig(Sam2VideoConfig):
     enable_occlusion_spatial_embedding: bool = False
     enable_temporal_pos_encoding_for_object_pointers: bool = False
     memory_attention_landmark_pooling: Optional[str] = None
+    efficientsam_decoder: bool = False
     fill_hole_area: int = 0
 
     def __post_init__(self, **kwargs):
@@ -261,6 +268,12 @@ class EfficientTamVideoModel(AliasMixin, Sam2VideoModel):
     def __init__(self, config: EfficientTamVideoConfig) -> None:
         super().__init__(config)
         del self.mask_decoder.conv_s0, self.mask_decoder.conv_s1  # no high-resolution features to project
+        if config.efficientsam_decoder:
+            for module in self.mask_decoder.modules():
+                if isinstance(module, Sam2VideoFeedForward):
+                    module.activation = ACT2FN["gelu"]
+            norm = self.mask_decoder.upscale_layer_norm
+            self.mask_decoder.upscale_layer_norm = torch.nn.GroupNorm(1, norm.weight.shape[0])  # same weight / bias
         if config.memory_attention_landmark_pooling is not None:
             for layer in self.memory_attention.layers:
                 full = layer.cross_attn_image

@@ -16,6 +16,7 @@ computes with it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +30,12 @@ from ...checkpoints import (CheckpointError, check_state_dict, efficientsam_to_e
                             read_official_state_dict)
 from ...training.video import NO_OBJECT_LOGIT, clip_loss, correction_points, first_prompts, plan_clip
 
-__all__ = ["InteractionSettings", "MemoryBank", "clip_features", "track_clip", "clip_losses", "init_from_checkpoint"]
+logger = logging.getLogger(__name__)
+#: The object-score logit of an EfficientSAM start: present (SAM 2 scores a mask prompt's object +10 the same way).
+PRESENT_LOGIT = 10.0
+
+__all__ = ["InteractionSettings", "MemoryBank", "clip_features", "track_clip", "clip_losses", "init_from_checkpoint",
+           "checkpoint_kind"]
 
 
 @dataclass
@@ -173,7 +179,7 @@ def clip_losses(model, pixel_values: torch.Tensor, gt: torch.Tensor, valid: torc
     return totals
 
 
-def _kind(path: str) -> str:
+def checkpoint_kind(path: str) -> str:
     """``"efficienttam"`` (a release file or ``save_pretrained`` directory), ``"efficientsam"`` (a release file or
     model directory) or ``"backbone"`` (anything else: a SAMI export, an HF ``SamiViTModel`` ...)."""
     if os.path.isdir(path):
@@ -198,10 +204,10 @@ def _kind(path: str) -> str:
 def init_from_checkpoint(model, path: str) -> str:
     """Start ``model`` (an ``EfficientTamVideoModel``) from ``path``: an EfficientTAM release file or directory loads
     everything, strictly; an EfficientSAM checkpoint or model directory the image encoder (with its neck), the prompt
-    encoder and the mask decoder (``checkpoints.efficientsam_to_efficienttam``: same shapes, other activations, so a
-    starting point only; the memory parts and the object-score head start fresh); a backbone (SAMI export ...) the
-    image encoder's ViT only. Returns which of the three."""
-    kind = _kind(path)
+    encoder and the mask decoder (``checkpoints.efficientsam_to_efficienttam``; the memory parts and the object-score
+    head start fresh, the latter saying "present" for every mask, as EfficientSAM assumes) -- the same decoder
+    function only with ``config.efficientsam_decoder`` (else a starting point, logged); a backbone (SAMI export ...) the image encoder's ViT only. Returns which of the three."""
+    kind = checkpoint_kind(path)
     if kind == "efficienttam":
         if os.path.isdir(path):
             from safetensors.torch import load_file
@@ -211,6 +217,9 @@ def init_from_checkpoint(model, path: str) -> str:
             state = read_efficienttam_checkpoint(path, {k: v.shape for k, v in model.state_dict().items()})
         model.load_state_dict(state, strict=True)
     elif kind == "efficientsam":
+        if not model.config.efficientsam_decoder:
+            logger.warning("%s: an EfficientSAM decoder copied into SAM 2's decoder (ReLU, LayerNorm) is not the same "
+                           "function; set efficientsam_decoder=True in the config to keep it", path)
         state = efficientsam_to_efficienttam(read_official_state_dict(path))
         own = model.state_dict()
         embed = own["prompt_encoder.point_embed.weight"].clone()
@@ -223,6 +232,10 @@ def init_from_checkpoint(model, path: str) -> str:
                                   + "\n".join(listing(t, k) for t, k in (("unexpected", unexpected),
                                                                          ("wrong shape", misshaped)) if k))
         model.load_state_dict(state, strict=False)
+        head = model.mask_decoder.pred_obj_score_head.proj_out  # EfficientSAM has none: "present", as it assumes
+        with torch.no_grad():
+            head.weight.zero_()
+            head.bias.fill_(PRESENT_LOGIT)
     else:
         load_pretrained_backbone(model.vision_encoder.trunk, path, allow_missing=("rel_pos_", "neck."))
     return kind

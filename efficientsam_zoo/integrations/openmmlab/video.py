@@ -48,7 +48,8 @@ class EfficientTamTrainer(BaseModel):
     ``variant``: an EfficientTAM name (``efficienttam-ti``, ``efficienttam-s-2`` ...); ``config`` overrides of its
     ``EfficientTamVideoConfig`` (``image_size``, ``vision_config``, ``memory_attention_num_layers`` ...).
     ``init_checkpoint``: a SAMI backbone export (the image encoder; everything else starts fresh), an EfficientSAM
-    checkpoint or model directory (image encoder, prompt encoder and mask decoder) or an EfficientTAM release file /
+    checkpoint or model directory (image encoder, prompt encoder and mask decoder, which then keeps EfficientSAM's
+    activations: ``efficientsam_decoder=True`` unless the config says otherwise) or an EfficientTAM release file /
     ``save_pretrained`` directory (everything). ``interaction``: fields of ``InteractionSettings``.
     ``freeze_image_encoder``: SAM 2's switch of that name.
     """
@@ -59,9 +60,12 @@ class EfficientTamTrainer(BaseModel):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor or dict(type="BaseDataPreprocessor"), init_cfg=init_cfg)
         from ..hf.efficienttam import build_efficienttam_video_model, efficienttam_config_for
-        from ..hf.efficienttam_training import InteractionSettings, init_from_checkpoint
+        from ..hf.efficienttam_training import InteractionSettings, checkpoint_kind, init_from_checkpoint
 
-        cfg = efficienttam_config_for(variant, **(config or {}))
+        config = dict(config or {})
+        if init_checkpoint and checkpoint_kind(init_checkpoint) == "efficientsam":
+            config.setdefault("efficientsam_decoder", True)  # the decoder keeps computing what EfficientSAM's did
+        cfg = efficienttam_config_for(variant, **config)
         self.model = build_efficienttam_video_model(cfg, mode="train")
         self.init_kind = init_from_checkpoint(self.model, init_checkpoint) if init_checkpoint else None
         if freeze_image_encoder:

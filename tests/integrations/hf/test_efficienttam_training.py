@@ -146,3 +146,30 @@ def test_bad_starting_points_are_named(tmp_path):
     torch.save({"model": state}, tmp_path / "odd.pt")
     with pytest.raises(Exception, match="prompt_encoder.extra_embeddings.weight"):
         init_from_checkpoint(model, str(tmp_path / "odd.pt"))
+
+
+def test_an_efficientsam_decoder_keeps_computing_what_it_computed(tmp_path):
+    """With ``efficientsam_decoder`` the copied hypernetwork MLP and upscaling compute EfficientSAM's own outputs on
+    the same input (GELU, GroupNorm); SAM 2's decoder (ReLU, LayerNorm) on the same weights does not: the control.
+    The fresh object-score head says "present" for anything."""
+    sam = randomize_(build_efficient_sam("efficientsam-ti", img_size=64, depth=2), seed=4).eval()
+    path = str(tmp_path / "sam.pt")
+    save_official_checkpoint(sam, path)
+    g = torch.Generator().manual_seed(0)
+    tokens, image = torch.randn(5, 256, generator=g), torch.randn(1, 256, 4, 4, generator=g)
+    theirs_mlp = sam.mask_decoder.output_hypernetworks_mlps[1](tokens)
+    theirs_up = sam.mask_decoder.final_output_upscaling_layers[0](image)
+    gaps = {}
+    for compatible in (True, False):
+        model = EfficientTamVideoModel(efficienttam_config_for(
+            "efficienttam-ti", image_size=64, vision_config=dict(num_hidden_layers=2, global_attn_indexes=[0, 1]),
+            memory_attention_num_layers=1, efficientsam_decoder=compatible)).eval()
+        init_from_checkpoint(model, path)
+        dec = model.mask_decoder
+        with torch.no_grad():
+            ours_up = dec.activation(dec.upscale_layer_norm(dec.upscale_conv1(image)))
+            gaps[compatible] = max(float((dec.output_hypernetworks_mlps[1](tokens) - theirs_mlp).abs().max()),
+                                   float((ours_up - theirs_up).abs().max()))
+            scores = dec.pred_obj_score_head(tokens)
+        assert torch.all(scores == 10.0)
+    assert gaps[True] <= 1e-5 and gaps[False] > 1e-2, gaps
