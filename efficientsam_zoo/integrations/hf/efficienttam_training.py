@@ -4,7 +4,8 @@ transformers' ``Sam2VideoModel.forward`` runs under ``torch.inference_mode``; tr
 building blocks the inference path uses -- ``get_image_features``, ``_prepare_memory_conditioned_features`` (memory
 attention over the conditioning frames, the last ``num_maskmem - 1`` frames and the object pointers),
 ``_single_frame_forward`` (prompt encoder + mask decoder), ``_use_mask_as_output`` and ``_encode_new_memory`` -- with
-gradients, on a :class:`MemoryBank` that holds what an inference session holds. A clip's objects are one batch.
+gradients, on a :class:`MemoryBank` that holds what an inference session holds. A clip's frames go through the
+image encoder together; each object is decoded and remembered on its own, as the session tracks it.
 
 The interaction (which frames get clicks, boxes or masks; correction clicks on the previous step's errors, fed back
 with the previous low-resolution logits as the mask prompt) and the losses are ``training.video``'s.
