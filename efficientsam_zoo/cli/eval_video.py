@@ -32,17 +32,18 @@ __all__ = ["SETTINGS", "first_prompts", "track_video", "evaluate_model", "score_
 SETTINGS = ("semi-supervised", "interactive")
 
 
-def first_prompts(source: DavisVideos, i: int, setting: str) -> Dict[int, Dict]:
-    """``{object id: {"frame", "mask"} or {"frame", "point"}}``: each object on the first annotated frame it is in."""
+def first_prompts(gt: np.ndarray, frames: List[int], setting: str) -> Dict[int, Dict]:
+    """``{object id: {"frame", "mask"} or {"frame", "point"}}``: each object of ``gt`` (id maps ``[N, H, W]`` of the
+    annotated ``frames``) on the first annotated frame it is in -- its mask, or its interior point farthest from its
+    boundary."""
     prompts: Dict[int, Dict] = {}
-    for t in source.annotated(i):
-        for obj, mask in source.objects(i, t).items():
-            if obj not in prompts:
-                if setting == "semi-supervised":
-                    prompts[obj] = {"frame": t, "mask": mask}
-                else:
-                    x, y, _ = next_click(np.zeros_like(mask), mask)
-                    prompts[obj] = {"frame": t, "point": (x, y)}
+    for obj, n in first_appearances(gt).items():
+        mask = gt[n] == obj
+        if setting == "semi-supervised":
+            prompts[obj] = {"frame": frames[n], "mask": mask}
+        else:
+            x, y, _ = next_click(np.zeros_like(mask), mask)
+            prompts[obj] = {"frame": frames[n], "point": (x, y)}
     return prompts
 
 
@@ -87,12 +88,10 @@ def evaluate_model(predictor, source: DavisVideos, setting: str = "semi-supervis
         raise ValueError(f"setting must be one of {SETTINGS}, got {setting!r}")
     rows = {}
     for i in tqdm(range(len(source)), desc="videos", disable=not progress):
-        annotated = source.annotated(i)
+        annotated, gt = source.annotated(i), _gt(source, i)  # the annotations are read once
         frames = [source.frame(i, t) for t in range(annotated[-1] + 1)]
-        prompts = first_prompts(source, i, setting)
-        pred = track_video(predictor, frames, prompts, memory)[annotated]
-        rows[source.names[i]] = score_video(pred, _gt(source, i),
-                                            {obj: annotated.index(p["frame"]) for obj, p in prompts.items()})
+        pred = track_video(predictor, frames, first_prompts(gt, annotated, setting), memory)[annotated]
+        rows[source.names[i]] = score_video(pred, gt, first_appearances(gt))
     return summarize(rows)
 
 

@@ -21,8 +21,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torchvision.ops import sigmoid_focal_loss
 
-__all__ = ["initial_prompts", "error_points", "round_plan", "focal_and_dice", "mask_losses", "finetune_losses",
-           "FOCAL_WEIGHT"]
+__all__ = ["random_pixel", "noisy_box", "initial_prompts", "error_points", "round_plan", "focal_and_dice", "mask_losses",
+           "finetune_losses", "FOCAL_WEIGHT"]
 
 FOCAL_WEIGHT = 20.0
 
@@ -31,12 +31,22 @@ def _pixel_to_frame(ys: torch.Tensor, xs: torch.Tensor, scale: float) -> torch.T
     return torch.stack([(xs.float() + 0.5) * scale, (ys.float() + 0.5) * scale], -1)
 
 
-def _random_pixel(mask: torch.Tensor, generator: torch.Generator) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+def random_pixel(mask: torch.Tensor, generator: torch.Generator) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+    """``(y, x)`` of a pixel of ``mask`` drawn uniformly (one ``randint`` from ``generator``), ``None`` if empty."""
     ys, xs = torch.nonzero(mask, as_tuple=True)
     if len(ys) == 0:
         return None
     k = int(torch.randint(len(ys), (1,), generator=generator))
     return ys[k], xs[k]
+
+
+def noisy_box(box: torch.Tensor, generator: torch.Generator, noise: float = 0.1, bound: float = 20.0) -> torch.Tensor:
+    """``box`` (x0, y0, x1, y1) with each side moved by a uniform draw of up to ``noise`` of the box's width / height,
+    at most ``bound`` px (SAM's and SAM 2's box noise; one ``rand(4)`` from ``generator``); not clamped."""
+    x0, y0, x1, y1 = box.tolist()
+    jitter = (torch.rand(4, generator=generator) * 2 - 1) * torch.tensor(
+        [min(noise * (x1 - x0), bound), min(noise * (y1 - y0), bound)] * 2)
+    return torch.tensor([x0, y0, x1, y1]) + jitter
 
 
 def initial_prompts(masks: torch.Tensor, boxes: torch.Tensor, img_size: int, generator: torch.Generator,
@@ -49,15 +59,11 @@ def initial_prompts(masks: torch.Tensor, boxes: torch.Tensor, img_size: int, gen
     labels = torch.full((k, 2), -1, dtype=torch.long)
     for i in range(k):
         if float(torch.rand(1, generator=generator)) < box_prob:
-            x0, y0, x1, y1 = boxes[i].tolist()
-            bw, bh = x1 - x0, y1 - y0
-            jitter = (torch.rand(4, generator=generator) * 2 - 1) * torch.tensor(
-                [min(box_noise * bw, 20.0), min(box_noise * bh, 20.0)] * 2)
-            box = (torch.tensor([x0, y0, x1, y1]) + jitter).clamp(0, img_size)
+            box = noisy_box(boxes[i], generator, box_noise).clamp(0, img_size)
             points[i] = box.view(2, 2)
             labels[i] = torch.tensor([2, 3])
         else:
-            pix = _random_pixel(masks[i], generator)
+            pix = random_pixel(masks[i], generator)
             if pix is not None:
                 points[i, 0] = _pixel_to_frame(*pix, scale)
                 labels[i, 0] = 1
@@ -75,7 +81,7 @@ def error_points(pred: torch.Tensor, gt: torch.Tensor, img_size: int, generator:
     for i in range(k):
         fn, fp = gt[i] & ~pred[i], pred[i] & ~gt[i]
         region, label = (fn, 1) if fn.sum() >= fp.sum() else (fp, 0)
-        pix = _random_pixel(region, generator)
+        pix = random_pixel(region, generator)
         if pix is not None:
             points[i, 0] = _pixel_to_frame(*pix, scale)
             labels[i, 0] = label

@@ -28,7 +28,8 @@ from typing import Dict, List, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
-from .sam_finetune import FOCAL_WEIGHT, focal_and_dice
+from ..utils.masks import masks_to_boxes
+from .sam_finetune import FOCAL_WEIGHT, focal_and_dice, noisy_box, random_pixel
 
 __all__ = ["ClipPlan", "plan_clip", "first_prompts", "correction_points", "step_losses", "clip_loss",
            "LOSS_WEIGHTS", "NO_OBJECT_LOGIT"]
@@ -86,31 +87,25 @@ def plan_clip(num_frames: int, generator: torch.Generator, prob_point: float = 0
 def _pixel_xy(mask: torch.Tensor, generator: torch.Generator):
     """A pixel of ``mask`` drawn uniformly, as ``(x, y)`` pixel indices (SAM 2's point frame: the prompt encoder
     adds the half pixel), or ``None`` for an empty mask."""
-    ys, xs = torch.nonzero(mask, as_tuple=True)
-    if len(ys) == 0:
-        return None
-    k = _uniform(len(ys), generator)
-    return int(xs[k]), int(ys[k])
+    pixel = random_pixel(mask, generator)
+    return None if pixel is None else (int(pixel[1]), int(pixel[0]))
 
 
 def first_prompts(masks: torch.Tensor, generator: torch.Generator, prob_box: float = 0.5, box_noise: float = 0.1,
                   box_noise_bound: float = 20.0) -> Tuple[torch.Tensor, torch.Tensor]:
     """Prompts of an initial conditioning frame for ``K`` masks ``[K, H, W]`` (bool): with probability ``prob_box``
-    (one draw for the frame) boxes, as corners ``points [K, 2, 2]`` labelled 2 / 3, jittered by up to ``box_noise``
-    of their side (at most ``box_noise_bound`` px) and clamped to the image; else one click per object, ``points
-    [K, 1, 2]`` labelled 1, drawn uniformly from its mask (a background click labelled 0 for an empty mask)."""
+    (one draw for the frame) boxes, as corners ``points [K, 2, 2]`` labelled 2 / 3, the tight boxes jittered by up
+    to ``box_noise`` of their side (at most ``box_noise_bound`` px) and clamped to the image; else one click per
+    object, ``points [K, 1, 2]`` labelled 1, drawn uniformly from its mask (a background click labelled 0 for an
+    empty mask)."""
     k, h, w = masks.shape
     if not _chance(prob_box, generator):
         return correction_points(torch.zeros_like(masks), masks, generator, prob_from_gt=0.0)
     points = torch.zeros(k, 2, 2)
-    for i in range(k):
-        ys, xs = torch.nonzero(masks[i], as_tuple=True)
-        if len(ys) == 0:
+    for i, tight in enumerate(masks_to_boxes(masks)):
+        if not masks[i].any():  # no box and no draw
             continue
-        x0, y0, x1, y1 = float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
-        dx, dy = min(box_noise * (x1 - x0), box_noise_bound), min(box_noise * (y1 - y0), box_noise_bound)
-        box = torch.tensor([x0, y0, x1, y1]) + (torch.rand(4, generator=generator) * 2 - 1) * torch.tensor(
-            [dx, dy, dx, dy])
+        box = noisy_box(tight, generator, box_noise, box_noise_bound)
         box[0::2], box[1::2] = box[0::2].clamp(0, w - 1), box[1::2].clamp(0, h - 1)
         points[i] = box.view(2, 2)
     return points, torch.tensor([[2, 3]]).expand(k, 2).clone()

@@ -202,13 +202,15 @@ def checkpoint_kind(path: str) -> str:
     return "efficientsam" if any(k.startswith("mask_decoder.") for k in keys) else "backbone"
 
 
-def init_from_checkpoint(model, path: str) -> str:
+def init_from_checkpoint(model, path: str, kind: Optional[str] = None) -> str:
     """Start ``model`` (an ``EfficientTamVideoModel``) from ``path``: an EfficientTAM release file or directory loads
     everything, strictly; an EfficientSAM checkpoint or model directory the image encoder (with its neck), the prompt
     encoder and the mask decoder (``checkpoints.efficientsam_to_efficienttam``; the memory parts and the object-score
     head start fresh, the latter saying "present" for every mask, as EfficientSAM assumes) -- the same decoder
-    function only with ``config.efficientsam_decoder`` (else a starting point, logged); a backbone (SAMI export ...) the image encoder's ViT only. Returns which of the three."""
-    kind = checkpoint_kind(path)
+    function only with ``config.efficientsam_decoder`` (else a starting point, logged); a backbone (SAMI export ...)
+    the image encoder's ViT only. ``kind``: ``checkpoint_kind(path)`` when the caller has it. Returns which of the
+    three."""
+    kind = kind or checkpoint_kind(path)
     if kind == "efficienttam":
         if os.path.isdir(path):
             from safetensors.torch import load_file

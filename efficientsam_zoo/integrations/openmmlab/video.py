@@ -63,11 +63,13 @@ class EfficientTamTrainer(BaseModel):
         from ..hf.efficienttam_training import InteractionSettings, checkpoint_kind, init_from_checkpoint
 
         config = dict(config or {})
-        if init_checkpoint and checkpoint_kind(init_checkpoint) == "efficientsam":
+        self.init_kind = checkpoint_kind(init_checkpoint) if init_checkpoint else None
+        if self.init_kind == "efficientsam":
             config.setdefault("efficientsam_decoder", True)  # the decoder keeps computing what EfficientSAM's did
         cfg = efficienttam_config_for(variant, **config)
         self.model = build_efficienttam_video_model(cfg, mode="train")
-        self.init_kind = init_from_checkpoint(self.model, init_checkpoint) if init_checkpoint else None
+        if init_checkpoint:
+            init_from_checkpoint(self.model, init_checkpoint, self.init_kind)
         if freeze_image_encoder:
             self.model.vision_encoder.requires_grad_(False)
         self.interaction = InteractionSettings(**(interaction or {}))
