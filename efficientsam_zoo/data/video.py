@@ -303,16 +303,32 @@ def write_davis_video(root: str, name: str, frames: np.ndarray, id_maps: np.ndar
 
 
 def make_moving_shapes_davis(root: str, n_videos: int, num_frames: int = 8, size: int = 128, n_objects: int = 3,
-                             seed: int = 0, speed: float = 0.04) -> List[str]:
+                             seed: int = 0, speed: float = 0.04, occluded_only: bool = False) -> List[str]:
     """Generated videos (``data.synthetic.make_moving_shapes``: shapes that move, pass in front of each other and may
-    leave the frame) in the DAVIS layout under ``root``; video ``i`` is ``make_moving_shapes(seed * 10_000 + i)``.
-    Returns the video names."""
+    leave the frame) in the DAVIS layout under ``root``; the ``i``-th candidate is ``make_moving_shapes(seed * 10_000
+    + i)``. ``occluded_only``: keep only videos where an object is hidden -- its visible area below half its largest
+    -- and seen again afterwards, which a tracker without memory loses. Returns the video names."""
     from .synthetic import make_moving_shapes
 
-    names = []
-    for i in range(n_videos):
+    names: List[str] = []
+    for i in range(10_000):
+        if len(names) == n_videos:
+            return names
         frames, masks = make_moving_shapes(seed * 10_000 + i, num_frames, size, size, n_objects, speed)
+        if occluded_only and not _hidden_then_seen(masks):
+            continue
         ids = np.stack([instance_ids(range(1, masks.shape[1] + 1), frame) for frame in masks])
         names.append(f"shapes{i:04d}")
         write_davis_video(root, names[-1], frames, ids)
-    return names
+    raise ValueError(f"only {len(names)} of 10000 generated videos qualify; ask for fewer than {n_videos}")
+
+
+def _hidden_then_seen(masks: np.ndarray) -> bool:
+    """Whether an object of ``masks [T, N, H, W]`` is seen (at least half its largest visible area), then hidden
+    (below half), then seen again."""
+    area = masks.sum((2, 3)).astype(np.float64)
+    for seen in (area >= 0.5 * area.max(0)).T:
+        states = [bool(v) for i, v in enumerate(seen) if i == 0 or v != seen[i - 1]]  # runs of seen / hidden
+        if [True, False, True] in [states[i:i + 3] for i in range(len(states) - 2)]:
+            return True
+    return False

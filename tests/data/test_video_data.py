@@ -36,6 +36,33 @@ def test_davis_layout_round_trip(shapes):
     assert source.frame(1, 0).shape == (48, 48, 3)
 
 
+def _hidden_and_back(source, i):
+    """Written out here: some object of video ``i`` covers >= half its largest area, later < half, later >= half."""
+    areas = {}
+    for t in source.annotated(i):
+        for k, m in source.objects(i, t).items():
+            areas.setdefault(k, {})[t] = int(m.sum())
+    for per_frame in areas.values():
+        top = max(per_frame.values())
+        states = "".join("S" if per_frame.get(t, 0) * 2 >= top else "h" for t in source.annotated(i))
+        if "Sh" in states and "S" in states[states.index("Sh") + 1:]:
+            return True
+    return False
+
+
+def test_occluded_only_keeps_the_videos_where_an_object_is_lost_and_found(tmp_path):
+    """Every video kept with ``occluded_only`` has an object seen, hidden (below half its largest area) and seen
+    again, read back from the PNGs; the control: among the same candidates without it, some video has none."""
+    kept = make_moving_shapes_davis(str(tmp_path / "occluded"), 3, num_frames=8, size=48, seed=2, occluded_only=True)
+    source = DavisVideos(str(tmp_path / "occluded"))
+    assert all(_hidden_and_back(source, i) for i in range(len(source)))
+    last = int(kept[-1][len("shapes"):])
+    make_moving_shapes_davis(str(tmp_path / "all"), last + 1, num_frames=8, size=48, seed=2)
+    everything = DavisVideos(str(tmp_path / "all"))
+    assert len(everything) > 3 and not all(_hidden_and_back(everything, i) for i in range(len(everything)))
+    assert [everything.names[int(n[len("shapes"):])] for n in kept] == kept  # the same videos, the same names
+
+
 def test_clips_are_consecutive_visible_and_reproducible(shapes):
     source = DavisVideos(str(shapes))
     clips = VideoClips(source, num_frames=4, max_objects=2, img_size=32, seed=7, flip_prob=0.0)

@@ -36,7 +36,9 @@ logger = logging.getLogger(__name__)
 PRESENT_LOGIT = 10.0
 
 __all__ = ["InteractionSettings", "MemoryBank", "clip_features", "track_clip", "clip_losses", "init_from_checkpoint",
-           "checkpoint_kind"]
+           "checkpoint_kind", "sam2_memory_init_"]
+#: SAM 2's start for the memory's learned embeddings (``trunc_normal_(std=0.02)``) and its fuser's layer scale.
+MEMORY_EMBEDDING_STD, FUSER_LAYER_SCALE = 0.02, 1e-6
 
 
 @dataclass
@@ -178,6 +180,32 @@ def clip_losses(model, pixel_values: torch.Tensor, gt: torch.Tensor, valid: torc
         losses = clip_loss(track_clip(model, mine, objects, generators[i], settings), objects)
         totals = {k: totals.get(k, 0) + v / b for k, v in losses.items()}
     return totals
+
+
+def sam2_memory_init_(model) -> None:
+    """Start the memory parts (memory encoder and attention, object-pointer projections, mask downsampler, the
+    no-memory and temporal embeddings) as SAM 2's code starts them: PyTorch's default layer initialisation, learned
+    embeddings ``trunc_normal_(std=0.02)``, the fuser's layer scale 1e-6.
+
+    transformers initialises every linear layer ``normal_(std=0.02)`` and these embeddings at zero; through the memory
+    encoder's output projection and the attention's value and output projections that leaves the memory's
+    contribution at ~1e-4 of the image features, and a model trained from that start never learns to use its memory
+    (measured: J&F 0.01 on held-out moving shapes after 200 iterations, against 0.61 from this start)."""
+    from transformers.models.sam2_video.modeling_sam2_video import Sam2VideoMemoryFuserCXBlock
+
+    for part in (model.memory_attention, model.memory_encoder, model.object_pointer_proj,
+                 model.temporal_positional_encoding_projection_layer, model.mask_downsample):
+        for module in part.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+            if isinstance(module, Sam2VideoMemoryFuserCXBlock) and module.scale is not None:
+                with torch.no_grad():
+                    module.scale.fill_(FUSER_LAYER_SCALE)
+    with torch.no_grad():
+        for p in (model.no_memory_embedding, model.no_memory_positional_encoding, model.memory_temporal_positional_encoding,
+                  model.no_object_pointer, model.occlusion_spatial_embedding_parameter):
+            if p is not None:
+                torch.nn.init.trunc_normal_(p, std=MEMORY_EMBEDDING_STD)
 
 
 def checkpoint_kind(path: str) -> str:

@@ -60,7 +60,8 @@ class EfficientTamTrainer(BaseModel):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor or dict(type="BaseDataPreprocessor"), init_cfg=init_cfg)
         from ..hf.efficienttam import build_efficienttam_video_model, efficienttam_config_for
-        from ..hf.efficienttam_training import InteractionSettings, checkpoint_kind, init_from_checkpoint
+        from ..hf.efficienttam_training import (InteractionSettings, checkpoint_kind, init_from_checkpoint,
+                                                sam2_memory_init_)
 
         config = dict(config or {})
         self.init_kind = checkpoint_kind(init_checkpoint) if init_checkpoint else None
@@ -68,6 +69,8 @@ class EfficientTamTrainer(BaseModel):
             config.setdefault("efficientsam_decoder", True)  # the decoder keeps computing what EfficientSAM's did
         cfg = efficienttam_config_for(variant, **config)
         self.model = build_efficienttam_video_model(cfg, mode="train")
+        if self.init_kind != "efficienttam":  # the memory parts start fresh, as in SAM 2
+            sam2_memory_init_(self.model)
         if init_checkpoint:
             init_from_checkpoint(self.model, init_checkpoint, self.init_kind)
         if freeze_image_encoder:

@@ -10,7 +10,8 @@ from efficientsam_zoo.data.synthetic import make_moving_shapes
 from efficientsam_zoo.integrations.hf import EfficientTamVideoModel, efficienttam_config_for
 from efficientsam_zoo.integrations.hf.efficienttam_predictor import EfficientTamVideoPredictor
 from efficientsam_zoo.integrations.hf.efficienttam_training import (InteractionSettings, clip_features, clip_losses,
-                                                                    init_from_checkpoint, track_clip)
+                                                                    init_from_checkpoint, sam2_memory_init_,
+                                                                    track_clip)
 from efficientsam_zoo.modeling.efficient_sam import IMAGENET_MEAN, IMAGENET_STD
 
 MASKS_ON_FRAME_0 = InteractionSettings(prob_point=0.0, num_init_cond_frames=1)
@@ -76,6 +77,40 @@ def test_training_path_predicts_what_the_predictor_api_predicts():
         assert float((reversed_[t] - logits[:, 0]).abs().max()) > 100 * 1e-5
         compared += 1
     assert compared == 3
+
+
+def _memory_spread(model, x, gt):
+    """How far the objects' memory-conditioned features on frame 1 lie apart, relative to their size."""
+    seen = []
+    original = model._prepare_memory_conditioned_features
+
+    def spy(bank, t, j, is_init, *args):
+        out = original(bank, t, j, is_init, *args)
+        if t == 1:
+            seen.append(out)
+        return out
+
+    model._prepare_memory_conditioned_features = spy
+    with torch.no_grad():
+        track_clip(model, clip_features(model, x), gt, torch.Generator().manual_seed(0), MASKS_ON_FRAME_0)
+    return float((seen[0] - seen[1]).norm() / seen[0].norm())
+
+
+def test_sam2_memory_init_lets_the_memory_reach_the_features():
+    """From SAM 2's start for the memory parts (PyTorch's layer defaults), two objects' features on a tracked frame
+    differ by > 5e-3 of their norm (measured 1.1e-2): each object's memory reaches them. From transformers' start
+    (normal, std 0.02), the control, by < 2e-3 (measured 6e-4): the memory is drowned, and training from there never
+    learns to track (README)."""
+    _, x, gt = _clip()
+    torch.manual_seed(0)
+    model = EfficientTamVideoModel(efficienttam_config_for("efficienttam-ti", image_size=64)).eval()
+    drowned = _memory_spread(model, x, gt)
+    assert drowned < 2e-3
+    torch.manual_seed(0)
+    model = EfficientTamVideoModel(efficienttam_config_for("efficienttam-ti", image_size=64)).eval()
+    sam2_memory_init_(model)
+    spread = _memory_spread(model, x, gt)
+    assert spread > 5e-3 and spread > 5 * drowned
 
 
 def test_clip_losses_train_a_batch_and_need_an_object():
