@@ -117,9 +117,10 @@ class EfficientTamVideoConfig(Sam2VideoConfig):
             releases) to average-pool each past frame's memory keys and values 2x2 into landmarks, adding `2 ln 2`
             to the landmark logits or to the pooled key vectors.
         efficientsam_decoder (`bool`, *optional*, defaults to `False`):
-            The mask decoder computes as EfficientSAM's does (GELU in its MLPs, a GroupNorm in its upscaling, where
-            SAM 2's has ReLU and a per-pixel LayerNorm; the parameters are the same), so that an EfficientSAM checkpoint
-            starts it as the decoder it was. The releases use SAM 2's (`False`).
+            The mask decoder computes as EfficientSAM's does (GELU in its MLPs, a GroupNorm in its upscaling, IoU
+            predictions without a sigmoid, where SAM 2's has ReLU, a per-pixel LayerNorm and a sigmoid; the parameters
+            are the same), so that an EfficientSAM checkpoint starts it as the decoder it was. The releases use SAM 2's
+            (`False`).
         fill_hole_area (`int`, *optional*, defaults to 0):
             SAM 2's post-processing: background regions of at most this many low-resolution pixels inside a
             predicted mask become foreground (score 0.1); a prompted frame's memory is encoded from the filled mask.
@@ -274,6 +275,7 @@ class EfficientTamVideoModel(AliasMixin, Sam2VideoModel):
                     module.activation = ACT2FN["gelu"]
             norm = self.mask_decoder.upscale_layer_norm
             self.mask_decoder.upscale_layer_norm = torch.nn.GroupNorm(1, norm.weight.shape[0])  # same weight / bias
+            self.mask_decoder.iou_prediction_head.sigmoid_output = False
         if config.memory_attention_landmark_pooling is not None:
             for layer in self.memory_attention.layers:
                 full = layer.cross_attn_image

@@ -182,10 +182,11 @@ def clip_losses(model, pixel_values: torch.Tensor, gt: torch.Tensor, valid: torc
     return totals
 
 
-def sam2_memory_init_(model) -> None:
+def sam2_memory_init_(model, readout_gain: float = 1.0) -> None:
     """Start the memory parts (memory encoder and attention, object-pointer projections, mask downsampler, the
     no-memory and temporal embeddings) as SAM 2's code starts them: PyTorch's default layer initialisation, learned
-    embeddings ``trunc_normal_(std=0.02)``, the fuser's layer scale 1e-6.
+    embeddings ``trunc_normal_(std=0.02)``, the fuser's layer scale 1e-6. ``readout_gain`` multiplies the initial
+    output projection of each memory-attention layer's cross-attention (what the memory adds to the image features).
 
     transformers initialises every linear layer ``normal_(std=0.02)`` and these embeddings at zero; through the memory
     encoder's output projection and the attention's value and output projections that leaves the memory's
@@ -202,6 +203,8 @@ def sam2_memory_init_(model) -> None:
                 with torch.no_grad():
                     module.scale.fill_(FUSER_LAYER_SCALE)
     with torch.no_grad():
+        for layer in model.memory_attention.layers:
+            layer.cross_attn_image.o_proj.weight.mul_(readout_gain)
         for p in (model.no_memory_embedding, model.no_memory_positional_encoding, model.memory_temporal_positional_encoding,
                   model.no_object_pointer, model.occlusion_spatial_embedding_parameter):
             if p is not None:

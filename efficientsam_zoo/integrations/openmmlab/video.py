@@ -51,13 +51,14 @@ class EfficientTamTrainer(BaseModel):
     checkpoint or model directory (image encoder, prompt encoder and mask decoder, which then keeps EfficientSAM's
     activations: ``efficientsam_decoder=True`` unless the config says otherwise) or an EfficientTAM release file /
     ``save_pretrained`` directory (everything). ``interaction``: fields of ``InteractionSettings``.
-    ``freeze_image_encoder``: SAM 2's switch of that name.
+    ``freeze_image_encoder``: SAM 2's switch of that name. ``memory_readout_gain``: a start other than SAM 2's for a
+    fresh memory (``efficienttam_training.sam2_memory_init_``): the memory attention's readout scaled by this much.
     """
 
     def __init__(self, variant: str = EFFICIENT_TAM_NAMES[0], config: Optional[dict] = None,
                  init_checkpoint: Optional[str] = None, interaction: Optional[dict] = None,
-                 freeze_image_encoder: bool = False, seed: int = 0, data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 freeze_image_encoder: bool = False, memory_readout_gain: float = 1.0, seed: int = 0,
+                 data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor or dict(type="BaseDataPreprocessor"), init_cfg=init_cfg)
         from ..hf.efficienttam import build_efficienttam_video_model, efficienttam_config_for
         from ..hf.efficienttam_training import (InteractionSettings, checkpoint_kind, init_from_checkpoint,
@@ -70,7 +71,7 @@ class EfficientTamTrainer(BaseModel):
         cfg = efficienttam_config_for(variant, **config)
         self.model = build_efficienttam_video_model(cfg, mode="train")
         if self.init_kind != "efficienttam":  # the memory parts start fresh, as in SAM 2
-            sam2_memory_init_(self.model)
+            sam2_memory_init_(self.model, memory_readout_gain)
         if init_checkpoint:
             init_from_checkpoint(self.model, init_checkpoint, self.init_kind)
         if freeze_image_encoder:
