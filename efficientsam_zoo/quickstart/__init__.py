@@ -5,6 +5,8 @@
    on held-out scenes before and after, with pictures of both.
 3. Finetune ViTDet Mask R-CNN (MMDetection) from the same export; COCO AP on held-out and training scenes.
 4. Run the zero-shot protocols (box / point mIoU, instance AP from boxes) with the finetuned model.
+5. Train a tiny EfficientTAM from that EfficientSAM on generated moving-shapes videos; J&F on held-out videos with
+   occlusions before and after, beside the same model without memory.
 
 Writes ``report.md`` (tables, before / after pictures, learning curves), ``summary.json`` and per-stage logs. With
 ``checkpoint`` (official weights) it segments the held-out scenes with those weights instead, without training.
@@ -17,7 +19,7 @@ from typing import Dict, Optional
 
 from ..build import efficient_sam_from_checkpoint
 from ..checkpoints import guess_efficientsam_variant
-from . import report, stages
+from . import report, stages, track
 from .console import Stage, quiet_known_warnings
 
 __all__ = ["run_quickstart"]
@@ -36,6 +38,7 @@ def run_quickstart(out_dir: str, checkpoint: Optional[str] = None, device: str =
     torch.manual_seed(seed)
     with Stage("scenes", os.path.join(logs, "scenes.log"), stages.DATA_IMAGES, verbose, unit="img") as bar:
         data = stages.make_data(os.path.join(out_dir, "data"), seed, bar)
+        data["videos"] = track.make_videos(os.path.join(out_dir, "data", "videos"), seed)
     if checkpoint is not None:
         summary = _real_weights(checkpoint, data, out_dir, logs, device, verbose)
     else:
@@ -56,7 +59,10 @@ def _train_everything(data: Dict[str, str], out_dir: str, logs: str, verbose: bo
         vitdet = stages.vitdet_stage(data, sami["export"], out_dir, bar)
     with Stage("zero-shot evaluation", os.path.join(logs, "zero_shot.log"), 2, verbose, unit="protocol") as bar:
         zero_shot = stages.zero_shot_stage(segment.pop("model"), data, out_dir, bar)
-    return dict(mode="trained", sami=sami, segment=segment, vitdet=vitdet, zero_shot=zero_shot)
+    with Stage("EfficientTAM tracking", os.path.join(logs, "efficienttam.log"), stages.iterations("track"),
+               verbose) as bar:
+        tracking = track.track_stage(data["videos"], segment["model_dir"], out_dir, bar)
+    return dict(mode="trained", sami=sami, segment=segment, vitdet=vitdet, zero_shot=zero_shot, track=tracking)
 
 
 def _real_weights(checkpoint: str, data: Dict[str, str], out_dir: str, logs: str, device: str, verbose: bool) -> Dict:

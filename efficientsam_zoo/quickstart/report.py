@@ -18,6 +18,8 @@ TARGETS = [
     ("segment", "box_miou_after", "box_fill_baseline", 0.1, "box-prompt mIoU at least 0.1 above filling the box"),
     ("segment", "point_miou_after", "point_region_baseline", 0.0, "1-point mIoU above the clicked colour region"),
     ("vitdet", "bbox_ap", "mean_box_bbox_ap", 0.05, "ViTDet held-out box AP above the mean-box detector's"),
+    ("track", "jf_after", "jf_no_memory", 0.2, "EfficientTAM held-out J&F at least 0.2 above the same model without "
+     "memory"),
 ]
 
 
@@ -25,6 +27,8 @@ def targets(summary: Dict) -> List[tuple]:
     """``(meaning, figure, baseline, met)`` of each target of a trained run."""
     out = []
     for section, key, base, margin, desc in TARGETS:
+        if not summary.get(section):
+            continue
         v, b = summary[section][key], summary[section][base]
         out.append((desc, v, b, v <= b + margin if key.startswith("loss") else v >= b + margin))
     return out
@@ -59,6 +63,10 @@ def _rows(s: Dict) -> List[tuple]:
     rows += [("zero-shot mIoU box / 1 / 3 points", f"{z['miou_box']:.3f} / {z['miou_1pt']:.3f} / {z['miou_3pt']:.3f}"),
              ("zero-shot instance AP (GT boxes)", f"{z['instance_ap']:.3f}" + _baseline(z, "instance_ap_box_fill",
                                                                                       "filled boxes"))]
+    if s.get("track"):
+        t = s["track"]
+        rows += [("EfficientTAM J&F (held-out videos)", f"{t['jf_before']:.3f} -> {t['jf_after']:.3f}"
+                  + _baseline(t, "jf_no_memory", "no memory"))]
     return rows
 
 
@@ -70,7 +78,8 @@ def console_table(summary: Dict) -> str:
 
 def _plot(summary: Dict, path: str) -> Optional[str]:
     curves = [(name, summary[key]["curve"]) for key, name in (("sami", "SAMI (MSE)"), ("segment", "EfficientSAM"),
-                                                              ("vitdet", "ViTDet (total)"))
+                                                              ("vitdet", "ViTDet (total)"),
+                                                              ("track", "EfficientTAM"))
               if summary.get(key) and summary[key].get("curve")]
     if not curves:
         return None
@@ -96,8 +105,8 @@ def write(out_dir: str, summary: Dict, data: Dict[str, str]) -> str:
 
     curves = _plot(summary, os.path.join(out_dir, "curves.png"))
     numbers = json.loads(json.dumps(summary, default=str))
-    for section in ("sami", "segment", "vitdet"):
-        for key in ("curve", "pictures_before", "pictures_after", "export"):
+    for section in ("sami", "segment", "vitdet", "track"):
+        for key in ("curve", "pictures_before", "pictures_after", "export", "strip_before", "strip_after"):
             (numbers.get(section) or {}).pop(key, None)
     write_json(numbers, os.path.join(out_dir, "summary.json"), indent=1)
     rel = lambda p: os.path.relpath(p, out_dir)  # noqa: E731
@@ -113,7 +122,7 @@ def write(out_dir: str, summary: Dict, data: Dict[str, str]) -> str:
     if summary["mode"] == "trained":
         lines += ["Each figure stands beside a baseline computed on the same held-out scenes: what filling the prompt "
                   "box, flood-filling the clicked colour, predicting the teacher's mean map or putting the mean box "
-                  "everywhere scores.", "", "| target | figure | baseline | met |", "|---|---|---|---|"]
+                  "everywhere scores, or what tracking without memory scores.", "", "| target | figure | baseline | met |", "|---|---|---|---|"]
         lines += [f"| {desc} | {v:.3f} | {b:.3f} | {'yes' if met else '**no**'} |" for desc, v, b, met in targets(summary)]
         lines += [""]
     seg = summary["segment"]
@@ -123,11 +132,15 @@ def write(out_dir: str, summary: Dict, data: Dict[str, str]) -> str:
             title = {"before": "Before finetuning (SAMI encoder, untrained decoder)",
                      "after": "After finetuning" if summary["mode"] == "trained" else "Released weights"}[when]
             lines += [f"## {title}", ""] + [f"![{os.path.basename(p)}]({rel(p)})" for p in pictures] + [""]
+    if summary.get("track"):
+        lines += ["## Tracking a held-out video (EfficientTAM, first frame's masks given)", ""]
+        lines += [f"{when}:\n\n![{when}]({rel(summary['track'][f'strip_{when}'])})\n" for when in ("before", "after")]
     if curves:
         lines += ["## Learning curves", "", f"![learning curves]({rel(curves)})", ""]
     lines += ["## Files", "", f"* numbers: `summary.json`; framework logs: `{rel(summary['logs'])}/`",
               f"* generated data: `{rel(data['coco'])}` (COCO format), `{rel(os.path.dirname(data['shards']))}` (SA-1B "
-              "layout)", ""]
+              "layout)"] + ([f"* generated videos: `{rel(os.path.dirname(data['videos']['train']))}` (DAVIS layout)"]
+                                    if data.get("videos") else []) + [""]
     path = os.path.join(out_dir, "report.md")
     with atomic_path(path) as tmp, open(tmp, "w") as f:
         f.write("\n".join(lines))

@@ -29,13 +29,13 @@ from ..utils.masks import mask_to_box
 from ..visualize import overlay_masks
 from .console import callback_hook, progress_hook
 
-__all__ = ["CONFIGS", "DATA_IMAGES", "iterations", "make_data", "normalized_images", "sami_stage", "segment_stage", "vitdet_stage", "zero_shot_stage", "overlay_predictions",
+__all__ = ["CONFIGS", "DATA_IMAGES", "iterations", "make_data", "stage_runner", "normalized_images", "sami_stage", "segment_stage", "vitdet_stage", "zero_shot_stage", "overlay_predictions",
            "segment_eval", "scalars", "loss_curve"]
 
 IMG = 128  # every quickstart model works at 128 px (the tiny-shapes configs)
 #: The shipped config each training stage runs.
 CONFIGS = {"sami": "sami_pretrain_vit-ti_tiny-shapes", "segment": "efficientsam_ti_tiny-shapes",
-           "vitdet": "vitdet_sami_ti_tiny-shapes"}
+           "vitdet": "vitdet_sami_ti_tiny-shapes", "track": "efficienttam_ti_tiny-moving-shapes"}
 #: Generated images: SAMI's scenes, the SA-1B-layout shards (shards x images), the COCO-format splits.
 SCENES, SHARDS, COCO_SPLITS = 64, (4, 64), {"train": 32, "val": 16}
 DATA_IMAGES = SCENES + SHARDS[0] * SHARDS[1] + sum(COCO_SPLITS.values())
@@ -77,7 +77,8 @@ def loss_curve(work_dir: str) -> List[List[float]]:
     return [[r["iter"], r["loss"]] for r in scalars(work_dir) if "loss" in r]
 
 
-def _runner(stage: str, edit, work_dir: str, bar, hooks: Sequence = ()):
+def stage_runner(stage: str, edit, work_dir: str, bar, hooks: Sequence = ()):
+    """A Runner for ``stage``'s shipped config, edited by ``edit(cfg)``, its progress on ``bar``."""
     cfg = Config.fromfile(resolve_config(CONFIGS[stage]))
     edit(cfg)
     runner = build_runner(["(quickstart)", "--work-dir", work_dir], cfg=cfg)
@@ -118,7 +119,7 @@ def sami_stage(data: Dict[str, str], out: str, bar) -> Dict:
     def edit(cfg):
         cfg.train_dataloader.dataset.data_root = data["scenes"]
 
-    runner = _runner("sami", edit, work, bar,
+    runner = stage_runner("sami", edit, work, bar,
                      [callback_hook(heldout_loss("loss_unseen_untrained"), heldout_loss("loss_unseen_trained"))])
     runner.train()
     curve = loss_curve(work)
@@ -195,7 +196,7 @@ def segment_stage(data: Dict[str, str], export: str, out: str, bar) -> Dict:
         cfg.train_dataloader.dataset.paths = [data["shards"]]
         cfg.model.init_checkpoint = export
 
-    runner = _runner("segment", edit, work, bar,
+    runner = stage_runner("segment", edit, work, bar,
                      [callback_hook(measure("before"), measure("after"))])
     runner.train()
     result["curve"] = loss_curve(work)
@@ -220,7 +221,7 @@ def vitdet_stage(data: Dict[str, str], export: str, out: str, bar) -> Dict:
         cfg.test_evaluator = dict(cfg.val_evaluator, ann_file=data["train_ann"])
         cfg.model.backbone.init_cfg = dict(type="Pretrained", checkpoint=export)
 
-    runner = _runner("vitdet", edit, work, bar)
+    runner = stage_runner("vitdet", edit, work, bar)
     runner.train()
     heldout = [r for r in scalars(work) if "coco/bbox_mAP" in r][-1]
     train = runner.test()

@@ -14,7 +14,7 @@ from ..data.video import DavisVideos, make_moving_shapes_davis
 from ..utils.io import save_png
 from ..visualize import overlay_masks
 from .console import callback_hook
-from .stages import IMG, _runner, loss_curve
+from .stages import IMG, loss_curve, stage_runner
 
 __all__ = ["TRAIN_VIDEOS", "HELDOUT_VIDEOS", "make_videos", "track_stage"]
 
@@ -69,7 +69,7 @@ def track_stage(videos: Dict[str, str], efficientsam_dir: str, out: str, bar) ->
         cfg.train_dataloader.dataset.data_root = videos["train"]
         cfg.model.init_checkpoint = efficientsam_dir
 
-    runner = _runner("track", edit, work, bar, [callback_hook(measure("before"), measure("after"))])
+    runner = stage_runner("track", edit, work, bar, [callback_hook(measure("before"), measure("after"))])
     runner.train()
     result["curve"] = loss_curve(work)
     result["model_dir"] = os.path.join(work, "model")  # the config's SaveVideoModelHook wrote it
