@@ -311,16 +311,19 @@ def make_moving_shapes_davis(root: str, n_videos: int, num_frames: int = 8, size
     from .synthetic import make_moving_shapes
 
     names: List[str] = []
-    for i in range(10_000):
-        if len(names) == n_videos:
-            return names
+    i = 0
+    while len(names) < n_videos:
+        if occluded_only and i >= 100 * n_videos:
+            raise ValueError(f"only {len(names)} of {i} generated videos have an object hidden and seen again; ask for "
+                             f"fewer than {n_videos}, or more frames")
         frames, masks = make_moving_shapes(seed * 10_000 + i, num_frames, size, size, n_objects, speed)
+        i += 1
         if occluded_only and not _hidden_then_seen(masks):
             continue
         ids = np.stack([instance_ids(range(1, masks.shape[1] + 1), frame) for frame in masks])
-        names.append(f"shapes{i:04d}")
+        names.append(f"shapes{i - 1:04d}")
         write_davis_video(root, names[-1], frames, ids)
-    raise ValueError(f"only {len(names)} of 10000 generated videos qualify; ask for fewer than {n_videos}")
+    return names
 
 
 def _hidden_then_seen(masks: np.ndarray) -> bool:

@@ -8,7 +8,7 @@
 5. Train a tiny EfficientTAM from that EfficientSAM on generated moving-shapes videos; J&F on held-out videos with
    occlusions before and after, beside the same model without memory.
 
-Writes ``report.md`` (tables, before / after pictures, learning curves), ``summary.json`` and per-stage logs. With
+Writes ``report.md`` (tables, before / after pictures, a tracked video before / after, learning curves), ``summary.json`` and per-stage logs. With
 ``checkpoint`` (official weights) it segments the held-out scenes with those weights instead, without training.
 """
 from __future__ import annotations
@@ -38,18 +38,17 @@ def run_quickstart(out_dir: str, checkpoint: Optional[str] = None, device: str =
     torch.manual_seed(seed)
     with Stage("scenes", os.path.join(logs, "scenes.log"), stages.DATA_IMAGES, verbose, unit="img") as bar:
         data = stages.make_data(os.path.join(out_dir, "data"), seed, bar)
-        data["videos"] = track.make_videos(os.path.join(out_dir, "data", "videos"), seed)
     if checkpoint is not None:
         summary = _real_weights(checkpoint, data, out_dir, logs, device, verbose)
     else:
-        summary = _train_everything(data, out_dir, logs, verbose)
+        summary = _train_everything(data, out_dir, logs, verbose, seed)
     summary["seconds"] = round(time.time() - start, 1)
     summary["logs"] = logs
     summary["report"] = report.write(out_dir, summary, data)
     return summary
 
 
-def _train_everything(data: Dict[str, str], out_dir: str, logs: str, verbose: bool) -> Dict:
+def _train_everything(data: Dict, out_dir: str, logs: str, verbose: bool, seed: int) -> Dict:
     with Stage("SAMI pretraining", os.path.join(logs, "sami.log"), stages.iterations("sami"), verbose) as bar:
         sami = stages.sami_stage(data, out_dir, bar)
     with Stage("EfficientSAM finetuning", os.path.join(logs, "efficientsam.log"), stages.iterations("segment"),
@@ -59,6 +58,7 @@ def _train_everything(data: Dict[str, str], out_dir: str, logs: str, verbose: bo
         vitdet = stages.vitdet_stage(data, sami["export"], out_dir, bar)
     with Stage("zero-shot evaluation", os.path.join(logs, "zero_shot.log"), 2, verbose, unit="protocol") as bar:
         zero_shot = stages.zero_shot_stage(segment.pop("model"), data, out_dir, bar)
+    data["videos"] = track.make_videos(os.path.join(out_dir, "data", "videos"), seed)
     with Stage("EfficientTAM tracking", os.path.join(logs, "efficienttam.log"), stages.iterations("track"),
                verbose) as bar:
         tracking = track.track_stage(data["videos"], segment["model_dir"], out_dir, bar)

@@ -117,12 +117,14 @@ def write(out_dir: str, summary: Dict, data: Dict[str, str]) -> str:
         lines += ["Small models on small generated scenes, so that every stage finishes in minutes on a CPU: a 6-block "
                   "ViT-Ti encoder at 128 px (the released EfficientSAM-Ti has 12 blocks at 1024 px), a tiny random SAM "
                   "teacher for SAMI (no SAM weights offline: the SAMI numbers show the pipeline learns, not SAM's "
-                  "knowledge), ViTDet with 32-channel heads. Configs: `mm_configs/*_tiny-shapes.py`.", ""]
+                  "knowledge), ViTDet with 32-channel heads, EfficientTAM with one memory-attention layer. Configs: "
+                  "`mm_configs/*_tiny-shapes.py`, `mm_configs/efficienttam_ti_tiny-moving-shapes.py`.", ""]
     lines += ["| what | value |", "|---|---|"] + [f"| {a} | {b} |" for a, b in _rows(summary)] + [""]
     if summary["mode"] == "trained":
         lines += ["Each figure stands beside a baseline computed on the same held-out scenes: what filling the prompt "
-                  "box, flood-filling the clicked colour, predicting the teacher's mean map or putting the mean box "
-                  "everywhere scores, or what tracking without memory scores.", "", "| target | figure | baseline | met |", "|---|---|---|---|"]
+                  "box, flood-filling the clicked colour, predicting the teacher's mean map, putting the mean box "
+                  "everywhere or tracking without memory scores.", "", "| target | figure | baseline | met |",
+                  "|---|---|---|---|"]
         lines += [f"| {desc} | {v:.3f} | {b:.3f} | {'yes' if met else '**no**'} |" for desc, v, b, met in targets(summary)]
         lines += [""]
     seg = summary["segment"]

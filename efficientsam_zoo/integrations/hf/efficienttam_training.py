@@ -191,7 +191,7 @@ def sam2_memory_init_(model, readout_gain: float = 1.0) -> None:
     transformers initialises every linear layer ``normal_(std=0.02)`` and these embeddings at zero; through the memory
     encoder's output projection and the attention's value and output projections that leaves the memory's
     contribution at ~1e-4 of the image features, and a model trained from that start never learns to use its memory
-    (measured: J&F 0.01 on held-out moving shapes after 200 iterations, against 0.61 from this start)."""
+    (measured: held-out moving-shapes J&F 0.01 after 200 iterations; from this start 0.61 / 0.62 / 0.03 in three runs)."""
     from transformers.models.sam2_video.modeling_sam2_video import Sam2VideoMemoryFuserCXBlock
 
     for part in (model.memory_attention, model.memory_encoder, model.object_pointer_proj,
