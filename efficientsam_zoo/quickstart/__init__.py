@@ -8,8 +8,9 @@
 5. Train a tiny EfficientTAM from that EfficientSAM on generated moving-shapes videos; J&F on held-out videos with
    occlusions before and after, beside the same model without memory.
 
-Writes ``report.md`` (tables, before / after pictures, a tracked video before / after, learning curves), ``summary.json`` and per-stage logs. With
-``checkpoint`` (official weights) it segments the held-out scenes with those weights instead, without training.
+Writes ``report.md`` (tables, before / after pictures, a tracked video before / after, learning curves),
+``summary.json`` and per-stage logs. With ``checkpoint`` (official weights) it segments the held-out scenes with those
+weights instead, without training.
 """
 from __future__ import annotations
 
