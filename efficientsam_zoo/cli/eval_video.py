@@ -82,17 +82,19 @@ def _gt(source: DavisVideos, i: int) -> np.ndarray:
 
 
 def evaluate_model(predictor, source: DavisVideos, setting: str = "semi-supervised", memory: bool = True,
-                   progress: bool = True) -> Dict:
-    """Run the predictor on every video of ``source`` and score it (``evaluation.video.summarize``)."""
+                   progress: bool = True, keep: bool = False) -> Dict:
+    """Run the predictor on every video of ``source`` and score it (``evaluation.video.summarize``); ``keep``: also
+    the predicted id maps of the annotated frames, ``"predictions": {video: [N, H, W]}``."""
     if setting not in SETTINGS:
         raise ValueError(f"setting must be one of {SETTINGS}, got {setting!r}")
-    rows = {}
+    rows, kept = {}, {}
     for i in tqdm(range(len(source)), desc="videos", disable=not progress):
         annotated, gt = source.annotated(i), _gt(source, i)  # the annotations are read once
         frames = [source.frame(i, t) for t in range(annotated[-1] + 1)]
         pred = track_video(predictor, frames, first_prompts(gt, annotated, setting), memory)[annotated]
         rows[source.names[i]] = score_video(pred, gt, first_appearances(gt))
-    return summarize(rows)
+        kept[source.names[i]] = pred
+    return dict(summarize(rows), predictions=kept) if keep else summarize(rows)
 
 
 def score_predictions(source: DavisVideos, predictions: str) -> Dict:

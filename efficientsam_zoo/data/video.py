@@ -191,7 +191,6 @@ class SavVideos(VideoSource):
         return {j: m for j, m in masks.items() if m.any()}
 
 
-
 class ImagesAsVideos(VideoSource):
     """An image dataset (``data.instances``) as one-frame videos; instance ``k`` of an image is object ``k + 1``."""
 

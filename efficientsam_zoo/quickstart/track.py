@@ -9,7 +9,7 @@ from typing import Dict
 
 import numpy as np
 
-from ..cli.eval_video import evaluate_model, first_prompts, track_video
+from ..cli.eval_video import evaluate_model
 from ..data.video import DavisVideos, make_moving_shapes_davis
 from ..utils.io import save_png
 from ..visualize import overlay_masks
@@ -32,13 +32,11 @@ def make_videos(root: str, seed: int) -> Dict[str, str]:
     return out
 
 
-def _strip(predictor, source: DavisVideos, path: str) -> str:
-    """Held-out video 0: its frames side by side, the tracked masks drawn over them."""
-    annotated = source.annotated(0)
-    frames = [source.frame(0, t) for t in range(annotated[-1] + 1)]
-    gt = np.stack([source.id_map(0, t) for t in annotated])
-    ids = track_video(predictor, frames, first_prompts(gt, annotated, "semi-supervised"))
-    objects = sorted(int(k) for k in np.unique(gt) if k)
+def _strip(source: DavisVideos, ids: np.ndarray, path: str) -> str:
+    """Held-out video 0's frames side by side, its tracked id maps ``ids`` (one per annotated frame) drawn over them
+    (one colour per object prompted on the first frame)."""
+    frames = [source.frame(0, t) for t in source.annotated(0)]
+    objects = [int(k) for k in np.unique(ids[0]) if k]
     tiles = [overlay_masks(frame, [m == k for k in objects]) for frame, m in zip(frames, ids)]
     save_png(np.repeat(np.repeat(np.concatenate(tiles, axis=1), 2, axis=0), 2, axis=1), path)
     return path
@@ -57,11 +55,12 @@ def track_stage(videos: Dict[str, str], efficientsam_dir: str, out: str, bar) ->
             model = runner.model.model
             was_training = model.training
             predictor = EfficientTamVideoPredictor(model)
-            scores = evaluate_model(predictor, heldout, progress=False)
+            scores = evaluate_model(predictor, heldout, progress=False, keep=True)
             result[f"jf_{when}"], result[f"j_{when}"], result[f"f_{when}"] = scores["J&F"], scores["J"], scores["F"]
             if when == "before":  # the masks are prompts kept as they are: the weights do not enter
                 result["jf_no_memory"] = evaluate_model(predictor, heldout, memory=False, progress=False)["J&F"]
-            result[f"strip_{when}"] = _strip(predictor, heldout, os.path.join(out, "pictures", f"track_{when}.png"))
+            result[f"strip_{when}"] = _strip(heldout, scores["predictions"][heldout.names[0]],
+                                             os.path.join(out, "pictures", f"track_{when}.png"))
             model.train(was_training)
         return run
 
