@@ -72,7 +72,7 @@ def _one(mode: str, model_name: str, grid: int, size, repeats: int, checkpoint, 
             low, iou = pred.predict_low_res(point_coords, point_labels)
             if mode == "ours, upsample all":  # ... and every candidate upsampled and scored
                 dropped = ~(iou > min_iou)
-                stability_score(pred.upscale(low[dropped][:, None])[:, 0], model.mask_threshold, 1.0)
+                stability_score(pred.upscale(low[dropped][:, None])[:, 0].numpy(), model.mask_threshold, 1.0)
             index = torch.nonzero((iou > min_iou).any(1)).flatten()
             return low[index], iou, index
         pred.predict_low_res_above = decode_all

@@ -7,22 +7,25 @@ RLE at once, so no more than one chunk of full-resolution masks exists at any ti
 
 Records follow SAM / SA-1B: ``segmentation`` (COCO RLE, or a bool array with ``output_mode="binary_mask"``),
 ``area``, ``bbox`` (x, y, w, h), ``predicted_iou``, ``point_coords``, ``stability_score``, ``crop_box``.
+
+Everything after the decoder is numpy (masks kept as segment-anything's uncompressed RLE until the end), so the
+torch-free :class:`~efficientsam_zoo.onnx_runtime.OnnxPredictor` drives the same generator:
+``AutomaticMaskGenerator(OnnxPredictor("encoder.onnx", "decoder.onnx"))``. This module imports no torch.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
-import torch
-from torchvision.ops import batched_nms, box_area
 
-from .modeling.efficient_sam import EfficientSam
-from .predictor import EfficientSamPredictor
-from .utils.image import image_to_tensor
-from .utils.masks import decode_rle, encode_rle, mask_to_xywh, masks_to_boxes, uncompressed_rle
+from .utils.image import as_numpy, image_to_array
+from .utils.masks import compress_rle, decode_rle, mask_to_xywh, masks_to_boxes, uncompressed_rle
+
+if TYPE_CHECKING:  # annotations only: segment everything also runs on the torch-free OnnxPredictor
+    from .modeling.efficient_sam import EfficientSam
 
 __all__ = ["AutomaticMaskGenerator", "SamAutomaticMaskGenerator", "point_grid", "crop_boxes", "crop_points",
-           "stability_score", "remove_small_regions", "masks_to_records", "deduplicate", "rgb_uint8", "PRED_IOU_THRESH",
+           "stability_score", "remove_small_regions", "masks_to_records", "deduplicate", "box_nms", "rgb_uint8", "PRED_IOU_THRESH",
            "STABILITY_SCORE_THRESH", "STABILITY_SCORE_OFFSET", "BOX_NMS_THRESH"]
 
 
@@ -59,11 +62,13 @@ def crop_boxes(h: int, w: int, n_layers: int, overlap_ratio: float) -> List[Tupl
     return boxes
 
 
-def stability_score(logits: torch.Tensor, threshold: float, offset: float) -> torch.Tensor:
-    """IoU between the masks thresholded at ``threshold + offset`` and at ``threshold - offset`` (SAM's)."""
-    inner = (logits > threshold + offset).flatten(-2).sum(-1, dtype=torch.int64)
-    outer = (logits > threshold - offset).flatten(-2).sum(-1, dtype=torch.int64)
-    return inner.float() / outer.clamp(min=1).float()
+def stability_score(logits: np.ndarray, threshold: float, offset: float) -> np.ndarray:
+    """float32 IoU between the masks ``[..., H, W]`` thresholded at ``threshold + offset`` and at
+    ``threshold - offset`` (SAM's)."""
+    logits = np.asarray(logits)
+    flat = logits.reshape(*logits.shape[:-2], logits.shape[-2] * logits.shape[-1])
+    inner, outer = (flat > threshold + offset).sum(-1), (flat > threshold - offset).sum(-1)
+    return inner.astype(np.float32) / np.maximum(outer, 1).astype(np.float32)
 
 
 def remove_small_regions(mask: np.ndarray, min_area: int) -> np.ndarray:
@@ -90,35 +95,36 @@ def _small_regions(mask: np.ndarray, min_area: int, fill_holes: bool) -> Tuple[n
 
 def rgb_uint8(image) -> np.ndarray:
     """Any image the predictor takes -> the ``H x W x 3`` uint8 RGB array that segment everything crops."""
-    return (image_to_tensor(image) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return (image_to_array(image) * 255).round().astype(np.uint8).transpose(1, 2, 0)
 
 
-def crop_points(grid: np.ndarray, crop_w: int, crop_h: int) -> torch.Tensor:
+def crop_points(grid: np.ndarray, crop_w: int, crop_h: int) -> np.ndarray:
     """A ``[N, 2]`` grid in 0..1 -> float32 (x, y) pixels of a ``crop_w`` x ``crop_h`` crop: the point prompts."""
-    return torch.as_tensor(grid * np.array([crop_w, crop_h]), dtype=torch.float32)
+    return (grid * np.array([crop_w, crop_h])).astype(np.float32)
 
 
-def masks_to_records(logits: torch.Tensor, iou: torch.Tensor, crop: Tuple[int, int, int, int], full: Tuple[int, int],
+def masks_to_records(logits: np.ndarray, iou: np.ndarray, crop: Tuple[int, int, int, int], full: Tuple[int, int],
                      mask_threshold: float, stability_score_thresh: float, stability_score_offset: float,
-                     points: Optional[torch.Tensor] = None) -> List[Dict]:
-    """Candidates that passed the predicted-IoU filter -> SAM records (module docstring), in candidate order.
+                     points: Optional[np.ndarray] = None) -> List[Dict]:
+    """Candidates that passed the predicted-IoU filter -> SAM records (module docstring, ``segmentation`` as
+    compact uncompressed RLE: ``utils.masks.uncompressed_rle(compact=True)``), in candidate order.
 
     ``logits [K, h, w]`` at the size of ``crop = (x0, y0, x1, y1)`` of an image of size ``full = (H, W)``; ``iou``
     ``[K]``; ``points [K, 2]`` the prompts in crop pixels (``point_coords`` is None without them). Applies the
     stability filter, binarises, drops masks cut by the crop's inner edges (SAM's rule) and empty masks."""
     x0, y0, x1, y1 = crop
     h, w = full
+    logits, iou = np.asarray(logits, np.float32), np.asarray(iou, np.float32)
     stab = stability_score(logits, mask_threshold, stability_score_offset)
-    keep = stab >= stability_score_thresh
-    masks = logits[keep] > mask_threshold
-    idx = torch.nonzero(keep).flatten()
+    keep = stab >= np.float32(stability_score_thresh)
+    masks = logits[keep] > np.float32(mask_threshold)
+    idx = np.flatnonzero(keep)
     boxes = masks_to_boxes(masks)
+    offset = np.array([x0, y0, x0, y0], np.float32)
     if (x0, y0, x1, y1) != (0, 0, w, h):  # SAM's rule: drop masks within CROP_EDGE_ATOL px of an inner crop edge
-        uncropped = boxes + torch.tensor([x0, y0, x0, y0], dtype=boxes.dtype)
-        near_crop = torch.isclose(uncropped, torch.tensor([x0, y0, x1, y1], dtype=boxes.dtype), atol=CROP_EDGE_ATOL,
-                                  rtol=0)
-        near_image = torch.isclose(uncropped, torch.tensor([0, 0, w, h], dtype=boxes.dtype), atol=CROP_EDGE_ATOL,
-                                   rtol=0)
+        uncropped = boxes + offset
+        near_crop = np.isclose(uncropped, np.array([x0, y0, x1, y1], np.float32), atol=CROP_EDGE_ATOL, rtol=0)
+        near_image = np.isclose(uncropped, np.array([0, 0, w, h], np.float32), atol=CROP_EDGE_ATOL, rtol=0)
         ok = ~(near_crop & ~near_image).any(1)
         masks, idx, boxes = masks[ok], idx[ok], boxes[ok]
     records = []
@@ -126,10 +132,10 @@ def masks_to_records(logits: torch.Tensor, iou: torch.Tensor, crop: Tuple[int, i
         if not m.any():
             continue
         full_mask = np.zeros((h, w), dtype=bool)
-        full_mask[y0:y1, x0:x1] = m.numpy()
-        bx0, by0, bx1, by1 = (b + torch.tensor([x0, y0, x0, y0])).tolist()
+        full_mask[y0:y1, x0:x1] = m
+        bx0, by0, bx1, by1 = (b + offset).tolist()
         point = None if points is None else [[float(points[i, 0]) + x0, float(points[i, 1]) + y0]]
-        records.append(dict(segmentation=encode_rle(full_mask), area=int(m.sum()),
+        records.append(dict(segmentation=uncompressed_rle(full_mask, compact=True), area=int(m.sum()),
                             bbox=[bx0, by0, bx1 - bx0 + 1, by1 - by0 + 1], predicted_iou=float(iou[i]),
                             point_coords=point, stability_score=float(stab[i]), crop_box=[x0, y0, x1 - x0, y1 - y0]))
     return records
@@ -147,20 +153,39 @@ def deduplicate(records: List[Dict], box_nms_thresh: float, crop_nms_thresh: flo
     return out
 
 
+def box_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """torchvision's ``ops.nms`` in numpy: indices of the kept xyxy ``boxes [N, 4]``, by decreasing score (ties in
+    index order); a box goes when its IoU with a kept, higher-scoring box exceeds ``iou_threshold``. float32
+    arithmetic in torchvision's order, compared with the threshold in float64, as its CPU kernel does."""
+    boxes, scores = np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(scores, np.float32)
+    x0, y0, x1, y1 = boxes.T
+    areas = (x1 - x0) * (y1 - y0)
+    order = np.argsort(-scores, kind="stable")
+    removed = np.zeros(len(boxes), bool)
+    keep = []
+    for i in order:
+        if removed[i]:
+            continue
+        keep.append(i)
+        w = np.maximum(np.float32(0), np.minimum(x1[i], x1) - np.maximum(x0[i], x0))
+        h = np.maximum(np.float32(0), np.minimum(y1[i], y1) - np.maximum(y0[i], y0))
+        inter = w * h
+        with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0 between two empty boxes: NaN, kept (torchvision)
+            removed |= (inter / (areas[i] + areas - inter)).astype(np.float64) > iou_threshold
+    return np.asarray(keep, np.int64)
+
+
 def _nms(records: List[Dict], thresh: float, prefer_small_crops: bool = False,
-         scores: Optional[torch.Tensor] = None) -> List[int]:
+         scores: Optional[np.ndarray] = None) -> List[int]:
     """Indices kept by box NMS over the records' boxes (inclusive pixel corners, as SAM's ``batched_mask_to_box``),
     by predicted IoU, by ``scores`` or, across crops, preferring smaller crops."""
-    boxes = torch.tensor([[x, y, x + bw - 1, y + bh - 1] for x, y, bw, bh in (r["bbox"] for r in records)],
-                         dtype=torch.float32)
+    boxes = np.array([[x, y, x + bw - 1, y + bh - 1] for x, y, bw, bh in (r["bbox"] for r in records)], np.float32)
     if scores is None and prefer_small_crops:
-        crops = torch.tensor([[c[0], c[1], c[0] + c[2], c[1] + c[3]] for c in (r["crop_box"] for r in records)],
-                             dtype=torch.float32)
-        scores = 1.0 / box_area(crops)
+        crops = np.array([c[2:] for c in (r["crop_box"] for r in records)], np.float32)
+        scores = np.float32(1.0) / (crops[:, 0] * crops[:, 1])
     elif scores is None:
-        scores = torch.tensor([r["predicted_iou"] for r in records])
-    keep = batched_nms(boxes, scores, torch.zeros(len(records), dtype=torch.long), thresh)
-    return keep.tolist()
+        scores = np.array([r["predicted_iou"] for r in records], np.float32)
+    return box_nms(boxes, scores, thresh).tolist()
 
 
 class AutomaticMaskGenerator:
@@ -174,11 +199,11 @@ class AutomaticMaskGenerator:
     ``stability_score_thresh``; duplicates removed by box NMS (``box_nms_thresh``); ``crop_n_layers`` of
     overlapping crops; holes and islands below ``min_mask_region_area`` removed.
 
-    ``model``: an :class:`EfficientSam`, or a model with an ``image_predictor()`` giving the same predictor calls
-    (EfficientTAM's ``EfficientTamModel``).
+    ``model``: an :class:`EfficientSam`; a model with an ``image_predictor()`` giving the same predictor calls
+    (EfficientTAM's ``EfficientTamModel``); or such a predictor itself (the torch-free ``OnnxPredictor``).
     """
 
-    def __init__(self, model: EfficientSam, points_per_side: Optional[int] = 32, points_per_batch: int = 64,
+    def __init__(self, model: "EfficientSam", points_per_side: Optional[int] = 32, points_per_batch: int = 64,
                  pred_iou_thresh: float = PRED_IOU_THRESH, stability_score_thresh: float = STABILITY_SCORE_THRESH,
                  stability_score_offset: float = STABILITY_SCORE_OFFSET, box_nms_thresh: float = BOX_NMS_THRESH,
                  crop_n_layers: int = 0, crop_nms_thresh: float = BOX_NMS_THRESH, crop_overlap_ratio: float = 512 / 1500,
@@ -195,9 +220,18 @@ class AutomaticMaskGenerator:
                                  f"({crop_n_layers + 1}), got {[g.shape for g in point_grids]}")
         if (points_per_side is not None and points_per_side < 1) or points_per_batch < 1:
             raise ValueError("points_per_side and points_per_batch must be positive")
-        # an EfficientSam, or a model that brings its own predictor of the same calls (EfficientTAM's image model)
+        # a predictor (OnnxPredictor), a model that brings its own (EfficientTAM's image model), or an EfficientSam
         make = getattr(model, "image_predictor", None)
-        self.predictor = make() if make is not None else EfficientSamPredictor(model, cuda_graphs=cuda_graphs)
+        if hasattr(model, "predict_low_res_above"):
+            if cuda_graphs:
+                raise ValueError("cuda_graphs=True needs an EfficientSam on a CUDA device, not a predictor")
+            self.predictor = model
+        elif make is not None:
+            self.predictor = make()
+        else:
+            from .predictor import EfficientSamPredictor
+
+            self.predictor = EfficientSamPredictor(model, cuda_graphs=cuda_graphs)
         self.point_grids, self.points_per_side, self.points_per_batch = point_grids, points_per_side, points_per_batch
         self.pred_iou_thresh, self.stability_score_thresh = pred_iou_thresh, stability_score_thresh
         self.stability_score_offset, self.box_nms_thresh = stability_score_offset, box_nms_thresh
@@ -208,7 +242,6 @@ class AutomaticMaskGenerator:
         #: ``progress(done, total)`` after each decoder call, counted over every crop (the demo's progress bar)
         self.progress: Optional[Callable[[int, int], None]] = None
 
-    @torch.inference_mode()
     def generate(self, image: np.ndarray) -> List[Dict]:
         """All masks of ``image`` (HxWx3 uint8 RGB)."""
         rgb = rgb_uint8(image)
@@ -226,11 +259,13 @@ class AutomaticMaskGenerator:
         records = deduplicate(records, self.box_nms_thresh, self.crop_nms_thresh, multi_crop=len(crops) > 1)
         if self.min_mask_region_area > 0:
             records = self._postprocess_small_regions(records, (h, w))
-        for r in records:
+        for r in records:  # kept as compact uncompressed RLE so far
             if self.output_mode == "binary_mask":
                 r["segmentation"] = decode_rle(r["segmentation"])
-            elif self.output_mode == "uncompressed_rle":
-                r["segmentation"] = uncompressed_rle(decode_rle(r["segmentation"]))
+            elif self.output_mode == "coco_rle":
+                r["segmentation"] = compress_rle(r["segmentation"])
+            else:
+                r["segmentation"] = {**r["segmentation"], "counts": r["segmentation"]["counts"].tolist()}
         return records
 
     def _process_crop(self, image: np.ndarray, crop: Tuple[int, int, int, int], grid: np.ndarray,
@@ -249,24 +284,26 @@ class AutomaticMaskGenerator:
                 self.progress(done + 1, total)
         return kept
 
-    def _process_batch(self, points: torch.Tensor, crop, full) -> List[Dict]:
+    def _process_batch(self, points: np.ndarray, crop, full) -> List[Dict]:
         # the predicted-IoU filter needs no mask: the decoder upscales only the queries with a mask above it, and
         # of their masks only the survivors are upsampled to full resolution (each mask on its own, so the
         # survivors' logits are those of decoding and upsampling everything)
         low_res, iou, index = self.predictor.predict_low_res_above(
-            points[:, None, :], torch.ones(len(points), 1, dtype=torch.long), self.pred_iou_thresh)
+            points[:, None, :], np.ones((len(points), 1), np.int64), self.pred_iou_thresh)
+        index = np.asarray(as_numpy(index), np.int64)
+        iou = np.asarray(as_numpy(iou), np.float32)
         self.stats["decoder_calls"] += 1
         self.stats["max_queries_per_call"] = max(self.stats["max_queries_per_call"], len(points))
-        self.stats["candidates"] += iou.numel()
+        self.stats["candidates"] += iou.size
         self.stats["upscaled_queries"] += len(index)
-        index = index.cpu()
-        iou = iou.float().cpu()[index]  # [K, 3]: the kept queries' masks, in the order of low_res
-        point_of = points[index].repeat_interleave(iou.shape[1], 0)
-        low_res, iou = low_res.flatten(0, 1), iou.flatten()
-        keep = iou > self.pred_iou_thresh
-        self.stats["upsampled"] += int(keep.sum())
-        logits = self.predictor.upscale(low_res[keep.to(low_res.device)][:, None])[:, 0].float().cpu()
-        return masks_to_records(logits, iou[keep], crop, full, self.predictor.model.mask_threshold,
+        iou = iou[index]  # [K, 3]: the kept queries' masks, in the order of low_res
+        point_of = np.repeat(points[index], iou.shape[1], 0)
+        iou = iou.reshape(-1)
+        keep = np.flatnonzero(iou > np.float32(self.pred_iou_thresh))
+        self.stats["upsampled"] += len(keep)
+        low_res = low_res.reshape(-1, *low_res.shape[-2:])  # a torch tensor on its device, or a numpy array
+        logits = np.asarray(as_numpy(self.predictor.upscale(low_res[keep][:, None])), np.float32)[:, 0]
+        return masks_to_records(logits, iou[keep], crop, full, self.predictor.mask_threshold,
                                 self.stability_score_thresh, self.stability_score_offset, point_of[keep])
 
     def _postprocess_small_regions(self, records: List[Dict], shape) -> List[Dict]:
@@ -276,12 +313,13 @@ class AutomaticMaskGenerator:
             m = decode_rle(r["segmentation"])
             cleaned = remove_small_regions(m, self.min_mask_region_area)
             same = bool(np.array_equal(cleaned, m))
-            out.append(r if same else {**r, "segmentation": encode_rle(cleaned), "area": int(cleaned.sum()),
+            out.append(r if same else {**r, "segmentation": uncompressed_rle(cleaned, compact=True),
+                                       "area": int(cleaned.sum()),
                                        "bbox": mask_to_xywh(cleaned)})
             unchanged.append(float(same))
         if not out:
             return out
-        keep = _nms(out, self.box_nms_thresh, scores=torch.tensor(unchanged))
+        keep = _nms(out, self.box_nms_thresh, scores=np.array(unchanged, np.float32))
         return [out[i] for i in keep]
 
 
@@ -290,7 +328,7 @@ class SamAutomaticMaskGenerator(AutomaticMaskGenerator):
     ``from segment_anything import SamAutomaticMaskGenerator`` for
     ``from efficientsam_zoo import SamAutomaticMaskGenerator`` and keep the rest of the code."""
 
-    def __init__(self, model: EfficientSam, *args, **kwargs) -> None:
+    def __init__(self, model: "EfficientSam", *args, **kwargs) -> None:
         if len(args) < 13:  # output_mode is segment-anything's 13th argument after the model
             kwargs.setdefault("output_mode", "binary_mask")
         super().__init__(model, *args, **kwargs)

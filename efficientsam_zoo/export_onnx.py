@@ -6,8 +6,11 @@
 ``decoder.onnx``
     ``image_embeddings`` ``[B, 256, 64, 64]``, ``batched_point_coords`` float ``[B, Q, N, 2]`` (x, y pixels of
     the original image), ``batched_point_labels`` int64 ``[B, Q, N]`` (1 point, 2 / 3 box corners, -1 padding),
-    ``orig_im_size`` float ``[2]`` (H, W) -> ``low_res_logits`` ``[B, Q, 3, 256, 256]`` and
-    ``iou_predictions`` ``[B, Q, 3]``. Upsample the logits bicubically to ``(H, W)`` and threshold at 0,
+    ``orig_im_size`` float ``[2]`` (H, W) and, for a model with mask prompts only, ``mask_input``
+    ``[B, Q, 1, 256, 256]`` with ``has_mask_input`` float ``[B, Q]`` (1 / 0) -> ``low_res_logits``
+    ``[B, Q, 3, 256, 256]`` and ``iou_predictions`` ``[B, Q, 3]`` (the multimask outputs), then
+    ``single_low_res_logits`` ``[B, Q, 1, 256, 256]`` and ``single_iou_predictions`` ``[B, Q, 1]``
+    (``multimask_output=False``). Upsample the logits bicubically to ``(H, W)`` and threshold at 0,
     as :meth:`EfficientSam.predict_masks` does.
 
 ``B``, ``Q`` and ``N`` are dynamic (``N`` is padded / truncated to 6 inside the graph). Exported with
@@ -25,8 +28,8 @@ from torch import nn
 
 from .modeling.efficient_sam import EfficientSam
 from .utils.io import atomic_path
-from .utils.onnx_graphs import (DECODER_INPUTS, DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS, GRAPH_FILES,
-                                 METADATA_KEY)
+from .utils.onnx_graphs import (DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS, GRAPH_FILES, METADATA_KEY,
+                                 decoder_inputs)
 
 __all__ = ["EncoderGraph", "DecoderGraph", "export_onnx", "verify_onnx", "model_facts", "graph_specs",
            "export_programs", "export_graph", "random_inputs"]
@@ -46,9 +49,12 @@ class DecoderGraph(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, image_embeddings, batched_point_coords, batched_point_labels, orig_im_size):
-        return self.model.predict_masks(image_embeddings, batched_point_coords, batched_point_labels, True,
-                                        input_h=orig_im_size[0], input_w=orig_im_size[1])
+    def forward(self, image_embeddings, batched_point_coords, batched_point_labels, orig_im_size, mask_input=None,
+                has_mask_input=None):
+        logits, iou = self.model.predict_masks(image_embeddings, batched_point_coords, batched_point_labels, True,
+                                               input_h=orig_im_size[0], input_w=orig_im_size[1], mask_input=mask_input,
+                                               has_mask_input=has_mask_input, all_tokens=True)
+        return logits[:, :, 1:], iou[:, :, 1:], logits[:, :, :1], iou[:, :, :1]
 
 
 def model_facts(model: EfficientSam) -> Dict:
@@ -65,7 +71,15 @@ def _example_inputs(model: EfficientSam, b: int = 2, q: int = 3, n: int = 4):
     emb = torch.randn(b, model.prompt_encoder.embed_dim, size // 16, size // 16, generator=g)
     coords = torch.rand(b, q, n, 2, generator=g) * torch.tensor([128.0, 96.0])
     labels = torch.randint(1, 4, (b, q, n), generator=g)
-    return images, (emb, coords, labels, torch.tensor([96.0, 128.0]))
+    return images, (emb, coords, labels, torch.tensor([96.0, 128.0])) + _mask_inputs(model, b, q, g)
+
+
+def _mask_inputs(model: EfficientSam, b: int, q: int, g: torch.Generator) -> tuple:
+    """``(mask_input, has_mask_input)`` for a model with mask prompts (every other query has one), else ``()``."""
+    if not model.mask_prompts:
+        return ()
+    masks = torch.randn(b, q, 1, *model.prompt_encoder.mask_input_size, generator=g) * 4
+    return masks, (torch.arange(b * q).reshape(b, q) % 2 == 0).float()
 
 
 def graph_specs(model: EfficientSam) -> Dict[str, tuple]:
@@ -79,9 +93,11 @@ def graph_specs(model: EfficientSam) -> Dict[str, tuple]:
             input_names=list(ENCODER_INPUTS), output_names=list(ENCODER_OUTPUTS),
             dynamic_shapes={"batched_images": {0: batch, 2: height, 3: width}})),
         GRAPH_FILES["decoder"]: (DecoderGraph(model), dec_args, dict(
-            input_names=list(DECODER_INPUTS), output_names=list(DECODER_OUTPUTS),
+            input_names=list(decoder_inputs(model.mask_prompts)), output_names=list(DECODER_OUTPUTS),
             dynamic_shapes={"image_embeddings": {0: batch}, "batched_point_coords": {0: batch, 1: queries, 2: points},
-                            "batched_point_labels": {0: batch, 1: queries, 2: points}, "orig_im_size": None})),
+                            "batched_point_labels": {0: batch, 1: queries, 2: points}, "orig_im_size": None,
+                            **({"mask_input": {0: batch, 1: queries}, "has_mask_input": {0: batch, 1: queries}}
+                               if model.mask_prompts else {})})),
     }
 
 
@@ -123,14 +139,16 @@ def export_graph(model: EfficientSam, module: nn.Module, args, path: str, opset:
         onnx.checker.check_model(tmp, full_check=True)
 
 
-def random_inputs(b: int, q: int, n: int, h: int, w: int, seed: int = 1):
-    """Seeded random graph inputs: images ``[b, 3, h, w]`` (0..1), points ``[b, q, n, 2]`` inside them, labels 1..3,
-    and ``orig_im_size`` ``(h, w)``."""
+def random_inputs(b: int, q: int, n: int, h: int, w: int, seed: int = 1, model: Optional[EfficientSam] = None):
+    """Seeded random graph inputs: images ``[b, 3, h, w]`` (0..1), then the decoder's: points ``[b, q, n, 2]`` inside
+    them, labels 1..3, ``orig_im_size`` ``(h, w)`` and, for a ``model`` with mask prompts, ``mask_input`` and
+    ``has_mask_input`` (every other query)."""
     g = torch.Generator().manual_seed(seed)
     images = torch.rand(b, 3, h, w, generator=g)
     coords = torch.rand(b, q, n, 2, generator=g) * torch.tensor([float(w), float(h)])
     labels = torch.randint(1, 4, (b, q, n), generator=g)
-    return images, coords, labels, torch.tensor([float(h), float(w)])
+    masks = _mask_inputs(model, b, q, g) if model is not None else ()
+    return (images, coords, labels, torch.tensor([float(h), float(w)])) + masks
 
 
 def verify_onnx(model: EfficientSam, paths: Dict[str, str], b: int = 1, q: int = 2, n: int = 3,
@@ -138,18 +156,27 @@ def verify_onnx(model: EfficientSam, paths: Dict[str, str], b: int = 1, q: int =
     """Max |difference| between onnxruntime and PyTorch on fresh random inputs (other sizes than export's)."""
     import onnxruntime as ort
 
-    images, coords, labels, size = random_inputs(b, q, n, h, w, seed)
+    images, *prompts = random_inputs(b, q, n, h, w, seed, model)
+    coords, labels = prompts[:2]
+    expected = []
     with torch.no_grad():
         emb = model.get_image_embeddings(images)
-        logits, iou = model.predict_masks(emb, coords, labels, True, h, w)
+        for multimask in (True, False):  # each query with its mask prompt or without one, as has_mask_input says
+            logits, iou = model.predict_masks(emb, coords, labels, multimask, h, w)
+            if model.mask_prompts:
+                with_mask, iou_with = model.predict_masks(emb, coords, labels, multimask, h, w, mask_input=prompts[3])
+                has = prompts[4].bool()
+                logits, iou = torch.where(has[..., None, None, None], with_mask, logits), torch.where(has[..., None],
+                                                                                                        iou_with, iou)
+            expected += [logits, iou]
     enc = ort.InferenceSession(paths["encoder"], providers=["CPUExecutionProvider"])
     dec = ort.InferenceSession(paths["decoder"], providers=["CPUExecutionProvider"])
     (emb_ort,) = enc.run(None, {ENCODER_INPUTS[0]: images.numpy()})
-    logits_ort, iou_ort = dec.run(None, dict(zip(DECODER_INPUTS, (emb.numpy(), coords.numpy(), labels.numpy(),
-                                                                  size.numpy()))))
-    return {"embeddings": float((torch.from_numpy(emb_ort) - emb).abs().max()),
-            "logits": float((torch.from_numpy(logits_ort) - logits).abs().max()),
-            "iou": float((torch.from_numpy(iou_ort) - iou).abs().max())}
+    got = dec.run(None, dict(zip(decoder_inputs(model.mask_prompts), [t.numpy() for t in (emb, *prompts)])))
+    diffs = {"embeddings": float((torch.from_numpy(emb_ort) - emb).abs().max())}
+    for name, ours, ref in zip(DECODER_OUTPUTS, got, expected):
+        diffs[name] = float((torch.from_numpy(ours) - ref).abs().max())
+    return diffs
 
 
 def export_and_verify(model: EfficientSam, out_dir: str, opset: int = 18, tolerance: float = 1e-3,

@@ -17,11 +17,11 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from .utils.image import ImageLike, image_to_array
-from .utils.onnx_graphs import DECODER_INPUTS, DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS, METADATA_KEY
+from .utils.onnx_graphs import DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS, METADATA_KEY, decoder_inputs
 from .utils.predictor_state import PredictorState
-from .utils.prompt_checks import NO_MASK_PROMPTS, assemble_prompt_arrays, single_query_arrays
+from .utils.prompt_checks import assemble_prompt_arrays, check_mask_input_array, single_query_arrays
 
-__all__ = ["OnnxPredictor", "bicubic_matrix"]
+__all__ = ["OnnxPredictor", "bicubic_matrix", "upscale_logits"]
 
 _A = -0.75  # PyTorch's (and OpenCV's) bicubic coefficient
 
@@ -42,6 +42,12 @@ def bicubic_matrix(out_size: int, in_size: int) -> np.ndarray:
         w = np.where(ax <= 1, near, far)
         np.add.at(weights, (np.arange(out_size), np.clip(base + k, 0, in_size - 1)), w)
     return weights.astype(np.float32)
+
+
+def upscale_logits(low_res: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """Low-res logits ``[..., h, w]`` -> logits at ``size`` (H, W), PyTorch's bicubic as two matrix products."""
+    rows, cols = bicubic_matrix(size[0], low_res.shape[-2]), bicubic_matrix(size[1], low_res.shape[-1])
+    return rows @ low_res.astype(np.float32) @ cols.T
 
 
 def _check_graph(session, inputs: Sequence[str], outputs: Sequence[str], path: str, role: str) -> None:
@@ -70,13 +76,15 @@ class OnnxPredictor(PredictorState):
         self.encoder = ort.InferenceSession(encoder, options, providers=providers)
         self.decoder = ort.InferenceSession(decoder, options, providers=providers)
         _check_graph(self.encoder, ENCODER_INPUTS, ENCODER_OUTPUTS, encoder, "encoder")
-        _check_graph(self.decoder, DECODER_INPUTS, DECODER_OUTPUTS, decoder, "decoder")
         stored = self.decoder.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         if stored is None:
             raise ValueError(f"{decoder!r} carries no {METADATA_KEY!r} metadata (the model's point budget, negative "
                              "clicks, mask threshold): write the pair again with `efficientsam-zoo export-onnx`")
         self.facts = json.loads(stored)
+        self.inputs = decoder_inputs(bool(self.facts["mask_prompts"]))
+        _check_graph(self.decoder, self.inputs, DECODER_OUTPUTS, decoder, "decoder")
         self.mask_threshold = float(self.facts["mask_threshold"])
+        self.mask_input_size = (self.facts["img_size"] // 4,) * 2
         self.reset_image()
 
     def set_image(self, image: ImageLike, image_format: str = "RGB") -> None:
@@ -90,37 +98,49 @@ class OnnxPredictor(PredictorState):
                 box: Optional[np.ndarray] = None, mask_input: Optional[np.ndarray] = None,
                 multimask_output: bool = True, return_logits: bool = False
                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One query -> ``(masks [3, H, W], scores [3], low_res_logits [3, h, w])``, as
-        ``EfficientSamPredictor.predict``. The exported decoder holds the three multimask outputs and no mask
-        prompt: ``multimask_output=False`` and ``mask_input`` are refused by name."""
+        """One query -> ``(masks [M, H, W], scores [M], low_res_logits [M, h, w])`` with ``M`` = 3, or 1 with
+        ``multimask_output=False``, as ``EfficientSamPredictor.predict``; ``mask_input`` ``(1, h, w)`` (a previous
+        call's ``low_res_logits[i][None]``) for a model with mask prompts, refused as the torch predictor refuses it
+        otherwise."""
         self._require_image()
-        if mask_input is not None:
-            raise ValueError(NO_MASK_PROMPTS if not self.facts["mask_prompts"] else
-                             "the exported decoder graph takes no mask_input (mask prompts run on the torch "
-                             "predictor); leave mask_input out")
-        if not multimask_output:
-            raise ValueError("the exported decoder graph holds the three multimask outputs only: pass "
-                             "multimask_output=True and keep the best-scoring mask")
         points, labels = assemble_prompt_arrays(*single_query_arrays(point_coords, point_labels, box),
                                                 self.original_size, int(self.facts["decoder_max_num_input_points"]),
                                                 negatives=bool(self.facts["negative_points"]))
-        low_res, scores = self.predict_low_res(points, labels)
+        mask_input = check_mask_input_array(mask_input, 1, self.mask_input_size, bool(self.facts["mask_prompts"]))
+        low_res, scores = self.predict_low_res(points, labels, multimask_output, mask_input)
         logits = self.upscale(low_res[0])
         masks = logits if return_logits else logits > self.mask_threshold
         return masks, scores[0], low_res[0]
 
-    def predict_low_res(self, points: np.ndarray, labels: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """The decoder on checked prompts ``points [Q, N, 2]``, ``labels [Q, N]`` in the set image's pixels: low-res
-        logits ``[Q, 3, h, w]`` and scores ``[Q, 3]``."""
+    def predict_low_res(self, points: np.ndarray, labels: np.ndarray, multimask_output: bool = True,
+                        mask_input: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """The decoder on checked prompts ``points [Q, N, 2]``, ``labels [Q, N]`` in the set image's pixels (and
+        ``mask_input [Q or 1, 1, h, w]`` from ``check_mask_input_array``): low-res logits ``[Q, M, h, w]`` and
+        scores ``[Q, M]``, ``M`` = 3 or 1."""
         self._require_image()
-        feeds = dict(zip(DECODER_INPUTS, (self.features, points[None].astype(np.float32),
-                                          labels[None].astype(np.int64),
-                                          np.asarray(self.original_size, np.float32))))
-        low_res, scores = self.decoder.run(None, feeds)
-        return low_res[0], scores[0]
+        q = len(points)
+        feeds = [self.features, points[None].astype(np.float32), labels[None].astype(np.int64),
+                 np.asarray(self.original_size, np.float32)]
+        if self.facts["mask_prompts"]:  # the graph's switch: zeros and has_mask_input 0 decode without a mask
+            has = np.full((1, q), float(mask_input is not None), np.float32)
+            masks = np.zeros((q, 1, *self.mask_input_size), np.float32) if mask_input is None else mask_input
+            feeds += [np.ascontiguousarray(np.broadcast_to(masks, (q, *masks.shape[1:])))[None], has]
+        multi, multi_scores, single, single_scores = self.decoder.run(None, dict(zip(self.inputs, feeds)))
+        return (multi[0], multi_scores[0]) if multimask_output else (single[0], single_scores[0])
+
+    def predict_low_res_above(self, point_coords: np.ndarray, point_labels: np.ndarray, min_iou: float
+                              ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Segment everything's decoder call (``AutomaticMaskGenerator(OnnxPredictor(...))``), as
+        ``EfficientSamPredictor.predict_low_res_above``: scores ``[Q, 3]`` of every query, and the low-res logits
+        ``[K, 3, h, w]`` of the ``K`` queries with a score above ``min_iou``, with their indices ``[K]``."""
+        self._require_image()
+        points, labels = assemble_prompt_arrays(point_coords, point_labels, None, self.original_size,
+                                                int(self.facts["decoder_max_num_input_points"]),
+                                                negatives=bool(self.facts["negative_points"]))
+        low_res, scores = self.predict_low_res(points, labels)
+        index = np.flatnonzero((scores > np.float32(min_iou)).any(1))
+        return low_res[index], scores, index
 
     def upscale(self, low_res: np.ndarray) -> np.ndarray:
         """Low-res logits ``[..., h, w]`` -> logits at the set image's size (PyTorch's bicubic)."""
-        h, w = self.original_size
-        rows, cols = bicubic_matrix(h, low_res.shape[-2]), bicubic_matrix(w, low_res.shape[-1])
-        return rows @ low_res.astype(np.float32) @ cols.T
+        return upscale_logits(low_res, self.original_size)

@@ -41,6 +41,10 @@ class EfficientSamPredictor(PredictorState):
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    @property
+    def mask_threshold(self) -> float:
+        return self.model.mask_threshold
+
     @torch.inference_mode()
     def set_image(self, image: ImageLike, image_format: str = "RGB") -> None:
         """Compute and keep the embedding of ``image`` (see :func:`image_to_tensor` for formats)."""
@@ -135,6 +139,7 @@ class EfficientSamPredictor(PredictorState):
         low_res, scores, index = self.model.predict_masks_above(self.features, points, labels, h, w, min_iou)
         return low_res, scores[0], index
 
+    @torch.inference_mode()
     def upscale(self, low_res: torch.Tensor) -> torch.Tensor:
         """Low-res logits ``[Q, M, h, w]`` -> logits at the set image's size (bicubic, each mask on its own)."""
         return F.interpolate(low_res, self.original_size, mode="bicubic")

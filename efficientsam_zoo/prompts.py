@@ -15,7 +15,7 @@ from typing import Optional, Tuple
 import torch
 
 from .utils.image import as_numpy
-from .utils.prompt_checks import NO_MASK_PROMPTS, NO_NEGATIVES, assemble_prompt_arrays, check_finite_array
+from .utils.prompt_checks import NO_NEGATIVES, assemble_prompt_arrays, check_finite_array, check_mask_input_array
 
 __all__ = ["assemble_prompts", "check_finite", "NO_NEGATIVES", "check_mask_input"]
 
@@ -37,19 +37,10 @@ def assemble_prompts(point_coords, point_labels, boxes, image_size: Optional[Tup
 
 def check_mask_input(mask_input, queries: int, size: Tuple[int, int], mask_prompts: bool) -> Optional[torch.Tensor]:
     """A mask prompt (SamPredictor's ``mask_input``: the previous round's low-res logits) -> ``[Q, 1, h, w]`` float on
-    the CPU; ``[1, h, w]`` / ``[h, w]`` serve every one of ``queries``. ``None`` stays ``None``."""
-    if mask_input is None:
-        return None
-    if not mask_prompts:
-        raise ValueError(NO_MASK_PROMPTS)
-    m = torch.as_tensor(mask_input, dtype=torch.float32).cpu()
-    m = m.reshape(1, 1, *m.shape[-2:]) if m.ndim in (2, 3) and (m.ndim == 2 or m.shape[0] == 1) else m
-    if m.ndim != 4 or m.shape[1] != 1 or tuple(m.shape[-2:]) != tuple(size) or m.shape[0] not in (1, queries):
-        raise ValueError(f"mask_input must be low-res logits of shape (1, {size[0]}, {size[1]}) -- the low_res_logits "
-                         f"a previous predict returned, one mask -- or [Q, 1, {size[0]}, {size[1]}], got "
-                         f"{tuple(torch.as_tensor(mask_input).shape)}")
-    check_finite("mask_input", m)
-    return m.expand(queries, -1, -1, -1)
+    the CPU; ``[1, h, w]`` / ``[h, w]`` serve every one of ``queries``. ``None`` stays ``None``
+    (``utils.prompt_checks.check_mask_input_array``)."""
+    checked = check_mask_input_array(as_numpy(mask_input), queries, size, mask_prompts)
+    return None if checked is None else torch.from_numpy(checked).expand(queries, -1, -1, -1)
 
 
 def check_finite(name: str, values: torch.Tensor) -> None:

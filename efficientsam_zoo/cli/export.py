@@ -35,8 +35,8 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
         if args.quantize else args.out_dir
     try:
         diffs = export_and_verify(model, fp32_dir, opset=args.opset)
-        print(f"fp32 graphs (opset {args.opset}); onnxruntime vs PyTorch max |diff|: embeddings "
-              f"{diffs['embeddings']:.2e}, logits {diffs['logits']:.2e}, iou {diffs['iou']:.2e}")
+        print(f"fp32 graphs (opset {args.opset}); onnxruntime vs PyTorch max |diff|: "
+              + ", ".join(f"{name} {value:.2e}" for name, value in diffs.items()))
         if args.quantize:
             quantize_int8(fp32_dir, args.out_dir, calibration)
             kind = f"static encoder ({len(calibration)} calibration images)" if calibration else "dynamic"

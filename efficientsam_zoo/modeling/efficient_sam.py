@@ -211,13 +211,16 @@ class EfficientSam(nn.Module):
 
     def predict_masks(self, image_embeddings: torch.Tensor, batched_points: torch.Tensor,
                       batched_point_labels: torch.Tensor, multimask_output: bool, input_h: int, input_w: int,
-                      output_h: int = -1, output_w: int = -1, mask_input: Optional[torch.Tensor] = None
+                      output_h: int = -1, output_w: int = -1, mask_input: Optional[torch.Tensor] = None,
+                      has_mask_input: Optional[torch.Tensor] = None, all_tokens: bool = False
                       ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Decoder only. Points ``[B,Q,N,2]`` in an ``input_h`` x ``input_w`` frame, labels ``[B,Q,N]``, as checked by
         the caller (``prompts.assemble_prompts`` in the predictor and the HF classes; :meth:`forward` checks its own).
 
         ``mask_input`` ``[B, Q, 1, img_size/4, img_size/4]``: the previous round's low-res logits as mask prompts (models
-        with ``mask_prompts`` only).
+        with ``mask_prompts`` only). ``has_mask_input`` ``[B, Q]`` (1 / 0, with ``mask_input``): which queries take
+        their mask prompt; the others are decoded as without one (SAM's ONNX switch, so one graph serves both).
+        ``all_tokens``: every mask token's output, the single-mask token first (``MaskDecoder``; the ONNX graph's).
 
         Returns logits ``[B,Q,M,output_h,output_w]`` (or the low-res ``img_size/4`` grid when no output
         size is given) and IoU predictions ``[B,Q,M]``, with ``M`` = 3 (multimask) or 1.
@@ -225,8 +228,8 @@ class EfficientSam(nn.Module):
         b, nq = batched_points.shape[:2]
         sparse, dense_pe = self._encode_prompts(image_embeddings, batched_points, batched_point_labels,
                                                 input_h, input_w)
-        low_res, iou = self.mask_decoder(self._add_dense(image_embeddings, mask_input, nq), dense_pe, sparse,
-                                         multimask_output)
+        low_res, iou = self.mask_decoder(self._add_dense(image_embeddings, mask_input, nq, has_mask_input), dense_pe,
+                                         sparse, multimask_output, all_tokens=all_tokens)
         m, lh, lw = low_res.shape[1:]
         if output_h > 0 and output_w > 0:
             low_res = F.interpolate(low_res, (output_h, output_w), mode="bicubic")
@@ -253,9 +256,11 @@ class EfficientSam(nn.Module):
         low_res = self.mask_decoder.upscale_masks(hyper_in[index], src[index], *image_embeddings.shape[-2:])[:, 1:]
         return low_res, iou.reshape(b, nq, -1), index
 
-    def _add_dense(self, image_embeddings: torch.Tensor, mask_input: Optional[torch.Tensor], nq: int) -> torch.Tensor:
+    def _add_dense(self, image_embeddings: torch.Tensor, mask_input: Optional[torch.Tensor], nq: int,
+                   has_mask_input: Optional[torch.Tensor] = None) -> torch.Tensor:
         """The image embedding plus the dense prompt: unchanged without ``mask_prompts``; plus ``no_mask_embed`` (shared
-        by every query) without masks; per query ``[B, Q, C, h, w]`` with masks."""
+        by every query) without masks; per query ``[B, Q, C, h, w]`` with masks (``no_mask_embed`` for the queries
+        whose ``has_mask_input`` is 0: ``1 * x + 0 * y`` is exactly ``x``)."""
         if mask_input is not None and not self.mask_prompts:
             raise ValueError(NO_MASK_PROMPTS)
         if not self.mask_prompts:
@@ -268,7 +273,11 @@ class EfficientSam(nn.Module):
             raise ValueError(f"mask_input must be the previous round's low-res logits [B, Q, 1, h, w] = {want}, got "
                              f"{tuple(mask_input.shape)}")
         dense = self.prompt_encoder.dense_embeddings(mask_input.reshape(b * nq, *want[2:]).to(image_embeddings.dtype))
-        return image_embeddings[:, None] + dense.reshape(b, nq, *dense.shape[1:])
+        dense = dense.reshape(b, nq, *dense.shape[1:])
+        if has_mask_input is not None:
+            has = has_mask_input.to(dense.dtype).reshape(b, nq, 1, 1, 1)
+            dense = has * dense + (1 - has) * self.prompt_encoder.dense_embeddings(None).to(dense.dtype)
+        return image_embeddings[:, None] + dense
 
     def _encode_prompts(self, image_embeddings: torch.Tensor, batched_points: torch.Tensor,
                         batched_point_labels: torch.Tensor, input_h: int, input_w: int

@@ -214,18 +214,23 @@ class MaskDecoder(nn.Module):
                                             iou_head_depth - 1, activation)
 
     def forward(self, image_embeddings: torch.Tensor, image_pe: torch.Tensor,
-                sparse_prompt_embeddings: torch.Tensor, multimask_output: bool) -> Tuple[torch.Tensor, torch.Tensor]:
+                sparse_prompt_embeddings: torch.Tensor, multimask_output: bool, all_tokens: bool = False
+                ) -> Tuple[torch.Tensor, torch.Tensor]:
         """
         Args:
             image_embeddings: ``[B, C, h, w]``, or ``[B, Q, C, h, w]`` with per-query dense prompts added.
             image_pe: ``[1, C, h, w]``.
             sparse_prompt_embeddings: ``[B, Q, T, C]``.
             multimask_output: the 3 multimask outputs, or the single-mask token's output.
+            all_tokens: every mask token's output instead, the single-mask token first (``multimask_output`` is
+                then ignored): what the ONNX decoder graph returns.
         Returns:
-            masks ``[B*Q, M, 4h, 4w]`` and IoU predictions ``[B*Q, M]`` (M = 3 or 1).
+            masks ``[B*Q, M, 4h, 4w]`` and IoU predictions ``[B*Q, M]`` (M = 3 or 1; ``num_mask_tokens``).
         """
         hyper_in, src, iou_pred = self.decode_tokens(image_embeddings, image_pe, sparse_prompt_embeddings)
         masks = self.upscale_masks(hyper_in, src, *image_embeddings.shape[-2:])
+        if all_tokens:
+            return masks, iou_pred
         if multimask_output and self.num_multimask_outputs > 1:
             return masks[:, 1:], iou_pred[:, 1:]
         return masks[:, :1], iou_pred[:, :1]

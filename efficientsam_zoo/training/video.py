@@ -102,7 +102,7 @@ def first_prompts(masks: torch.Tensor, generator: torch.Generator, prob_box: flo
     if not _chance(prob_box, generator):
         return correction_points(torch.zeros_like(masks), masks, generator, prob_from_gt=0.0)
     points = torch.zeros(k, 2, 2)
-    for i, tight in enumerate(masks_to_boxes(masks)):
+    for i, tight in enumerate(torch.from_numpy(masks_to_boxes(masks.cpu().numpy()))):
         if not masks[i].any():  # no box and no draw
             continue
         box = noisy_box(tight, generator, box_noise, box_noise_bound)

@@ -8,10 +8,9 @@ from __future__ import annotations
 from typing import Dict, List
 
 import numpy as np
-import torch
 
 __all__ = ["sample_points_in_mask", "mask_to_box", "mask_to_xywh", "box_to_mask", "mask_iou", "encode_rle", "uncompressed_rle", "decode_rle", "rle_area",
-           "masks_to_boxes", "small_regions", "instance_ids"]
+           "compress_rle", "masks_to_boxes", "small_regions", "instance_ids"]
 
 
 def sample_points_in_mask(mask: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -70,16 +69,20 @@ def encode_rle(mask: np.ndarray) -> Dict:
     return rle
 
 
-def uncompressed_rle(mask: np.ndarray) -> Dict:
+def uncompressed_rle(mask: np.ndarray, compact: bool = False) -> Dict:
     """segment-anything's uncompressed RLE: ``{"size": [h, w], "counts": [run lengths]}`` over the column-major
-    (Fortran-order) pixels, starting with a run of zeros (possibly empty)."""
+    (Fortran-order) pixels, starting with a run of zeros (possibly empty). ``compact``: ``counts`` as a numpy array
+    instead of a list, uint16 where every run fits (2 bytes a run against a list's 36, for masks kept by the
+    thousand); every function here reads both."""
     flat = np.asarray(mask, dtype=bool).ravel(order="F")
     change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
     bounds = np.concatenate([[0], change, [flat.size]])
-    counts = np.diff(bounds).tolist()
+    counts = np.diff(bounds).astype(np.int32)
     if flat.size and flat[0]:
-        counts = [0] + counts
-    return {"size": list(mask.shape), "counts": counts}
+        counts = np.concatenate([np.zeros(1, np.int32), counts])
+    if compact and counts.size and counts.max() < 2**16:
+        counts = counts.astype(np.uint16)
+    return {"size": list(mask.shape), "counts": counts if compact else counts.tolist()}
 
 
 def _pycocotools_rle(rle: Dict) -> Dict:
@@ -87,6 +90,8 @@ def _pycocotools_rle(rle: Dict) -> Dict:
     from pycocotools import mask as mask_utils
 
     rle = dict(rle)
+    if isinstance(rle["counts"], np.ndarray):
+        rle["counts"] = rle["counts"].tolist()
     if isinstance(rle["counts"], list):  # uncompressed RLE
         rle = mask_utils.frPyObjects(rle, *rle["size"])
     elif isinstance(rle["counts"], str):
@@ -95,40 +100,53 @@ def _pycocotools_rle(rle: Dict) -> Dict:
 
 
 def decode_rle(rle: Dict) -> np.ndarray:
+    """An RLE -> its boolean mask: compressed (``counts`` a string) through pycocotools, uncompressed (``counts`` a
+    list or array, segment-anything's) with numpy alone."""
+    if isinstance(rle["counts"], (list, np.ndarray)):
+        values = np.arange(len(rle["counts"])) % 2 == 1  # runs alternate, zeros first
+        return np.repeat(values, rle["counts"]).reshape(rle["size"], order="F")
     from pycocotools import mask as mask_utils
 
     return mask_utils.decode(_pycocotools_rle(rle)).astype(bool)
 
 
+def compress_rle(rle: Dict) -> Dict:
+    """An uncompressed RLE -> pycocotools' compressed form, ``counts`` as a string (segment-anything's
+    ``coco_encode_rle``), without decoding the mask."""
+    out = _pycocotools_rle(rle)
+    return {"size": list(out["size"]), "counts": out["counts"].decode("ascii")}
+
+
 def rle_area(rle: Dict) -> int:
     """The pixel count of an RLE mask, without decoding it."""
+    if isinstance(rle["counts"], (list, np.ndarray)):
+        return int(np.sum(rle["counts"][1::2], dtype=np.int64))
     from pycocotools import mask as mask_utils
 
     return int(mask_utils.area(_pycocotools_rle(rle)))
 
 
-def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
-    """xyxy boxes of boolean masks [N, H, W] (inclusive max; zeros for empty masks)."""
+def masks_to_boxes(masks: np.ndarray) -> np.ndarray:
+    """float32 xyxy boxes ``[N, 4]`` of boolean masks ``[N, H, W]`` (inclusive max; zeros for an empty mask), as
+    segment-anything's ``batched_mask_to_box``."""
+    masks = np.asarray(masks, dtype=bool)
     n, h, w = masks.shape
-    if n == 0:
-        return torch.zeros(0, 4)
     cols, rows = masks.any(1), masks.any(2)
-    xs = torch.arange(w).expand(n, w)
-    ys = torch.arange(h).expand(n, h)
-    x0 = torch.where(cols, xs, w).min(1).values
-    x1 = torch.where(cols, xs, -1).max(1).values
-    y0 = torch.where(rows, ys, h).min(1).values
-    y1 = torch.where(rows, ys, -1).max(1).values
-    box = torch.stack([x0, y0, x1, y1], 1).float()
-    return torch.where(masks.flatten(1).any(1, keepdim=True), box, torch.zeros_like(box))
+    x0 = np.where(cols, np.arange(w), w).min(1, initial=w)
+    x1 = np.where(cols, np.arange(w), -1).max(1, initial=-1)
+    y0 = np.where(rows, np.arange(h), h).min(1, initial=h)
+    y1 = np.where(rows, np.arange(h), -1).max(1, initial=-1)
+    box = np.stack([x0, y0, x1, y1], 1).astype(np.float32).reshape(n, 4)
+    return np.where(cols.any(1, keepdims=True), box, np.float32(0))
 
 
-def small_regions(scores: torch.Tensor, max_area: float, threshold: float = 0.0,
-                  foreground: bool = False) -> torch.Tensor:
+def small_regions(scores: "torch.Tensor", max_area: float, threshold: float = 0.0,  # noqa: F821
+                  foreground: bool = False) -> "torch.Tensor":  # noqa: F821
     """Bool ``[..., H, W]`` on ``scores``' device: the pixels of the 8-connected regions of at most ``max_area`` pixels
     in the background (``scores <= threshold``; SAM 2's holes) or, with ``foreground``, in the mask (its sprinkles).
     SAM 2 finds them with a CUDA kernel; this runs OpenCV's labelling on the CPU, so it works on every device."""
     import cv2
+    import torch
 
     side = (scores > threshold) if foreground else (scores <= threshold)
     planes = side.detach().cpu().numpy().astype(np.uint8).reshape(-1, *scores.shape[-2:])

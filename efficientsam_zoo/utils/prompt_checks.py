@@ -120,3 +120,24 @@ def single_query_arrays(point_coords, point_labels, box):
             raise ValueError(f"box must be (4,) as (x0, y0, x1, y1), got shape {tuple(bx.shape)}")
         bx = bx[None]
     return pts, lbl, bx
+
+
+def check_mask_input_array(mask_input, queries: int, size: Tuple[int, int], mask_prompts: bool
+                           ) -> Optional[np.ndarray]:
+    """A mask prompt (SamPredictor's ``mask_input``: the previous round's low-res logits) -> float32
+    ``[Q, 1, h, w]``, or ``[1, 1, h, w]`` for every one of the ``queries`` (from ``[1, h, w]`` / ``[h, w]``; the
+    caller broadcasts). ``None`` stays ``None``. What the torch predictor (``prompts.check_mask_input``) and the ONNX
+    predictor both check."""
+    if mask_input is None:
+        return None
+    if not mask_prompts:
+        raise ValueError(NO_MASK_PROMPTS)
+    given = np.asarray(mask_input)
+    m = given.astype(np.float32)
+    m = m.reshape(1, 1, *m.shape[-2:]) if m.ndim in (2, 3) and (m.ndim == 2 or m.shape[0] == 1) else m
+    if m.ndim != 4 or m.shape[1] != 1 or tuple(m.shape[-2:]) != tuple(size) or m.shape[0] not in (1, queries):
+        raise ValueError(f"mask_input must be low-res logits of shape (1, {size[0]}, {size[1]}) -- the low_res_logits "
+                         f"a previous predict returned, one mask -- or [Q, 1, {size[0]}, {size[1]}], got "
+                         f"{tuple(given.shape)}")
+    check_finite_array("mask_input", m)
+    return m

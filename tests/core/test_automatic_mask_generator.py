@@ -63,7 +63,7 @@ def test_filtering_before_upsampling_keeps_exactly_the_full_resolution_result(mo
     logits, iou, _ = p.predict_torch(torch.as_tensor(points, dtype=torch.float32)[:, None],
                                      torch.ones(len(points), 1, dtype=torch.long), return_logits=True)
     logits, iou = logits.flatten(0, 1), iou.flatten(0, 1)
-    stab = stability_score(logits, 0.0, 1.0)
+    stab = torch.from_numpy(stability_score(logits.numpy(), 0.0, 1.0))
     def between(values):  # a threshold halfway between two neighbouring values near the median (no ties)
         v = values.sort().values
         k = len(v) // 2
@@ -170,7 +170,7 @@ def test_crops_and_small_regions(model):
     cleaned = remove_small_regions(m, 5)
     assert cleaned[6:8, 6:8].all() and not cleaned[18, 18] and cleaned[2:15, 2:15].all()
     np.testing.assert_allclose(point_grid(2), [[0.25, 0.25], [0.75, 0.25], [0.25, 0.75], [0.75, 0.75]])
-    logits = torch.tensor([[[2.0, 0.5], [-0.5, -2.0]]])
+    logits = np.array([[[2.0, 0.5], [-0.5, -2.0]]], np.float32)
     assert float(stability_score(logits, 0.0, 1.0)) == pytest.approx(1 / 3)
 
 

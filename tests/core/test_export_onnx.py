@@ -6,12 +6,16 @@ import pytest
 from conftest import TINY, randomize_
 
 from efficientsam_zoo import EfficientSamSpec, build_efficient_sam
-from efficientsam_zoo.export_onnx import export_onnx, verify_onnx
+from efficientsam_zoo.export_onnx import export_onnx, random_inputs, verify_onnx
+from efficientsam_zoo.utils.onnx_graphs import DECODER_OUTPUTS, decoder_inputs
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    model = randomize_(build_efficient_sam(EfficientSamSpec(**TINY)), seed=4)
+@pytest.fixture(scope="module", params=[False, True], ids=["released", "mask-prompts"])
+def exported(request, tmp_path_factory):
+    """A model as released, and one with negative clicks and mask prompts (``finetune``'s): its decoder graph takes
+    ``mask_input`` / ``has_mask_input`` too."""
+    spec = EfficientSamSpec(**TINY, negative_points=request.param, mask_prompts=request.param)
+    model = randomize_(build_efficient_sam(spec), seed=4)
     out = tmp_path_factory.mktemp("onnx")
     return model, export_onnx(model, str(out))
 
@@ -31,9 +35,30 @@ def test_graphs_pass_the_checker_with_dynamic_axes(exported):
 
 @pytest.mark.parametrize("b,q,n,h,w", [(1, 1, 1, 64, 64), (2, 3, 4, 80, 120), (1, 2, 8, 50, 30)])
 def test_onnxruntime_matches_pytorch(exported, b, q, n, h, w):
+    """Every output (the multimask outputs and the single mask) against ``predict_masks``; with mask prompts, each
+    query decoded with or without its mask as ``has_mask_input`` says."""
     model, paths = exported
     diffs = verify_onnx(model, paths, b=b, q=q, n=n, h=h, w=w)
-    assert max(diffs.values()) <= 1e-3, diffs
+    assert set(diffs) == {"embeddings", *DECODER_OUTPUTS} and max(diffs.values()) <= 1e-3, diffs
+
+
+def test_the_mask_prompt_inputs_matter(exported):
+    """The control for the test above: a mask-prompt graph's outputs move with ``has_mask_input``, and the single
+    mask differs from every multimask output."""
+    import onnxruntime as ort
+
+    model, paths = exported
+    images, *prompts = random_inputs(1, 4, 2, 64, 64, seed=3, model=model)
+    emb = model.get_image_embeddings(images).detach()
+    dec = ort.InferenceSession(paths["decoder"], providers=["CPUExecutionProvider"])
+    names = [i.name for i in dec.get_inputs()]
+    assert names == list(decoder_inputs(model.mask_prompts))
+    feeds = dict(zip(names, [t.numpy() for t in (emb, *prompts)]))
+    multi, _, single, _ = dec.run(None, feeds)
+    assert min(abs(single[:, :, 0] - multi[:, :, k]).max() for k in range(3)) > 1e-2
+    if model.mask_prompts:
+        flipped = dec.run(None, {**feeds, "has_mask_input": 1 - feeds["has_mask_input"]})[0]
+        assert abs(flipped - multi).max() > 1e-2
 
 
 @pytest.mark.slow
@@ -48,5 +73,5 @@ def test_cli_export_real_size(official_ti_checkpoint, tmp_path, capsys):
     dec_bytes = 4 * sum(p.numel() for n, p in model.named_parameters() if not n.startswith("image_encoder."))
     assert 0.95 * enc_bytes < os.path.getsize(tmp_path / "encoder.onnx") < 1.2 * enc_bytes  # weights inside
     assert 0.95 * dec_bytes < os.path.getsize(tmp_path / "decoder.onnx") < 1.3 * dec_bytes
-    diffs = [float(x) for x in re.findall(r"(?:embeddings|logits|iou) ([0-9.e+-]+)", capsys.readouterr().out)]
-    assert len(diffs) == 3 and max(diffs) <= 1e-3
+    diffs = [float(x) for x in re.findall(r"(?:embeddings|logits|predictions) ([0-9.e+-]+)", capsys.readouterr().out)]
+    assert len(diffs) == 5 and max(diffs) <= 1e-3

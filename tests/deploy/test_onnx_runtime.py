@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, TINY, randomize_
 
-from efficientsam_zoo import EfficientSamPredictor
+from efficientsam_zoo import AutomaticMaskGenerator, EfficientSamPredictor, EfficientSamSpec, build_efficient_sam
 from efficientsam_zoo.cli.common import load_model_from_args
 from efficientsam_zoo.data.synthetic import make_scene
 from efficientsam_zoo.export_onnx import export_onnx
@@ -62,6 +62,41 @@ def test_masks_match_the_torch_predictor(pair):
     assert worst_iou >= 0.999 and worst_score <= 2e-3
 
 
+def test_single_mask_negative_clicks_and_mask_prompts(tmp_path):
+    """``multimask_output=False`` and ``mask_input`` (a model with negative clicks and mask prompts, as
+    ``finetune`` makes): the same masks as the torch predictor, a second round fed the first round's low-res logits
+    on both; the mask prompt changes the answer (the control), and a wrongly shaped one is refused with the torch
+    predictor's message."""
+    spec = EfficientSamSpec(**TINY, negative_points=True, mask_prompts=True)
+    model = randomize_(build_efficient_sam(spec), seed=5).eval()
+    paths = export_onnx(model, str(tmp_path))
+    ours, ref = OnnxPredictor(paths["encoder"], paths["decoder"]), EfficientSamPredictor(model)
+    image, masks = make_scene(6_000_007, 80, 96)
+    for p in (ours, ref):
+        p.set_image(image)
+    worst, moved = 1.0, 0.0
+    for prompt in list(_prompts(masks[:2])) + [dict(point_coords=[[20, 20], [60, 40]], point_labels=[1, 0])]:
+        for multimask in (True, False):
+            first, first_scores, first_low = ref.predict(**prompt, multimask_output=multimask)
+            got, got_scores, got_low = ours.predict(**prompt, multimask_output=multimask)
+            assert got.shape == first.shape == (3 if multimask else 1, 80, 96) and got_low.shape == first_low.shape
+            prior = first_low[int(np.argmax(first_scores))][None]
+            second, second_scores, _ = ref.predict(**prompt, mask_input=prior, multimask_output=multimask)
+            again, again_scores, _ = ours.predict(**prompt, mask_input=prior, multimask_output=multimask)
+            for a, b in zip((*got, *again), (*first, *second)):
+                worst = min(worst, (a & b).sum() / max((a | b).sum(), 1))
+            assert np.abs(got_scores - first_scores).max() < 2e-3 and np.abs(again_scores - second_scores).max() < 2e-3
+            moved = max(moved, float(np.abs(second_scores - first_scores).max()))
+    print(f"single mask and mask prompts on ONNX: worst mask IoU {worst:.5f}; the mask prompt moves scores by {moved:.3f}")
+    assert worst >= 0.999 and moved > 1e-2
+    wrong = np.zeros((1, 8, 8), np.float32)
+    with pytest.raises(ValueError) as expected:
+        ref.predict(point_coords=[[5, 5]], point_labels=[1], mask_input=wrong)
+    with pytest.raises(ValueError) as refused:
+        ours.predict(point_coords=[[5, 5]], point_labels=[1], mask_input=wrong)
+    assert str(refused.value) == str(expected.value) and "mask_input must be" in str(expected.value)
+
+
 @pytest.mark.parametrize("out_size,in_size", [(150, 32), (96, 32), (31, 64), (64, 64)])
 def test_bicubic_matrix_is_pytorchs_bicubic(out_size, in_size):
     """Up, down and same size, against ``F.interpolate`` itself; a kernel with A = -0.5 (Keys') is visibly off."""
@@ -90,7 +125,8 @@ def test_bad_input_is_refused_with_the_torch_predictors_messages(pair, tmp_path)
         p.set_image(image)
     cases = [dict(point_coords=[[np.nan, 3]], point_labels=[1]), dict(point_coords=[[200, 10]], point_labels=[1]),
              dict(box=[50, 40, 10, 5]), dict(point_coords=[[5, 5]], point_labels=[0]),
-             dict(point_coords=[[1, 2]] * 7, point_labels=[1] * 7), dict(point_coords=[1, 2], point_labels=[1])]
+             dict(point_coords=[[1, 2]] * 7, point_labels=[1] * 7), dict(point_coords=[1, 2], point_labels=[1]),
+             dict(point_coords=[[5, 5]], point_labels=[1], mask_input=np.zeros((1, 32, 32), np.float32))]
     for prompt in cases:
         with pytest.raises(ValueError) as ref:
             torch_predictor.predict(**prompt)
@@ -103,8 +139,6 @@ def test_bad_input_is_refused_with_the_torch_predictors_messages(pair, tmp_path)
         with pytest.raises(ValueError) as ours:
             onnx_predictor.set_image(image)
         assert str(ours.value) == str(ref.value)
-    with pytest.raises(ValueError, match="multimask_output=True"):
-        onnx_predictor.predict(point_coords=[[5, 5]], point_labels=[1], multimask_output=False)
     with pytest.raises(ValueError, match=r"'.*decoder\.onnx' is not an efficientsam-zoo encoder graph: its inputs are "
                                          r"\['image_embeddings', .*\(first mismatch: 'batched_images'\)"):
         OnnxPredictor(paths["decoder"], paths["decoder"])
@@ -117,21 +151,53 @@ def test_bad_input_is_refused_with_the_torch_predictors_messages(pair, tmp_path)
         OnnxPredictor(paths["encoder"], str(tmp_path / "bare.onnx"))
 
 
+def test_segment_everything_runs_on_it(pair):
+    """``AutomaticMaskGenerator(OnnxPredictor(...))`` keeps the masks ``AutomaticMaskGenerator(model)`` keeps, on two
+    held-out scenes (one cropped into 2x2 more): the same number of records, each matched by its grid point, mask
+    IoU >= 0.99, predicted IoU and stability within 2e-3. The filters are lower than SAM's defaults (which keep
+    nothing of this 128-px model's masks) and still drop most candidates."""
+    model, _, _, onnx_predictor = pair
+    total = 0
+    for seed, layers in [(6_000_005, 0), (6_000_006, 1)]:
+        image, _ = make_scene(seed, 112, 144)
+        options = dict(points_per_side=12, crop_n_layers=layers, output_mode="binary_mask", **FILTERS)
+        ref = AutomaticMaskGenerator(model, **options).generate(image)
+        ours = AutomaticMaskGenerator(onnx_predictor, **options).generate(image)
+        assert len(ours) == len(ref) >= 3
+        by_point = {(tuple(r["point_coords"][0]), tuple(r["crop_box"])): r for r in ref}
+        for r in ours:
+            twin = by_point[(tuple(r["point_coords"][0]), tuple(r["crop_box"]))]
+            a, b = r["segmentation"], twin["segmentation"]
+            assert (a & b).sum() / (a | b).sum() >= 0.99
+            assert abs(r["predicted_iou"] - twin["predicted_iou"]) < 2e-3
+            assert abs(r["stability_score"] - twin["stability_score"]) < 2e-3
+        total += len(ours)
+    print(f"segment everything on ONNX: {total} records, each matching the torch generator's")
+
+
+#: segment everything's filters for the main job's model (its predicted IoUs: median 0.7, 90th percentile 0.89;
+#: stability: median 0.5 and below)
+FILTERS = dict(pred_iou_thresh=0.8, stability_score_thresh=0.7)
+
 _SCRIPT = """
 import json, sys
 import numpy as np
-from efficientsam_zoo import OnnxPredictor
+from efficientsam_zoo import AutomaticMaskGenerator, OnnxPredictor
 predictor = OnnxPredictor(sys.argv[1], sys.argv[2])
 image = np.load(sys.argv[3])
 predictor.set_image(image)
 masks, scores, _ = predictor.predict(point_coords=[[40, 50]], point_labels=[1])
-print(json.dumps(dict(torch="torch" in sys.modules, sums=masks.sum((1, 2)).tolist(), scores=scores.tolist())))
+records = AutomaticMaskGenerator(predictor, points_per_side=8, output_mode="uncompressed_rle",
+                                 pred_iou_thresh=0.8, stability_score_thresh=0.7).generate(image)
+print(json.dumps(dict(torch="torch" in sys.modules, sums=masks.sum((1, 2)).tolist(), scores=scores.tolist(),
+                      everything=sorted(r["area"] for r in records))))
 """
 
 
 def test_a_fresh_venv_without_torch_runs_it(pair, tmp_path):
     """A new venv whose only packages are onnxruntime, numpy and Pillow (and what they need), linked from this one:
-    torch cannot be imported there, and the predictor gives the masks it gives here."""
+    torch cannot be imported there, and the predictor gives the masks it gives here, one prompt and segment
+    everything (its uncompressed RLE needs no pycocotools)."""
     _, paths, _, onnx_predictor = pair
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
@@ -159,3 +225,5 @@ def test_a_fresh_venv_without_torch_runs_it(pair, tmp_path):
     masks, scores, _ = onnx_predictor.predict(point_coords=[[40, 50]], point_labels=[1])
     assert out["torch"] is False
     assert out["sums"] == masks.sum((1, 2)).tolist() and np.allclose(out["scores"], scores, atol=1e-6)
+    records = AutomaticMaskGenerator(onnx_predictor, points_per_side=8, **FILTERS).generate(image)
+    assert out["everything"] == sorted(r["area"] for r in records) and len(records) >= 2

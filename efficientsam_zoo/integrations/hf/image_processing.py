@@ -127,7 +127,8 @@ class EfficientSamImageProcessor(BaseImageProcessor):
         for (x0, y0, x1, y1), _layer in crop_boxes(rgb.shape[0], rgb.shape[1], crop_n_layers, overlap_ratio):
             boxes.append([x0, y0, x1, y1])
             crops.append(rgb[y0:y1, x0:x1])
-            points.append(rescale_points(crop_points(grid, x1 - x0, y1 - y0), y1 - y0, x1 - x0, target_size))
+            points.append(rescale_points(torch.from_numpy(crop_points(grid, x1 - x0, y1 - y0)), y1 - y0, x1 - x0,
+                                         target_size))
         points = torch.stack(points, dim=1)[None]  # [1, P, C, 2]
         labels = torch.ones(points.shape[:3], dtype=torch.long)
         device = device or torch.device("cpu")
@@ -142,8 +143,8 @@ class EfficientSamImageProcessor(BaseImageProcessor):
         keep = iou > pred_iou_thresh
         crop = tuple(int(v) for v in cropped_box_image.tolist())
         full = tuple(int(v) for v in torch.as_tensor(original_size).tolist())
-        records = masks_to_records(logits[keep], iou[keep], crop, full, mask_threshold, stability_score_thresh,
-                                   stability_score_offset)
+        records = masks_to_records(logits[keep].numpy(), iou[keep].numpy(), crop, full, mask_threshold,
+                                   stability_score_thresh, stability_score_offset)
         return records, _scores(records), _boxes(records)
 
     def post_process_for_mask_generation(self, all_masks: List[Dict], all_scores, all_boxes,
