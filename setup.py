@@ -56,10 +56,14 @@ EXTRAS = {
     "quickstart": ["matplotlib"],  # with [hf] and [mmdet]: the report's learning curves
     "lora": ["peft>=0.13"],  # efficientsam-zoo finetune --recipe lora (exported models load without it)
     "demo": ["gradio>=6,<7", "gradio_client"],  # efficientsam-zoo demo
+    # efficientsam-zoo export-litert: the .tflite graphs and the LiteRT interpreter. It brings jax, torchao and numpy 2,
+    # so it is not in [all] (the OpenMMLab stack keeps numpy < 2); scripts/setup_env_litert.sh gives it its own venv
+    "litert": ["litert-torch>=0.10,<0.11"],
+    "coreml": ["coremltools>=9"],  # efficientsam-zoo export-coreml (a CoreML model runs only on macOS)
     "dev": ["pytest>=8", "matplotlib", "segment-anything==1.0",  # segment-anything: the tests' AMG reference
             "selenium"],  # the demo's browser tests (with Debian's chromium and chromium-driver)
 }
-EXTRAS["all"] = sorted({req for name, reqs in EXTRAS.items() for req in reqs if name != "d2"})
+EXTRAS["all"] = sorted({req for name, reqs in EXTRAS.items() for req in reqs if name not in ("d2", "litert")})
 
 add_mim_extension()
 setup(

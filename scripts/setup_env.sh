@@ -18,6 +18,7 @@
 #   * gradio 6 + gradio_client (the demo; with numpy<2 pip picks pandas<3, and gradio wants pillow<13), selenium
 #     and, when run as root, Debian's chromium + chromium-driver (the demo's browser tests; they skip without them);
 #   * samexporter 0.5.0 without dependencies (a test dependency: its EfficientSAM ONNX loader reads our bundle);
+#   * coremltools 9.0 (export-coreml: converts and saves on Linux; a CoreML model runs only on macOS);
 #   * this package, editable, with its [dev] extra.
 set -euo pipefail
 
@@ -159,6 +160,14 @@ elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
 else
   log "not root or no apt-get: chromium is not installed, so the demo's browser tests will skip (with the reason)"
+fi
+
+if have coremltools 9.0; then
+  log "coremltools 9.0 already installed"
+else
+  # The CoreML export (the [coreml] extra). On Linux it converts and saves .mlpackage files; running one needs macOS.
+  log "coremltools 9.0 (the CoreML export's tests: conversion and the packages' specs)"
+  "${PIP[@]}" install -q "coremltools==9.0"
 fi
 
 log "efficientsam-zoo (editable)"

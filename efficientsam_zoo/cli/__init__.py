@@ -14,6 +14,8 @@
     efficientsam-zoo finetune-cls --recipe hf/recipes/vit-s_in1k.yaml --model DIR --train-dir ... (HF Trainer)
     efficientsam-zoo export-backbone CKPT --out FILE [--hf-out DIR]
     efficientsam-zoo export-onnx (--model NAME | --checkpoint PATH) --out-dir DIR [--opset 18]
+    efficientsam-zoo export-litert (--model NAME | --checkpoint PATH) --out-dir DIR [--image-size H W]
+    efficientsam-zoo export-coreml (--model NAME | --checkpoint PATH) --out-dir DIR [--image-size H W]
     efficientsam-zoo track VIDEO (--point X,Y[,L][@F] | --box X0,Y0,X1,Y1[@F] | --mask PNG[@F]) ... [--obj ID]
                      [--model efficienttam-ti] [--checkpoint FILE] --out-dir DIR        (EfficientTAM)
     efficientsam-zoo eval-video --davis-root DIR (--predictions DIR | --checkpoint FILE [--model NAME]) --out F.json
@@ -24,7 +26,7 @@
 ``segment``    ``segment``, ``segment-everything``, ``segment-salient``
 ``evaluate``   ``eval-points``, ``eval-instances``
 ``train``      ``quickstart``, ``pretrain``, ``train``, ``finetune``, ``finetune-cls``, ``export-backbone``
-``export``     ``export-onnx``
+``export``     ``export-onnx``, ``export-litert``, ``export-coreml``
 ``track``      ``track`` (EfficientTAM video tracking)
 ``eval_video`` ``eval-video`` (J&F on DAVIS-format data)
 ``demo``       ``demo`` (the Gradio page)

@@ -1,6 +1,7 @@
 """``export-onnx``: the encoder and decoder graphs, checked against PyTorch with onnxruntime; ``--quantize int8
 [--calibration DIR]`` writes their int8 versions under the same names (``onnx_quantize``); ``--bundle TOOL`` the
-files a labelling tool loads (``export_bundles``)."""
+files a labelling tool loads (``export_bundles``). ``export-litert``: the same two graphs as ``.tflite`` at fixed
+shapes, checked against PyTorch with the LiteRT interpreter (``export_litert``)."""
 from __future__ import annotations
 
 import argparse
@@ -9,11 +10,16 @@ import shutil
 import tempfile
 
 from ..export_bundles import BUNDLES, export_bundle
+from ..export_coreml import export_coreml
+from ..export_litert import export_litert, verify_litert
 from ..export_onnx import export_and_verify
 from ..onnx_quantize import calibration_images, quantize_int8
 from .common import load_model_from_args, weights_args
 
-__all__ = ["add_parsers", "cmd_export_onnx"]
+__all__ = ["add_parsers", "cmd_export_onnx", "cmd_export_litert", "cmd_export_coreml"]
+
+#: The LiteRT interpreter against PyTorch, max |difference| allowed (issue #29's bar).
+LITERT_TOLERANCE = 1e-3
 
 
 def cmd_export_onnx(args: argparse.Namespace) -> int:
@@ -48,6 +54,34 @@ def cmd_export_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_litert(args: argparse.Namespace) -> int:
+    model = load_model_from_args(args.model, args.checkpoint, "cpu")
+    paths = export_litert(model, args.out_dir, image_size=args.image_size, queries=args.queries, points=args.points)
+    diffs = verify_litert(model, paths)
+    print("LiteRT interpreter vs PyTorch max |diff|: " + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()))
+    if not max(diffs.values()) <= LITERT_TOLERANCE:
+        raise SystemExit(f"error: the .tflite graphs differ from PyTorch by more than {LITERT_TOLERANCE}: {diffs}")
+    print(f"wrote {paths['encoder']}, {paths['decoder']} and {paths['facts']}")
+    return 0
+
+
+def cmd_export_coreml(args: argparse.Namespace) -> int:
+    model = load_model_from_args(args.model, args.checkpoint, "cpu")
+    paths = export_coreml(model, args.out_dir, image_size=args.image_size, queries=args.queries, points=args.points)
+    print(f"wrote {paths['encoder']} and {paths['decoder']} (ML programs, iOS 17 / macOS 14); checking their outputs "
+          "needs macOS: coremltools runs no CoreML model on Linux")
+    return 0
+
+
+def _fixed_shape_args(parser) -> None:
+    """--image-size / --queries / --points: the shapes the LiteRT and CoreML graphs are fixed to."""
+    parser.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"),
+                        help="the encoder's input size (default: the model's square, e.g. 1024 1024)")
+    parser.add_argument("--queries", type=int, default=1, help="queries per decoder call (default 1)")
+    parser.add_argument("--points", type=int, help="points per query, padded with label -1 (default: the model's "
+                                                   "budget, 6)")
+
+
 def add_parsers(sub) -> None:
     ox = sub.add_parser("export-onnx", help="write encoder.onnx + decoder.onnx and check them with onnxruntime")
     weights_args(ox, with_device=False)
@@ -59,3 +93,15 @@ def add_parsers(sub) -> None:
     ox.add_argument("--bundle", choices=BUNDLES, help="write the files a labelling tool's own loader reads instead: "
                                                       "samexporter (and osam / labelme) or X-AnyLabeling (+ its YAML)")
     ox.set_defaults(func=cmd_export_onnx)
+    lt = sub.add_parser("export-litert", help="write encoder.tflite + decoder.tflite (fixed shapes, for phones) and "
+                                              "check them with the LiteRT interpreter; needs the [litert] extra")
+    weights_args(lt, with_device=False)
+    lt.add_argument("--out-dir", required=True)
+    _fixed_shape_args(lt)
+    lt.set_defaults(func=cmd_export_litert)
+    cm = sub.add_parser("export-coreml", help="write encoder.mlpackage + decoder.mlpackage (fixed shapes, for Apple "
+                                              "devices); needs the [coreml] extra")
+    weights_args(cm, with_device=False)
+    cm.add_argument("--out-dir", required=True)
+    _fixed_shape_args(cm)
+    cm.set_defaults(func=cmd_export_coreml)

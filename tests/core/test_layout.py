@@ -20,7 +20,7 @@ LAYERS = (
     ("checkpoint formats", ("checkpoints",)),
     ("builders and released weights", ("build", "hub")),
     ("inference", ("prompts", "predictor", "automatic_mask_generator", "salient", "export_onnx", "export_bundles",
-                   "onnx_runtime", "onnx_quantize", "visualize")),
+                   "export_litert", "export_coreml", "onnx_runtime", "onnx_quantize", "visualize")),
     ("data, evaluation, training", ("data", "evaluation", "training", "optim")),
     ("integrations", ("integrations",)),
     ("entry points", ("tools", "cli", "quickstart", "demo", "__init__")),

@@ -1,0 +1,77 @@
+"""CoreML export for Apple devices: ``encoder.mlpackage`` and ``decoder.mlpackage`` (ML programs).
+
+The graphs are the ONNX pair's own modules (``export_onnx.EncoderGraph`` / ``DecoderGraph``) at fixed shapes, as
+with ``export_litert``. coremltools' TorchScript frontend has no conversion for ``upsample_bicubic2d`` (the
+release resizes its position embedding bicubically on every forward), so the modules go through ``torch.export``
+and PyTorch's own decompositions first (:func:`coreml_programs`): bicubic becomes gathers, products and sums, which
+coremltools converts. Those decomposed programs are what CoreML receives; on Linux they can be run with PyTorch and
+compared with the model (a CoreML model itself runs only on macOS). Input and output names are the ONNX pair's;
+the model's facts are in each package's user metadata under ``efficientsam_zoo``.
+
+Install: ``pip install 'efficientsam-zoo[coreml]'`` (coremltools).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+
+from .export_litert import litert_example_inputs
+from .export_onnx import DecoderGraph, EncoderGraph, model_facts
+from .modeling.efficient_sam import EfficientSam
+from .utils.onnx_graphs import DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS, METADATA_KEY, decoder_inputs
+
+__all__ = ["COREML_FILES", "coreml_programs", "export_coreml"]
+
+COREML_FILES = {"encoder": "encoder.mlpackage", "decoder": "decoder.mlpackage"}
+
+
+def coreml_programs(model: EfficientSam, image_size: Optional[Sequence[int]] = None, queries: int = 1,
+                    points: Optional[int] = None) -> Dict[str, Tuple]:
+    """``{role: (decomposed ExportedProgram, example args, input names, output names)}`` at fixed shapes (one image
+    of ``image_size``; ``queries`` x ``points`` prompts): what :func:`export_coreml` converts."""
+    model = model.eval()
+    enc_args, dec_args = litert_example_inputs(model, image_size, queries, points)
+    dec_args = tuple(a.contiguous() for a in dec_args)  # coremltools takes inputs in the default memory order only
+    graphs = {"encoder": (EncoderGraph(model), enc_args, ENCODER_INPUTS, ENCODER_OUTPUTS),
+              "decoder": (DecoderGraph(model), dec_args, decoder_inputs(model.mask_prompts), DECODER_OUTPUTS)}
+    out = {}
+    for role, (module, args, inputs, outputs) in graphs.items():
+        with torch.no_grad():
+            program = torch.export.export(module.eval(), args).run_decompositions()
+        out[role] = (program, args, tuple(inputs), tuple(outputs))
+    return out
+
+
+def export_coreml(model: EfficientSam, out_dir: str, image_size: Optional[Sequence[int]] = None, queries: int = 1,
+                  points: Optional[int] = None) -> Dict[str, str]:
+    """Write ``encoder.mlpackage`` and ``decoder.mlpackage`` (iOS 17 / macOS 14 ML programs, fp32) into ``out_dir``;
+    each package is written beside its place and moved there whole. Returns their paths by role."""
+    try:
+        import coremltools as ct
+    except ImportError as exc:
+        raise ImportError("the CoreML export needs coremltools: pip install 'efficientsam-zoo[coreml]'") from exc
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {}
+    for role, (program, _, _, outputs) in coreml_programs(model, image_size, queries, points).items():
+        mlmodel = ct.convert(program, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS17,
+                             compute_precision=ct.precision.FLOAT32)
+        spec = mlmodel.get_spec()
+        for old, new in zip([o.name for o in spec.description.output], outputs):
+            ct.utils.rename_feature(spec, old, new)
+        spec.description.metadata.userDefined[METADATA_KEY] = json.dumps(model_facts(model))
+        mlmodel = ct.models.MLModel(spec, weights_dir=mlmodel.weights_dir, skip_model_load=True)
+        paths[role] = os.path.join(out_dir, COREML_FILES[role])
+        work = tempfile.mkdtemp(prefix=f".{role}-", dir=out_dir)
+        try:
+            mlmodel.save(os.path.join(work, COREML_FILES[role]))
+            if os.path.exists(paths[role]):
+                shutil.rmtree(paths[role])
+            os.replace(os.path.join(work, COREML_FILES[role]), paths[role])
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return paths
