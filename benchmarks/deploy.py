@@ -2,10 +2,14 @@
 fp32, per model.
 
     python benchmarks/deploy.py [--models efficientsam-ti efficientsam-s] [--img-size N] [--repeats 5]
-                                [--queries 8] [--calibration 8] [--json out.json]
+                                [--queries 8] [--calibration 8] [--litert-python .venv-litert/bin/python]
+                                [--json out.json]
 
-Rows: torch eager (fp32, the reference), onnxruntime fp32, onnxruntime int8 dynamic, onnxruntime int8 static
-(encoder calibrated on ``--calibration`` generated scenes). Each row runs in a fresh process (its peak resident memory
+Rows: torch eager (fp32, the reference), torch compiled (``torch.compile`` of the encoder and the mask decoder,
+inductor), onnxruntime fp32, onnxruntime int8 dynamic, onnxruntime int8 static (encoder calibrated on
+``--calibration`` generated scenes), and LiteRT (``export-litert`` at the scenes' size, one click per call; the row
+runs under ``--litert-python``, litert-torch's own environment, and is left out when there is none). Each row runs
+in a fresh process (its peak resident memory
 is the row's, graphs loaded and one image embedded), on generated 1024x768 scenes, with random weights: time does not
 depend on the weights, but the IoU column (best mask of a click per object, against torch fp32's) does -- random
 weights make masks noise-like, so it is a lower bound; ``tests/deploy`` measures int8 accuracy on a trained model.
@@ -25,7 +29,7 @@ import time
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 
-BACKENDS = ("torch", "ort-fp32", "ort-int8-dynamic", "ort-int8-static")
+BACKENDS = ("torch", "torch-compiled", "ort-fp32", "ort-int8-dynamic", "ort-int8-static", "litert")
 SIZE = (768, 1024)
 
 
@@ -39,7 +43,7 @@ def _row(backend: str, graphs: str, model_dir: str, repeats: int, queries: int) 
     """One backend in this (fresh) process."""
     import numpy as np
 
-    if backend == "torch":
+    if backend in ("torch", "torch-compiled", "litert"):
         import torch
 
         from efficientsam_zoo.build import efficient_sam_from_checkpoint
@@ -47,8 +51,12 @@ def _row(backend: str, graphs: str, model_dir: str, repeats: int, queries: int) 
 
         with open(os.path.join(graphs, "model.json")) as f:
             built = json.load(f)
-        predictor = EfficientSamPredictor(efficient_sam_from_checkpoint(model_dir, built["name"], **built["overrides"]))
+        model = efficient_sam_from_checkpoint(model_dir, built["name"], **built["overrides"])
         torch.set_grad_enabled(False)
+        if backend == "torch-compiled":
+            model.image_encoder = torch.compile(model.image_encoder)
+            model.mask_decoder = torch.compile(model.mask_decoder)
+        predictor = EfficientSamPredictor(model) if backend != "litert" else _LiteRT(model, graphs)
     else:
         from efficientsam_zoo.onnx_runtime import OnnxPredictor
 
@@ -70,6 +78,34 @@ def _row(backend: str, graphs: str, model_dir: str, repeats: int, queries: int) 
                 peak_mib=_peak_mib(), masks=[m.tolist() for m in masks])
 
 
+class _LiteRT:
+    """``set_image`` / ``predict`` (one click) on the ``.tflite`` pair, written here at the scenes' size."""
+
+    def __init__(self, model, graphs: str) -> None:
+        from efficientsam_zoo.export_litert import LITERT_FILES, LiteRTGraph, export_litert
+
+        folder = os.path.join(graphs, "litert")
+        if not os.path.isfile(os.path.join(folder, LITERT_FILES["decoder"])):
+            export_litert(model, folder, image_size=SIZE, queries=1, points=1)
+        self.encoder = LiteRTGraph(os.path.join(folder, LITERT_FILES["encoder"]))
+        self.decoder = LiteRTGraph(os.path.join(folder, LITERT_FILES["decoder"]))
+
+    def set_image(self, image) -> None:
+        from efficientsam_zoo.utils.image import image_to_array
+
+        (self.embedding,) = self.encoder(image_to_array(image)[None])
+
+    def predict(self, point_coords, point_labels):
+        import numpy as np
+
+        from efficientsam_zoo.onnx_runtime import upscale_logits
+
+        low_res, scores, _, _ = self.decoder(self.embedding, np.asarray(point_coords, np.float32)[None, None],
+                                             np.asarray(point_labels, np.int64)[None, None],
+                                             np.asarray(SIZE, np.float32))
+        return upscale_logits(low_res[0, 0], SIZE) > 0, scores[0, 0], low_res[0, 0]
+
+
 def _peak_mib() -> float:
     """This process's peak resident memory (VmHWM: unlike ru_maxrss it starts afresh at exec, not at the fork)."""
     with open("/proc/self/status") as f:
@@ -83,6 +119,8 @@ def main(argv=None) -> list:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--queries", type=int, default=8, help="clicks per image")
     parser.add_argument("--calibration", type=int, default=8, help="images for the static int8 encoder")
+    parser.add_argument("--litert-python", default=os.path.join(ROOT, ".venv-litert", "bin", "python"),
+                        help="a Python with litert-torch (scripts/setup_env_litert.sh) for the LiteRT row")
     parser.add_argument("--json")
     parser.add_argument("--row", nargs=3, help=argparse.SUPPRESS)  # internal: backend, work folder, checkpoint
     args = parser.parse_args(argv)
@@ -116,7 +154,11 @@ def main(argv=None) -> list:
         quantize_int8(os.path.join(work, "ort-fp32"), os.path.join(work, "ort-int8-static"), calibration)
         results = {}
         for backend in BACKENDS:
-            out = subprocess.run([sys.executable, __file__, "--row", backend, work, model_dir, "--repeats",
+            python = args.litert_python if backend == "litert" else sys.executable
+            if not os.path.isfile(python):
+                print(f"{backend}: left out, no {python} (scripts/setup_env_litert.sh makes it)", file=sys.stderr)
+                continue
+            out = subprocess.run([python, __file__, "--row", backend, work, model_dir, "--repeats",
                                   str(args.repeats), "--queries", str(args.queries)],
                                  capture_output=True, text=True, check=True)
             results[backend] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -125,8 +167,7 @@ def main(argv=None) -> list:
             ours = [np.unpackbits(np.array(m, np.uint8)).astype(bool) for m in r.pop("masks")]
             iou = [(a & b).sum() / max((a | b).sum(), 1) for a, b in zip(ours, reference)]
             rows.append(dict(model=name, backend=backend, **r, mask_iou=float(np.mean(iou)),
-                             encoder_mb=os.path.getsize(os.path.join(work, backend, "encoder.onnx")) / 2 ** 20
-                             if backend != "torch" else None))
+                             encoder_mb=_encoder_mib(work, backend)))
     print("| model | backend | encoder ms | decoder ms / query | peak MiB | encoder file MiB | mask IoU vs torch |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
@@ -137,6 +178,13 @@ def main(argv=None) -> list:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
     return rows
+
+
+def _encoder_mib(work: str, backend: str):
+    """The encoder file's size (None for the torch rows)."""
+    name = {"litert": "encoder.tflite"}.get(backend, "encoder.onnx")
+    path = os.path.join(work, backend, name)
+    return os.path.getsize(path) / 2 ** 20 if os.path.isfile(path) else None
 
 
 if __name__ == "__main__":

@@ -208,17 +208,21 @@ def test_demo_latency_benchmark_compares_first_and_later_clicks(tmp_path):
 
 
 def test_deploy_benchmark_rows(tmp_path, capsys):
-    """Every backend gets a row with its own process's figures; torch fp32 against itself is IoU 1 (the control)."""
+    """Every backend gets a row with its own process's figures; torch fp32 against itself is IoU 1 (the control).
+    The LiteRT row needs litert-torch's own environment: here it is left out by pointing at none."""
     spec = importlib.util.spec_from_file_location("deploy", os.path.join(ROOT, "benchmarks", "deploy.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     out = tmp_path / "rows.json"
     rows = module.main(["--models", "efficientsam-ti", "--img-size", "64", "--repeats", "1", "--queries", "1",
-                        "--calibration", "1", "--json", str(out)])
-    assert [r["backend"] for r in rows] == list(module.BACKENDS) and json.loads(out.read_text()) == rows
+                        "--calibration", "1", "--litert-python", str(tmp_path / "none"), "--json", str(out)])
+    expected = [b for b in module.BACKENDS if b != "litert"]
+    assert [r["backend"] for r in rows] == expected and json.loads(out.read_text()) == rows
     assert rows[0]["mask_iou"] == 1.0 and all(0 <= r["mask_iou"] <= 1 and r["encoder_ms"] > 0 for r in rows)
-    assert all(r["encoder_mb"] < rows[1]["encoder_mb"] for r in rows[2:])  # int8 files are smaller than fp32
-    assert capsys.readouterr().out.count("| efficientsam-ti |") == len(module.BACKENDS)
+    assert rows[1]["backend"] == "torch-compiled" and rows[1]["mask_iou"] > 0.99  # compiled: the same masks
+    by = {r["backend"]: r for r in rows}
+    assert all(by[b]["encoder_mb"] < by["ort-fp32"]["encoder_mb"] for b in ("ort-int8-dynamic", "ort-int8-static"))
+    assert capsys.readouterr().out.count("| efficientsam-ti |") == len(expected)
 
 
 def test_efficienttam_training_benchmark_writes_its_rows(tmp_path):
