@@ -84,6 +84,7 @@ class _LiteRT:
     def __init__(self, model, graphs: str) -> None:
         from efficientsam_zoo.export_litert import LITERT_FILES, LiteRTGraph, export_litert
 
+        self.mask_threshold = model.mask_threshold
         folder = os.path.join(graphs, "litert")
         if not os.path.isfile(os.path.join(folder, LITERT_FILES["decoder"])):
             export_litert(model, folder, image_size=SIZE, queries=1, points=1)
@@ -103,7 +104,7 @@ class _LiteRT:
         low_res, scores, _, _ = self.decoder(self.embedding, np.asarray(point_coords, np.float32)[None, None],
                                              np.asarray(point_labels, np.int64)[None, None],
                                              np.asarray(SIZE, np.float32))
-        return upscale_logits(low_res[0, 0], SIZE) > 0, scores[0, 0], low_res[0, 0]
+        return upscale_logits(low_res[0, 0], SIZE) > self.mask_threshold, scores[0, 0], low_res[0, 0]
 
 
 def _peak_mib() -> float:

@@ -25,8 +25,8 @@ if TYPE_CHECKING:  # annotations only: segment everything also runs on the torch
     from .modeling.efficient_sam import EfficientSam
 
 __all__ = ["AutomaticMaskGenerator", "SamAutomaticMaskGenerator", "point_grid", "crop_boxes", "crop_points",
-           "stability_score", "remove_small_regions", "masks_to_records", "deduplicate", "box_nms", "rgb_uint8", "PRED_IOU_THRESH",
-           "STABILITY_SCORE_THRESH", "STABILITY_SCORE_OFFSET", "BOX_NMS_THRESH"]
+           "stability_score", "remove_small_regions", "masks_to_records", "deduplicate", "box_nms", "rgb_uint8",
+           "PRED_IOU_THRESH", "STABILITY_SCORE_THRESH", "STABILITY_SCORE_OFFSET", "BOX_NMS_THRESH"]
 
 
 OUTPUT_MODES = ("coco_rle", "binary_mask", "uncompressed_rle")
@@ -65,7 +65,7 @@ def crop_boxes(h: int, w: int, n_layers: int, overlap_ratio: float) -> List[Tupl
 def stability_score(logits: np.ndarray, threshold: float, offset: float) -> np.ndarray:
     """float32 IoU between the masks ``[..., H, W]`` thresholded at ``threshold + offset`` and at
     ``threshold - offset`` (SAM's)."""
-    logits = np.asarray(logits)
+    logits = np.asarray(as_numpy(logits))
     flat = logits.reshape(*logits.shape[:-2], logits.shape[-2] * logits.shape[-1])
     inner, outer = (flat > threshold + offset).sum(-1), (flat > threshold - offset).sum(-1)
     return inner.astype(np.float32) / np.maximum(outer, 1).astype(np.float32)
@@ -114,7 +114,7 @@ def masks_to_records(logits: np.ndarray, iou: np.ndarray, crop: Tuple[int, int, 
     stability filter, binarises, drops masks cut by the crop's inner edges (SAM's rule) and empty masks."""
     x0, y0, x1, y1 = crop
     h, w = full
-    logits, iou = np.asarray(logits, np.float32), np.asarray(iou, np.float32)
+    logits, iou = np.asarray(as_numpy(logits), np.float32), np.asarray(as_numpy(iou), np.float32)
     stab = stability_score(logits, mask_threshold, stability_score_offset)
     keep = stab >= np.float32(stability_score_thresh)
     masks = logits[keep] > np.float32(mask_threshold)
@@ -188,6 +188,14 @@ def _nms(records: List[Dict], thresh: float, prefer_small_crops: bool = False,
     return box_nms(boxes, scores, thresh).tolist()
 
 
+def _require_module(module: str, needed: bool, what: str, alternative: str) -> None:
+    """Refuse, before any decoding, an option whose package is missing (the torch-free install has neither)."""
+    import importlib.util
+
+    if needed and importlib.util.find_spec(module) is None:
+        raise ImportError(f"{what} needs {module}, which is not installed: pip install {module} {alternative}")
+
+
 class AutomaticMaskGenerator:
     """Segment everything in an image: ``generate(image)`` returns SAM / SA-1B-style records (module docstring).
 
@@ -220,6 +228,10 @@ class AutomaticMaskGenerator:
                                  f"({crop_n_layers + 1}), got {[g.shape for g in point_grids]}")
         if (points_per_side is not None and points_per_side < 1) or points_per_batch < 1:
             raise ValueError("points_per_side and points_per_batch must be positive")
+        _require_module("pycocotools", output_mode == "coco_rle", "output_mode='coco_rle' (COCO's compressed RLE)",
+                        "or pass output_mode='binary_mask' / 'uncompressed_rle'")
+        _require_module("cv2", min_mask_region_area > 0, "min_mask_region_area > 0 (connected components)",
+                        "(opencv-python) or leave min_mask_region_area at 0")
         # a predictor (OnnxPredictor), a model that brings its own (EfficientTAM's image model), or an EfficientSam
         make = getattr(model, "image_predictor", None)
         if hasattr(model, "predict_low_res_above"):

@@ -1,12 +1,13 @@
 """CoreML export for Apple devices: ``encoder.mlpackage`` and ``decoder.mlpackage`` (ML programs).
 
 The graphs are the ONNX pair's own modules (``export_onnx.EncoderGraph`` / ``DecoderGraph``) at fixed shapes, as
-with ``export_litert``. coremltools' TorchScript frontend has no conversion for ``upsample_bicubic2d`` (the
-release resizes its position embedding bicubically on every forward), so the modules go through ``torch.export``
-and PyTorch's own decompositions first (:func:`coreml_programs`): bicubic becomes gathers, products and sums, which
-coremltools converts. Those decomposed programs are what CoreML receives; on Linux they can be run with PyTorch and
-compared with the model (a CoreML model itself runs only on macOS). Input and output names are the ONNX pair's;
-the model's facts are in each package's user metadata under ``efficientsam_zoo``.
+with ``export_litert`` (``export_onnx.fixed_shape_inputs``). coremltools' TorchScript frontend has no conversion for
+``upsample_bicubic2d`` (the release resizes its position embedding bicubically on every forward), so the modules go
+through ``torch.export`` and PyTorch's own decompositions first (:func:`coreml_programs`): bicubic becomes gathers,
+products and sums, which coremltools converts. Those decomposed programs are what CoreML receives; on Linux they
+can be run with PyTorch and compared with the model (:func:`verify_coreml_programs`; a CoreML model itself runs only
+on macOS). Input and output names are the ONNX pair's; the model's facts are in each package's user metadata under
+``efficientsam_zoo``.
 
 Install: ``pip install 'efficientsam-zoo[coreml]'`` (coremltools).
 """
@@ -20,12 +21,11 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
-from .export_litert import litert_example_inputs
-from .export_onnx import DecoderGraph, EncoderGraph, model_facts
+from .export_onnx import DecoderGraph, EncoderGraph, fixed_shape_inputs, model_facts
 from .modeling.efficient_sam import EfficientSam
 from .utils.onnx_graphs import DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS, METADATA_KEY, decoder_inputs
 
-__all__ = ["COREML_FILES", "coreml_programs", "export_coreml"]
+__all__ = ["COREML_FILES", "coreml_programs", "export_coreml", "verify_coreml_programs"]
 
 COREML_FILES = {"encoder": "encoder.mlpackage", "decoder": "decoder.mlpackage"}
 
@@ -35,7 +35,7 @@ def coreml_programs(model: EfficientSam, image_size: Optional[Sequence[int]] = N
     """``{role: (decomposed ExportedProgram, example args, input names, output names)}`` at fixed shapes (one image
     of ``image_size``; ``queries`` x ``points`` prompts): what :func:`export_coreml` converts."""
     model = model.eval()
-    enc_args, dec_args = litert_example_inputs(model, image_size, queries, points)
+    enc_args, dec_args = fixed_shape_inputs(model, image_size, queries, points)
     dec_args = tuple(a.contiguous() for a in dec_args)  # coremltools takes inputs in the default memory order only
     graphs = {"encoder": (EncoderGraph(model), enc_args, ENCODER_INPUTS, ENCODER_OUTPUTS),
               "decoder": (DecoderGraph(model), dec_args, decoder_inputs(model.mask_prompts), DECODER_OUTPUTS)}
@@ -45,6 +45,20 @@ def coreml_programs(model: EfficientSam, image_size: Optional[Sequence[int]] = N
             program = torch.export.export(module.eval(), args).run_decompositions()
         out[role] = (program, args, tuple(inputs), tuple(outputs))
     return out
+
+
+def verify_coreml_programs(model: EfficientSam, image_size: Optional[Sequence[int]] = None, queries: int = 1,
+                           points: Optional[int] = None) -> Dict[str, float]:
+    """Max |difference| between the decomposed programs CoreML receives and the model's graph modules, per output
+    (``encoder.image_embeddings``, ``decoder.low_res_logits`` ...): the part of a CoreML export Linux can check."""
+    modules = {"encoder": EncoderGraph(model.eval()), "decoder": DecoderGraph(model)}
+    diffs = {}
+    with torch.no_grad():
+        for role, (program, args, _, outputs) in coreml_programs(model, image_size, queries, points).items():
+            ours, ref = program.module()(*args), modules[role](*args)
+            ours, ref = (ours,) if torch.is_tensor(ours) else ours, (ref,) if torch.is_tensor(ref) else ref
+            diffs.update({f"{role}.{name}": float((a - b).abs().max()) for name, a, b in zip(outputs, ours, ref)})
+    return diffs
 
 
 def export_coreml(model: EfficientSam, out_dir: str, image_size: Optional[Sequence[int]] = None, queries: int = 1,

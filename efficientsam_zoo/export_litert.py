@@ -19,25 +19,14 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .export_onnx import DecoderGraph, EncoderGraph, model_facts, random_inputs
+from .export_onnx import DecoderGraph, EncoderGraph, fixed_shape_inputs, model_facts
 from .modeling.efficient_sam import EfficientSam
 from .utils.io import atomic_path, write_json
 from .utils.onnx_graphs import DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS, decoder_inputs
 
-__all__ = ["LITERT_FILES", "export_litert", "LiteRTGraph", "run_litert", "verify_litert", "litert_example_inputs"]
+__all__ = ["LITERT_FILES", "export_litert", "LiteRTGraph", "run_litert", "verify_litert"]
 
 LITERT_FILES = {"encoder": "encoder.tflite", "decoder": "decoder.tflite", "facts": "litert.json"}
-
-
-def litert_example_inputs(model: EfficientSam, image_size: Optional[Sequence[int]] = None, queries: int = 1,
-                          points: Optional[int] = None, seed: int = 0) -> Tuple[tuple, tuple]:
-    """Seeded inputs at the shapes the ``.tflite`` files are fixed to: ``(images,)`` ``[1, 3, H, W]`` and the
-    decoder's ``(embeddings, coords [1, Q, N, 2], labels [1, Q, N], orig_im_size [, mask_input, has_mask_input])``."""
-    h, w = image_size or (model.img_size, model.img_size)
-    images, *prompts = random_inputs(1, queries, points or model.decoder_max_num_input_points, h, w, seed, model)
-    with torch.no_grad():
-        embeddings = model.get_image_embeddings(images)
-    return (images,), (embeddings, *prompts)
 
 
 def _as_litert(value: torch.Tensor) -> np.ndarray:
@@ -49,7 +38,7 @@ def _as_litert(value: torch.Tensor) -> np.ndarray:
 def export_litert(model: EfficientSam, out_dir: str, image_size: Optional[Sequence[int]] = None, queries: int = 1,
                   points: Optional[int] = None) -> Dict[str, str]:
     """Write ``encoder.tflite``, ``decoder.tflite`` and ``litert.json`` for ``model`` into ``out_dir`` (each
-    atomically); shapes as :func:`litert_example_inputs`. Returns their paths by role."""
+    atomically); shapes as :func:`fixed_shape_inputs`. Returns their paths by role."""
     try:
         import litert_torch
     except ImportError as exc:
@@ -57,7 +46,7 @@ def export_litert(model: EfficientSam, out_dir: str, image_size: Optional[Sequen
                           "jax, torchao and numpy 2; scripts/setup_env_litert.sh makes an environment for it)") from exc
     model = model.eval()
     os.makedirs(out_dir, exist_ok=True)
-    enc_args, dec_args = litert_example_inputs(model, image_size, queries, points)
+    enc_args, dec_args = fixed_shape_inputs(model, image_size, queries, points)
     paths = {role: os.path.join(out_dir, name) for role, name in LITERT_FILES.items()}
     graphs = {"encoder": (EncoderGraph(model), enc_args, ENCODER_INPUTS, ENCODER_OUTPUTS),
               "decoder": (DecoderGraph(model), dec_args, decoder_inputs(model.mask_prompts), DECODER_OUTPUTS)}
@@ -101,7 +90,7 @@ def verify_litert(model: EfficientSam, paths: Dict[str, str], seed: int = 1) -> 
         graphs = json.load(f)["graphs"]
     (h, w) = graphs["encoder"]["inputs"][ENCODER_INPUTS[0]][0][2:]
     _, q, n, _ = graphs["decoder"]["inputs"]["batched_point_coords"][0]
-    (images,), dec_args = litert_example_inputs(model, (h, w), q, n, seed)
+    (images,), dec_args = fixed_shape_inputs(model, (h, w), q, n, seed)
     with torch.no_grad():
         expected = (dec_args[0],) + DecoderGraph(model.eval())(*dec_args)
     got = run_litert(paths["encoder"], images) + run_litert(paths["decoder"], *dec_args)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -32,7 +32,7 @@ from .utils.onnx_graphs import (DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS
                                  decoder_inputs)
 
 __all__ = ["EncoderGraph", "DecoderGraph", "export_onnx", "verify_onnx", "model_facts", "graph_specs",
-           "export_programs", "export_graph", "random_inputs"]
+           "export_programs", "export_graph", "random_inputs", "fixed_shape_inputs"]
 
 
 class EncoderGraph(nn.Module):
@@ -54,7 +54,8 @@ class DecoderGraph(nn.Module):
         logits, iou = self.model.predict_masks(image_embeddings, batched_point_coords, batched_point_labels, True,
                                                input_h=orig_im_size[0], input_w=orig_im_size[1], mask_input=mask_input,
                                                has_mask_input=has_mask_input, all_tokens=True)
-        return logits[:, :, 1:], iou[:, :, 1:], logits[:, :, :1], iou[:, :, :1]
+        multi = slice(1, None) if logits.shape[2] > 1 else slice(None)  # MaskDecoder's rule for a one-token decoder
+        return logits[:, :, multi], iou[:, :, multi], logits[:, :, :1], iou[:, :, :1]
 
 
 def model_facts(model: EfficientSam) -> Dict:
@@ -99,6 +100,19 @@ def graph_specs(model: EfficientSam) -> Dict[str, tuple]:
                             **({"mask_input": {0: batch, 1: queries}, "has_mask_input": {0: batch, 1: queries}}
                                if model.mask_prompts else {})})),
     }
+
+
+def fixed_shape_inputs(model: EfficientSam, image_size: Optional[Sequence[int]] = None, queries: int = 1,
+                          points: Optional[int] = None, seed: int = 0) -> Tuple[tuple, tuple]:
+    """Seeded inputs at the fixed shapes the LiteRT and CoreML graphs are converted at: ``(images,)``
+    ``[1, 3, H, W]`` (``image_size``, default the model's square) and the decoder's ``(embeddings, coords
+    [1, Q, N, 2], labels [1, Q, N], orig_im_size [, mask_input, has_mask_input])`` (``N`` default: the model's point
+    budget)."""
+    h, w = image_size or (model.img_size, model.img_size)
+    images, *prompts = random_inputs(1, queries, points or model.decoder_max_num_input_points, h, w, seed, model)
+    with torch.no_grad():
+        embeddings = model.get_image_embeddings(images)
+    return (images,), (embeddings, *prompts)
 
 
 def export_programs(model: EfficientSam) -> Dict[str, "torch.export.ExportedProgram"]:

@@ -56,9 +56,11 @@ def _check_graph(session, inputs: Sequence[str], outputs: Sequence[str], path: s
                                   ("output", outputs, [o.name for o in session.get_outputs()])):
         if list(expected) != names:
             first = next((n for n in expected if n not in names), names[len(expected):][:1] or names)
+            older = kind == "output" and names == list(expected[:2])  # before the single-mask outputs
             raise ValueError(f"{path!r} is not an efficientsam-zoo {role} graph: its {kind}s are {names}, expected "
-                             f"{list(expected)} (first mismatch: {first!r}). Write the pair with `efficientsam-zoo "
-                             "export-onnx` (without --bundle)")
+                             f"{list(expected)} (first mismatch: {first!r}"
+                             + ("; written by an older efficientsam-zoo" if older else "")
+                             + "). Write the pair with `efficientsam-zoo export-onnx` (without --bundle)")
 
 
 class OnnxPredictor(PredictorState):
@@ -84,7 +86,8 @@ class OnnxPredictor(PredictorState):
         self.inputs = decoder_inputs(bool(self.facts["mask_prompts"]))
         _check_graph(self.decoder, self.inputs, DECODER_OUTPUTS, decoder, "decoder")
         self.mask_threshold = float(self.facts["mask_threshold"])
-        self.mask_input_size = (self.facts["img_size"] // 4,) * 2
+        # the mask prompt's fixed size, read off the graph (4x the embedding grid; no mask prompts: unused)
+        self.mask_input_size = tuple(self.decoder.get_inputs()[-2].shape[-2:]) if self.facts["mask_prompts"] else None
         self.reset_image()
 
     def set_image(self, image: ImageLike, image_format: str = "RGB") -> None:
@@ -107,12 +110,12 @@ class OnnxPredictor(PredictorState):
                                                 self.original_size, int(self.facts["decoder_max_num_input_points"]),
                                                 negatives=bool(self.facts["negative_points"]))
         mask_input = check_mask_input_array(mask_input, 1, self.mask_input_size, bool(self.facts["mask_prompts"]))
-        low_res, scores = self.predict_low_res(points, labels, multimask_output, mask_input)
+        low_res, scores = self.predict_low_res(points, labels, multimask_output=multimask_output, mask_input=mask_input)
         logits = self.upscale(low_res[0])
         masks = logits if return_logits else logits > self.mask_threshold
         return masks, scores[0], low_res[0]
 
-    def predict_low_res(self, points: np.ndarray, labels: np.ndarray, multimask_output: bool = True,
+    def predict_low_res(self, points: np.ndarray, labels: np.ndarray, *, multimask_output: bool = True,
                         mask_input: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
         """The decoder on checked prompts ``points [Q, N, 2]``, ``labels [Q, N]`` in the set image's pixels (and
         ``mask_input [Q or 1, 1, h, w]`` from ``check_mask_input_array``): low-res logits ``[Q, M, h, w]`` and

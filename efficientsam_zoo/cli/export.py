@@ -1,7 +1,9 @@
 """``export-onnx``: the encoder and decoder graphs, checked against PyTorch with onnxruntime; ``--quantize int8
 [--calibration DIR]`` writes their int8 versions under the same names (``onnx_quantize``); ``--bundle TOOL`` the
 files a labelling tool loads (``export_bundles``). ``export-litert``: the same two graphs as ``.tflite`` at fixed
-shapes, checked against PyTorch with the LiteRT interpreter (``export_litert``)."""
+shapes, checked against PyTorch with the LiteRT interpreter (``export_litert``); ``export-coreml``: as
+``.mlpackage`` (``export_coreml``; the programs CoreML receives are checked against the model, a CoreML model itself
+runs only on macOS)."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +12,7 @@ import shutil
 import tempfile
 
 from ..export_bundles import BUNDLES, export_bundle
-from ..export_coreml import export_coreml
+from ..export_coreml import export_coreml, verify_coreml_programs
 from ..export_litert import export_litert, verify_litert
 from ..export_onnx import export_and_verify
 from ..onnx_quantize import calibration_images, quantize_int8
@@ -20,6 +22,8 @@ __all__ = ["add_parsers", "cmd_export_onnx", "cmd_export_litert", "cmd_export_co
 
 #: The LiteRT interpreter against PyTorch, max |difference| allowed (issue #29's bar).
 LITERT_TOLERANCE = 1e-3
+#: PyTorch's decomposed programs (what CoreML receives) against the model: the same arithmetic regrouped.
+PROGRAM_TOLERANCE = 1e-4
 
 
 def cmd_export_onnx(args: argparse.Namespace) -> int:
@@ -67,7 +71,14 @@ def cmd_export_litert(args: argparse.Namespace) -> int:
 
 def cmd_export_coreml(args: argparse.Namespace) -> int:
     model = load_model_from_args(args.model, args.checkpoint, "cpu")
-    paths = export_coreml(model, args.out_dir, image_size=args.image_size, queries=args.queries, points=args.points)
+    shapes = dict(image_size=args.image_size, queries=args.queries, points=args.points)
+    paths = export_coreml(model, args.out_dir, **shapes)
+    diffs = verify_coreml_programs(model, **shapes)
+    print("the decomposed programs CoreML received vs the model, max |diff|: "
+          + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()))
+    if not max(diffs.values()) <= PROGRAM_TOLERANCE:
+        raise SystemExit(f"error: the programs converted to CoreML differ from the model by more than "
+                         f"{PROGRAM_TOLERANCE}: {diffs}")
     print(f"wrote {paths['encoder']} and {paths['decoder']} (ML programs, iOS 17 / macOS 14); checking their outputs "
           "needs macOS: coremltools runs no CoreML model on Linux")
     return 0

@@ -9,6 +9,8 @@ from typing import Dict, List
 
 import numpy as np
 
+from .image import as_numpy
+
 __all__ = ["sample_points_in_mask", "mask_to_box", "mask_to_xywh", "box_to_mask", "mask_iou", "encode_rle", "uncompressed_rle", "decode_rle", "rle_area",
            "compress_rle", "masks_to_boxes", "small_regions", "instance_ids"]
 
@@ -129,7 +131,7 @@ def rle_area(rle: Dict) -> int:
 def masks_to_boxes(masks: np.ndarray) -> np.ndarray:
     """float32 xyxy boxes ``[N, 4]`` of boolean masks ``[N, H, W]`` (inclusive max; zeros for an empty mask), as
     segment-anything's ``batched_mask_to_box``."""
-    masks = np.asarray(masks, dtype=bool)
+    masks = np.asarray(as_numpy(masks), dtype=bool)
     n, h, w = masks.shape
     cols, rows = masks.any(1), masks.any(2)
     x0 = np.where(cols, np.arange(w), w).min(1, initial=w)

@@ -155,6 +155,21 @@ def test_thresholds_filter(model):
     assert binary and binary[0]["segmentation"].dtype == bool
 
 
+def test_missing_packages_are_named_before_any_decoding(model, monkeypatch):
+    """The torch-free install has neither pycocotools nor OpenCV: the options that need them are refused up front,
+    naming the package and the way around it; the other output modes need neither."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("pycocotools", "cv2")
+                        else real(name, *a))
+    with pytest.raises(ImportError, match=r"output_mode='coco_rle' .* needs pycocotools.*'binary_mask'"):
+        AutomaticMaskGenerator(model, points_per_side=2)
+    with pytest.raises(ImportError, match=r"min_mask_region_area > 0 .* needs cv2"):
+        AutomaticMaskGenerator(model, points_per_side=2, output_mode="binary_mask", min_mask_region_area=4)
+    AutomaticMaskGenerator(model, points_per_side=2, output_mode="uncompressed_rle")
+
+
 def test_crops_and_small_regions(model):
     boxes = crop_boxes(100, 200, 1, 0.2)
     assert boxes[0] == ((0, 0, 200, 100), 0) and len(boxes) == 5 and all(layer == 1 for _, layer in boxes[1:])

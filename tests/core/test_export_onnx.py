@@ -61,6 +61,15 @@ def test_the_mask_prompt_inputs_matter(exported):
         assert abs(flipped - multi).max() > 1e-2
 
 
+def test_a_single_token_decoder_exports_its_one_mask(tmp_path):
+    """A decoder without multimask outputs (num_multimask_outputs=1): both output pairs hold its one mask, as
+    ``MaskDecoder`` returns it for either setting of multimask_output."""
+    spec = EfficientSamSpec(**TINY, num_multimask_outputs=1)
+    model = randomize_(build_efficient_sam(spec), seed=12)
+    diffs = verify_onnx(model, export_onnx(model, str(tmp_path)), q=2, n=2)
+    assert max(diffs.values()) <= 1e-3, diffs
+
+
 @pytest.mark.slow
 def test_cli_export_real_size(official_ti_checkpoint, tmp_path, capsys):
     import re

@@ -12,7 +12,7 @@ from conftest import TINY, randomize_
 ct = pytest.importorskip("coremltools", reason="coremltools is not installed (the [coreml] extra)")
 
 from efficientsam_zoo import EfficientSamSpec, build_efficient_sam  # noqa: E402
-from efficientsam_zoo.export_coreml import coreml_programs, export_coreml  # noqa: E402
+from efficientsam_zoo.export_coreml import coreml_programs, export_coreml, verify_coreml_programs  # noqa: E402
 from efficientsam_zoo.export_onnx import DecoderGraph, EncoderGraph  # noqa: E402
 from efficientsam_zoo.utils.onnx_graphs import DECODER_OUTPUTS, METADATA_KEY, decoder_inputs  # noqa: E402
 
@@ -63,6 +63,8 @@ def test_the_programs_coreml_converts_compute_the_model(model):
             assert (ours - ref).abs().max() < 1e-5
         raw = torch.export.export(EncoderGraph(model), (images,))
     assert any("bicubic" in str(n.target) for n in raw.graph.nodes if n.op == "call_function")
+    diffs = verify_coreml_programs(model, (48, 80), 2, 3)  # what export-coreml prints and checks
+    assert len(diffs) == 5 and max(diffs.values()) < 1e-5
 
 
 def test_cli_export_coreml(model, tmp_path, capsys):
@@ -75,4 +77,6 @@ def test_cli_export_coreml(model, tmp_path, capsys):
     write_model_spec(EfficientSamSpec(**TINY, negative_points=True, mask_prompts=True), str(tmp_path / "model"))
     save_file(official_to_hf_efficientsam(model.state_dict()), str(tmp_path / "model" / "model.safetensors"))
     assert main(["export-coreml", "--checkpoint", str(tmp_path / "model"), "--out-dir", str(tmp_path / "out")]) == 0
-    assert "needs macOS" in capsys.readouterr().out and (tmp_path / "out" / "encoder.mlpackage").is_dir()
+    out = capsys.readouterr().out
+    assert "decoder.single_iou_predictions" in out and "needs macOS" in out
+    assert (tmp_path / "out" / "encoder.mlpackage").is_dir()

@@ -87,7 +87,8 @@ def test_single_mask_negative_clicks_and_mask_prompts(tmp_path):
                 worst = min(worst, (a & b).sum() / max((a | b).sum(), 1))
             assert np.abs(got_scores - first_scores).max() < 2e-3 and np.abs(again_scores - second_scores).max() < 2e-3
             moved = max(moved, float(np.abs(second_scores - first_scores).max()))
-    print(f"single mask and mask prompts on ONNX: worst mask IoU {worst:.5f}; the mask prompt moves scores by {moved:.3f}")
+    print(f"single mask and mask prompts on ONNX: worst mask IoU {worst:.5f}; the mask prompt moves scores by "
+          f"{moved:.3f}")
     assert worst >= 0.999 and moved > 1e-2
     wrong = np.zeros((1, 8, 8), np.float32)
     with pytest.raises(ValueError) as expected:

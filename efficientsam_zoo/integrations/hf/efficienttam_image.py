@@ -239,6 +239,7 @@ class EfficientTamImagePredictor:
         index = torch.nonzero((scores > min_iou).any(1)).flatten()
         return low_res[index], scores, index
 
+    @torch.inference_mode()
     def upscale(self, low_res: torch.Tensor) -> torch.Tensor:
         return self.upscale_at(low_res, self._orig_hw[0])
 
