@@ -21,9 +21,9 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
-from .export_onnx import DecoderGraph, EncoderGraph, fixed_shape_inputs, model_facts
+from .export_onnx import fixed_shape_graphs, model_facts
 from .modeling.efficient_sam import EfficientSam
-from .utils.onnx_graphs import DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS, METADATA_KEY, decoder_inputs
+from .utils.onnx_graphs import METADATA_KEY
 
 __all__ = ["COREML_FILES", "coreml_programs", "export_coreml", "verify_coreml_programs"]
 
@@ -32,46 +32,43 @@ COREML_FILES = {"encoder": "encoder.mlpackage", "decoder": "decoder.mlpackage"}
 
 def coreml_programs(model: EfficientSam, image_size: Optional[Sequence[int]] = None, queries: int = 1,
                     points: Optional[int] = None) -> Dict[str, Tuple]:
-    """``{role: (decomposed ExportedProgram, example args, input names, output names)}`` at fixed shapes (one image
-    of ``image_size``; ``queries`` x ``points`` prompts): what :func:`export_coreml` converts."""
-    model = model.eval()
-    enc_args, dec_args = fixed_shape_inputs(model, image_size, queries, points)
-    dec_args = tuple(a.contiguous() for a in dec_args)  # coremltools takes inputs in the default memory order only
-    graphs = {"encoder": (EncoderGraph(model), enc_args, ENCODER_INPUTS, ENCODER_OUTPUTS),
-              "decoder": (DecoderGraph(model), dec_args, decoder_inputs(model.mask_prompts), DECODER_OUTPUTS)}
+    """``{role: (decomposed ExportedProgram, example args, input names, output names, graph module)}`` at fixed
+    shapes (one image of ``image_size``; ``queries`` x ``points`` prompts): what :func:`export_coreml` converts and
+    :func:`verify_coreml_programs` checks."""
     out = {}
-    for role, (module, args, inputs, outputs) in graphs.items():
+    for role, (module, args, inputs, outputs) in fixed_shape_graphs(model.eval(), image_size, queries, points).items():
+        args = tuple(a.contiguous() for a in args)  # coremltools takes inputs in the default memory order only
         with torch.no_grad():
             program = torch.export.export(module.eval(), args).run_decompositions()
-        out[role] = (program, args, tuple(inputs), tuple(outputs))
+        out[role] = (program, args, tuple(inputs), tuple(outputs), module)
     return out
 
 
-def verify_coreml_programs(model: EfficientSam, image_size: Optional[Sequence[int]] = None, queries: int = 1,
-                           points: Optional[int] = None) -> Dict[str, float]:
-    """Max |difference| between the decomposed programs CoreML receives and the model's graph modules, per output
-    (``encoder.image_embeddings``, ``decoder.low_res_logits`` ...): the part of a CoreML export Linux can check."""
-    modules = {"encoder": EncoderGraph(model.eval()), "decoder": DecoderGraph(model)}
+def verify_coreml_programs(programs: Dict[str, Tuple]) -> Dict[str, float]:
+    """Max |difference| between the decomposed programs CoreML receives (:func:`coreml_programs`) and the model's
+    graph modules, per output (``encoder.image_embeddings``, ``decoder.low_res_logits`` ...): the part of a CoreML
+    export Linux can check."""
     diffs = {}
     with torch.no_grad():
-        for role, (program, args, _, outputs) in coreml_programs(model, image_size, queries, points).items():
-            ours, ref = program.module()(*args), modules[role](*args)
+        for role, (program, args, _, outputs, module) in programs.items():
+            ours, ref = program.module()(*args), module(*args)
             ours, ref = (ours,) if torch.is_tensor(ours) else ours, (ref,) if torch.is_tensor(ref) else ref
             diffs.update({f"{role}.{name}": float((a - b).abs().max()) for name, a, b in zip(outputs, ours, ref)})
     return diffs
 
 
 def export_coreml(model: EfficientSam, out_dir: str, image_size: Optional[Sequence[int]] = None, queries: int = 1,
-                  points: Optional[int] = None) -> Dict[str, str]:
+                  points: Optional[int] = None, programs: Optional[Dict[str, Tuple]] = None) -> Dict[str, str]:
     """Write ``encoder.mlpackage`` and ``decoder.mlpackage`` (iOS 17 / macOS 14 ML programs, fp32) into ``out_dir``;
-    each package is written beside its place and moved there whole. Returns their paths by role."""
+    each package is written beside its place and moved there whole. ``programs``: :func:`coreml_programs` already
+    made (its shapes then rule); else made here. Returns their paths by role."""
     try:
         import coremltools as ct
     except ImportError as exc:
         raise ImportError("the CoreML export needs coremltools: pip install 'efficientsam-zoo[coreml]'") from exc
     os.makedirs(out_dir, exist_ok=True)
     paths = {}
-    for role, (program, _, _, outputs) in coreml_programs(model, image_size, queries, points).items():
+    for role, (program, _, _, outputs, _) in (programs or coreml_programs(model, image_size, queries, points)).items():
         mlmodel = ct.convert(program, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS17,
                              compute_precision=ct.precision.FLOAT32)
         spec = mlmodel.get_spec()

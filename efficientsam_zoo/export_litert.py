@@ -19,10 +19,10 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .export_onnx import DecoderGraph, EncoderGraph, fixed_shape_inputs, model_facts
+from .export_onnx import DecoderGraph, fixed_shape_graphs, fixed_shape_inputs, model_facts
 from .modeling.efficient_sam import EfficientSam
 from .utils.io import atomic_path, write_json
-from .utils.onnx_graphs import DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS, decoder_inputs
+from .utils.onnx_graphs import DECODER_OUTPUTS, ENCODER_INPUTS
 
 __all__ = ["LITERT_FILES", "export_litert", "LiteRTGraph", "run_litert", "verify_litert"]
 
@@ -46,12 +46,9 @@ def export_litert(model: EfficientSam, out_dir: str, image_size: Optional[Sequen
                           "jax, torchao and numpy 2; scripts/setup_env_litert.sh makes an environment for it)") from exc
     model = model.eval()
     os.makedirs(out_dir, exist_ok=True)
-    enc_args, dec_args = fixed_shape_inputs(model, image_size, queries, points)
     paths = {role: os.path.join(out_dir, name) for role, name in LITERT_FILES.items()}
-    graphs = {"encoder": (EncoderGraph(model), enc_args, ENCODER_INPUTS, ENCODER_OUTPUTS),
-              "decoder": (DecoderGraph(model), dec_args, decoder_inputs(model.mask_prompts), DECODER_OUTPUTS)}
     shapes = {}
-    for role, (module, args, inputs, outputs) in graphs.items():
+    for role, (module, args, inputs, outputs) in fixed_shape_graphs(model, image_size, queries, points).items():
         with torch.no_grad():
             edge = litert_torch.convert(module.eval(), args)
             results = module(*args)

@@ -32,7 +32,7 @@ from .utils.onnx_graphs import (DECODER_OUTPUTS, ENCODER_INPUTS, ENCODER_OUTPUTS
                                  decoder_inputs)
 
 __all__ = ["EncoderGraph", "DecoderGraph", "export_onnx", "verify_onnx", "model_facts", "graph_specs",
-           "export_programs", "export_graph", "random_inputs", "fixed_shape_inputs"]
+           "export_programs", "export_graph", "random_inputs", "fixed_shape_inputs", "fixed_shape_graphs"]
 
 
 class EncoderGraph(nn.Module):
@@ -113,6 +113,15 @@ def fixed_shape_inputs(model: EfficientSam, image_size: Optional[Sequence[int]] 
     with torch.no_grad():
         embeddings = model.get_image_embeddings(images)
     return (images,), (embeddings, *prompts)
+
+
+def fixed_shape_graphs(model: EfficientSam, image_size: Optional[Sequence[int]] = None, queries: int = 1,
+                       points: Optional[int] = None) -> Dict[str, tuple]:
+    """``{role: (graph module, example args, input names, output names)}`` of both graphs at the fixed shapes of
+    :func:`fixed_shape_inputs`: what the LiteRT and CoreML exports convert."""
+    enc_args, dec_args = fixed_shape_inputs(model, image_size, queries, points)
+    return {"encoder": (EncoderGraph(model), enc_args, ENCODER_INPUTS, ENCODER_OUTPUTS),
+            "decoder": (DecoderGraph(model), dec_args, decoder_inputs(model.mask_prompts), DECODER_OUTPUTS)}
 
 
 def export_programs(model: EfficientSam) -> Dict[str, "torch.export.ExportedProgram"]:

@@ -106,14 +106,20 @@ class OnnxPredictor(PredictorState):
         call's ``low_res_logits[i][None]``) for a model with mask prompts, refused as the torch predictor refuses it
         otherwise."""
         self._require_image()
-        points, labels = assemble_prompt_arrays(*single_query_arrays(point_coords, point_labels, box),
-                                                self.original_size, int(self.facts["decoder_max_num_input_points"]),
-                                                negatives=bool(self.facts["negative_points"]))
+        points, labels = self.check_prompts(*single_query_arrays(point_coords, point_labels, box))
         mask_input = check_mask_input_array(mask_input, 1, self.mask_input_size, bool(self.facts["mask_prompts"]))
         low_res, scores = self.predict_low_res(points, labels, multimask_output=multimask_output, mask_input=mask_input)
         logits = self.upscale(low_res[0])
         masks = logits if return_logits else logits > self.mask_threshold
         return masks, scores[0], low_res[0]
+
+    def check_prompts(self, point_coords, point_labels, boxes) -> Tuple[np.ndarray, np.ndarray]:
+        """``utils.prompt_checks.assemble_prompt_arrays`` for the set image and the graphs' facts (point budget,
+        negative clicks), as ``EfficientSamPredictor.check_prompts``."""
+        self._require_image()
+        return assemble_prompt_arrays(point_coords, point_labels, boxes, self.original_size,
+                                      int(self.facts["decoder_max_num_input_points"]),
+                                      negatives=bool(self.facts["negative_points"]))
 
     def predict_low_res(self, points: np.ndarray, labels: np.ndarray, *, multimask_output: bool = True,
                         mask_input: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
@@ -137,9 +143,7 @@ class OnnxPredictor(PredictorState):
         ``EfficientSamPredictor.predict_low_res_above``: scores ``[Q, 3]`` of every query, and the low-res logits
         ``[K, 3, h, w]`` of the ``K`` queries with a score above ``min_iou``, with their indices ``[K]``."""
         self._require_image()
-        points, labels = assemble_prompt_arrays(point_coords, point_labels, None, self.original_size,
-                                                int(self.facts["decoder_max_num_input_points"]),
-                                                negatives=bool(self.facts["negative_points"]))
+        points, labels = self.check_prompts(point_coords, point_labels, None)
         low_res, scores = self.predict_low_res(points, labels)
         index = np.flatnonzero((scores > np.float32(min_iou)).any(1))
         return low_res[index], scores, index

@@ -15,9 +15,9 @@ from typing import Optional, Tuple
 import torch
 
 from .utils.image import as_numpy
-from .utils.prompt_checks import NO_NEGATIVES, assemble_prompt_arrays, check_finite_array, check_mask_input_array
+from .utils.prompt_checks import NO_NEGATIVES, assemble_prompt_arrays, check_mask_input_array
 
-__all__ = ["assemble_prompts", "check_finite", "NO_NEGATIVES", "check_mask_input"]
+__all__ = ["assemble_prompts", "NO_NEGATIVES", "check_mask_input"]
 
 
 def assemble_prompts(point_coords, point_labels, boxes, image_size: Optional[Tuple[int, int]], max_points: int,
@@ -42,7 +42,3 @@ def check_mask_input(mask_input, queries: int, size: Tuple[int, int], mask_promp
     checked = check_mask_input_array(as_numpy(mask_input), queries, size, mask_prompts)
     return None if checked is None else torch.from_numpy(checked).expand(queries, -1, -1, -1)
 
-
-def check_finite(name: str, values: torch.Tensor) -> None:
-    """Refuse NaN / inf in ``values``, naming the first one and its index."""
-    check_finite_array(name, as_numpy(values))

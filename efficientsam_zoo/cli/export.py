@@ -12,7 +12,7 @@ import shutil
 import tempfile
 
 from ..export_bundles import BUNDLES, export_bundle
-from ..export_coreml import export_coreml, verify_coreml_programs
+from ..export_coreml import coreml_programs, export_coreml, verify_coreml_programs
 from ..export_litert import export_litert, verify_litert
 from ..export_onnx import export_and_verify
 from ..onnx_quantize import calibration_images, quantize_int8
@@ -71,9 +71,9 @@ def cmd_export_litert(args: argparse.Namespace) -> int:
 
 def cmd_export_coreml(args: argparse.Namespace) -> int:
     model = load_model_from_args(args.model, args.checkpoint, "cpu")
-    shapes = dict(image_size=args.image_size, queries=args.queries, points=args.points)
-    paths = export_coreml(model, args.out_dir, **shapes)
-    diffs = verify_coreml_programs(model, **shapes)
+    programs = coreml_programs(model, image_size=args.image_size, queries=args.queries, points=args.points)
+    paths = export_coreml(model, args.out_dir, programs=programs)
+    diffs = verify_coreml_programs(programs)
     print("the decomposed programs CoreML received vs the model, max |diff|: "
           + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()))
     if not max(diffs.values()) <= PROGRAM_TOLERANCE:
@@ -104,15 +104,13 @@ def add_parsers(sub) -> None:
     ox.add_argument("--bundle", choices=BUNDLES, help="write the files a labelling tool's own loader reads instead: "
                                                       "samexporter (and osam / labelme) or X-AnyLabeling (+ its YAML)")
     ox.set_defaults(func=cmd_export_onnx)
-    lt = sub.add_parser("export-litert", help="write encoder.tflite + decoder.tflite (fixed shapes, for phones) and "
-                                              "check them with the LiteRT interpreter; needs the [litert] extra")
-    weights_args(lt, with_device=False)
-    lt.add_argument("--out-dir", required=True)
-    _fixed_shape_args(lt)
-    lt.set_defaults(func=cmd_export_litert)
-    cm = sub.add_parser("export-coreml", help="write encoder.mlpackage + decoder.mlpackage (fixed shapes, for Apple "
-                                              "devices); needs the [coreml] extra")
-    weights_args(cm, with_device=False)
-    cm.add_argument("--out-dir", required=True)
-    _fixed_shape_args(cm)
-    cm.set_defaults(func=cmd_export_coreml)
+    for name, func, what in (
+            ("export-litert", cmd_export_litert, "encoder.tflite + decoder.tflite (fixed shapes, for phones) and check "
+                                                 "them with the LiteRT interpreter; needs the [litert] extra"),
+            ("export-coreml", cmd_export_coreml, "encoder.mlpackage + decoder.mlpackage (fixed shapes, for Apple "
+                                                 "devices); needs the [coreml] extra")):
+        fixed = sub.add_parser(name, help="write " + what)
+        weights_args(fixed, with_device=False)
+        fixed.add_argument("--out-dir", required=True)
+        _fixed_shape_args(fixed)
+        fixed.set_defaults(func=func)

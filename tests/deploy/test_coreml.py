@@ -48,7 +48,7 @@ def test_the_programs_coreml_converts_compute_the_model(model):
     """The decomposed programs equal the graphs' eager modules (<= 1e-5) on other inputs of the same shapes; the
     control: before the decomposition the encoder holds the bicubic op coremltools cannot convert."""
     programs = coreml_programs(model, (48, 80), 2, 3)
-    for role, (program, args, _, _) in programs.items():
+    for role, (program, args, _, _, _) in programs.items():
         ops = {str(n.target) for n in program.graph.nodes if n.op == "call_function"}
         assert not any("bicubic" in op for op in ops), role
     g = torch.Generator().manual_seed(11)
@@ -63,7 +63,7 @@ def test_the_programs_coreml_converts_compute_the_model(model):
             assert (ours - ref).abs().max() < 1e-5
         raw = torch.export.export(EncoderGraph(model), (images,))
     assert any("bicubic" in str(n.target) for n in raw.graph.nodes if n.op == "call_function")
-    diffs = verify_coreml_programs(model, (48, 80), 2, 3)  # what export-coreml prints and checks
+    diffs = verify_coreml_programs(programs)  # what export-coreml prints and checks
     assert len(diffs) == 5 and max(diffs.values()) < 1e-5
 
 
