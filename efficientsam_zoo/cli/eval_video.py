@@ -6,8 +6,9 @@
 ``--predictions``: palette PNGs laid out like ``Annotations/`` (``DIR/<video>/<frame>.png``) are scored. With a
 checkpoint the EfficientTAM runs first, through SAM 2's video-predictor API: each object is prompted on the first
 annotated frame it appears in -- by its ground-truth mask (``semi-supervised``, DAVIS's protocol) or by one click at
-its interior point farthest from its boundary (``interactive``) -- and tracked forward. Overlapping masks go to the
-lower object id (SAM 2's ``vos_inference``). Each object is scored from the frame after the one it is prompted on (its
+its interior point farthest from its boundary (``interactive``) -- and tracked forward. Overlaps are settled as SAM 2's
+``vos_inference`` settles them for one palette PNG per frame: the predictor's ``non_overlap_masks`` (each pixel to the
+object with the highest logit), ties to the lower object id. Each object is scored from the frame after the one it is prompted on (its
 first annotated appearance). Scores are ``evaluation.video``'s (DAVIS's J and F); ``FILE.json`` holds
 ``J&F``, ``J``, ``F``, per-video means and a row per video and object.
 """
@@ -84,7 +85,8 @@ def _gt(source: DavisVideos, i: int) -> np.ndarray:
 def evaluate_model(predictor, source: DavisVideos, setting: str = "semi-supervised", memory: bool = True,
                    progress: bool = True, keep: bool = False) -> Dict:
     """Run the predictor on every video of ``source`` and score it (``evaluation.video.summarize``); ``keep``: also
-    the predicted id maps of the annotated frames, ``"predictions": {video: [N, H, W]}``."""
+    the predicted id maps of the annotated frames, ``"predictions": {video: [N, H, W]}``. Build the predictor with
+    ``non_overlap_masks=True`` to score as SAM 2's ``vos_inference`` does (the module's docstring)."""
     if setting not in SETTINGS:
         raise ValueError(f"setting must be one of {SETTINGS}, got {setting!r}")
     rows, kept = {}, {}
@@ -122,7 +124,8 @@ def cmd_eval_video(args: argparse.Namespace) -> int:
         from ..integrations.hf.efficienttam_predictor import EfficientTamVideoPredictor
         from .track import load_video_model
 
-        predictor = EfficientTamVideoPredictor(load_video_model(args.checkpoint, args.model, args.device))
+        predictor = EfficientTamVideoPredictor(load_video_model(args.checkpoint, args.model, args.device),
+                                               non_overlap_masks=True)
         result = evaluate_model(predictor, source, args.setting)
     result["setting"] = "predictions" if args.predictions else args.setting
     write_json(result, args.out, indent=1)

@@ -8,8 +8,9 @@ time and dropped (``utils.video``). Each prompt belongs to the object of the las
 any). The model runs SAM 2's video-predictor API (``EfficientTamVideoPredictor``, with ``release_old_frames`` so memory
 stays flat): every prompt is added first, then the objects are tracked forward from the first prompted frame (an
 object prompted later is found on earlier frames from its prompt, as SAM 2 does). Written, atomically:
-``masks/NNNNN.png`` (one instance-id PNG per frame: 0 background, else the object id) or ``masks.json`` (COCO RLE per
-frame and object), and ``overlay.mp4``.
+``masks/NNNNN.png`` (one instance-id PNG per frame: 0 background, else the object id; where objects overlap, the one
+with the highest logit, as SAM 2's ``vos_inference`` writes them) or ``masks.json`` (COCO RLE per frame and object,
+each object's whole mask), and ``overlay.mp4``.
 """
 from __future__ import annotations
 
@@ -146,7 +147,8 @@ def cmd_track(args: argparse.Namespace) -> int:
 
     frames = VideoFrames(args.video)
     by_frame = _check_prompts(getattr(args, "prompts", None) or [], frames)
-    predictor = EfficientTamVideoPredictor(load_video_model(args.checkpoint, args.model, args.device))
+    predictor = EfficientTamVideoPredictor(load_video_model(args.checkpoint, args.model, args.device),
+                                           non_overlap_masks=args.format == "png")
     size = (frames.height, frames.width)
     os.makedirs(os.path.dirname(os.path.abspath(args.out_dir)) or ".", exist_ok=True)
     work = tempfile.mkdtemp(prefix=".track-", dir=os.path.dirname(os.path.abspath(args.out_dir)) or ".")

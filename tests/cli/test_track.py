@@ -47,8 +47,10 @@ def video(tmp_path_factory):
 
 
 @torch.inference_mode()
-def _session_api(model_dir, frames):
-    """The same prompts through transformers' whole-video session: object 1 clicked, object 2 boxed, on frame 0."""
+def _session_api(model_dir, frames, non_overlap=True):
+    """The same prompts through transformers' whole-video session: object 1 clicked, object 2 boxed, on frame 0; id
+    maps with transformers' non-overlapping constraint (SAM 2's ``non_overlap_masks``), or without it, the lower id
+    winning."""
     model = EfficientTamVideoModel.from_pretrained(model_dir).eval()
     processor = efficienttam_processor(model.config)
     session = processor.init_video_session(video=frames, inference_device="cpu")
@@ -59,7 +61,8 @@ def _session_api(model_dir, frames):
     model(inference_session=session, frame_idx=0)
     ids = {}
     for out in model.propagate_in_video_iterator(session):
-        masks = processor.post_process_masks([out.pred_masks], original_sizes=[[H, W]])[0][:, 0].numpy()
+        masks = processor.post_process_masks([out.pred_masks], original_sizes=[[H, W]],
+                                             apply_non_overlapping_constraints=non_overlap)[0][:, 0].numpy()
         frame = np.zeros((H, W), np.uint16)
         for obj, mask in zip(out.object_ids, masks):
             frame[mask & (frame == 0)] = obj
@@ -68,11 +71,14 @@ def _session_api(model_dir, frames):
 
 
 def test_track_writes_what_the_session_api_computes(model_dir, video, tmp_path):
+    """The id PNGs equal the session's masks with SAM 2's non-overlapping constraint, as SAM 2's ``vos_inference``
+    writes one PNG per frame; control: the lower id winning the overlaps differs."""
     root, frames = video
     out = tmp_path / "run"
     assert main(["track", str(root / "frames"), "--point", f"{POINT[0]},{POINT[1]}", "--obj", "2", "--box",
                  ",".join(map(str, BOX)), "--checkpoint", model_dir, "--out-dir", str(out)]) == 0
-    expected = _session_api(model_dir, frames)
+    expected, lower_id = _session_api(model_dir, frames), _session_api(model_dir, frames, non_overlap=False)
+    assert any(not np.array_equal(expected[t], lower_id[t]) for t in range(FRAMES))  # the control
     written = sorted(p.name for p in (out / "masks").iterdir())
     assert written == [f"{t:05d}.png" for t in range(FRAMES)]
     for t in range(FRAMES):

@@ -50,16 +50,22 @@ class _LazyFrames(Mapping):
 
 class EfficientTamVideoPredictor:
     """``predictor = EfficientTamVideoPredictor(model)`` (or ``.from_pretrained("efficienttam-ti")``), then SAM 2's
-    calls on the state ``init_state`` returns (a transformers ``Sam2VideoInferenceSession``)."""
+    calls on the state ``init_state`` returns (a transformers ``Sam2VideoInferenceSession``). ``non_overlap_masks``:
+    SAM 2's option of the same name -- each pixel is kept by the object with the highest logit there, the others'
+    logits there clamped to at most -10 (transformers' ``apply_non_overlapping_constraints``); SAM 2's
+    ``vos_inference`` turns it on when all objects go into one palette PNG per frame, as DAVIS scores them. Only the
+    returned masks change: the memory is encoded from each object's own output."""
 
-    def __init__(self, model: EfficientTamVideoModel) -> None:
+    def __init__(self, model: EfficientTamVideoModel, non_overlap_masks: bool = False) -> None:
         self.model = model.eval()
+        self.non_overlap_masks = non_overlap_masks
         self.processor = efficienttam_processor(model.config)
         self.device = next(model.parameters()).device
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str, **kwargs) -> "EfficientTamVideoPredictor":
-        return cls(EfficientTamVideoModel.from_pretrained(name_or_path, **kwargs))
+    def from_pretrained(cls, name_or_path: str, non_overlap_masks: bool = False, **kwargs
+                        ) -> "EfficientTamVideoPredictor":
+        return cls(EfficientTamVideoModel.from_pretrained(name_or_path, **kwargs), non_overlap_masks)
 
     # -- state -----------------------------------------------------------------------------------------------------
     def init_state(self, video_path: Frames, offload_video_to_cpu: bool = False, offload_state_to_cpu: bool = False,
@@ -239,15 +245,17 @@ class EfficientTamVideoPredictor:
 
     def _video_logits(self, state, pred_masks: torch.Tensor) -> torch.Tensor:
         return self.processor.post_process_masks([pred_masks], original_sizes=[[state.video_height, state.video_width]],
-                                                 binarize=False)[0]
+                                                 binarize=False,
+                                                 apply_non_overlapping_constraints=self.non_overlap_masks)[0]
 
 
 def build_efficienttam_video_predictor(variant_or_config: Union[str, EfficientTamVideoConfig],
                                        ckpt_path: Optional[str] = None, device="cpu", mode: str = "eval",
-                                       apply_postprocessing: bool = True, **overrides) -> EfficientTamVideoPredictor:
+                                       apply_postprocessing: bool = True, non_overlap_masks: bool = False,
+                                       **overrides) -> EfficientTamVideoPredictor:
     """SAM 2's ``build_sam2_video_predictor``: the video model (see ``build_efficienttam_video_model``) in a
     :class:`EfficientTamVideoPredictor`. ``apply_postprocessing`` adds the release's settings (``fill_hole_area=8``)
-    under ``overrides``."""
+    under ``overrides``; ``non_overlap_masks`` is SAM 2's ``++model.non_overlap_masks``."""
     settings = {**(POSTPROCESSING if apply_postprocessing else {}), **overrides}
     return EfficientTamVideoPredictor(build_efficienttam_video_model(variant_or_config, ckpt_path, device, mode,
-                                                                     **settings))
+                                                                     **settings), non_overlap_masks)
