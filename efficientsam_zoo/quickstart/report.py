@@ -20,6 +20,8 @@ TARGETS = [
     ("vitdet", "bbox_ap", "mean_box_bbox_ap", 0.05, "ViTDet held-out box AP above the mean-box detector's"),
     ("track", "jf_after", "jf_no_memory", 0.2, "EfficientTAM held-out J&F at least 0.2 above the same model without "
      "memory"),
+    ("track", "occluded_jf_after", "occluded_jf_no_memory", 0.2, "EfficientTAM J&F on held-out videos with an "
+     "occlusion at least 0.2 above the same model without memory"),
 ]
 
 
@@ -65,8 +67,9 @@ def _rows(s: Dict) -> List[tuple]:
                                                                                       "filled boxes"))]
     if s.get("track"):
         t = s["track"]
-        rows += [("EfficientTAM J&F (held-out videos)", f"{t['jf_before']:.3f} -> {t['jf_after']:.3f}"
-                  + _baseline(t, "jf_no_memory", "no memory"))]
+        rows += [(f"EfficientTAM J&F (held-out{what})", f"{t[f'{p}jf_before']:.3f} -> {t[f'{p}jf_after']:.3f}"
+                  + _baseline(t, f"{p}jf_no_memory", "no memory"))
+                 for p, what in (("", " videos"), ("occluded_", ", an object hidden and seen again"))]
     return rows
 
 
@@ -135,7 +138,7 @@ def write(out_dir: str, summary: Dict, data: Dict[str, str]) -> str:
                      "after": "After finetuning" if summary["mode"] == "trained" else "Released weights"}[when]
             lines += [f"## {title}", ""] + [f"![{os.path.basename(p)}]({rel(p)})" for p in pictures] + [""]
     if summary.get("track"):
-        lines += ["## Tracking a held-out video (EfficientTAM, first frame's masks given)", ""]
+        lines += ["## Tracking a held-out video with an occlusion (EfficientTAM, first frame's masks given)", ""]
         lines += [f"{when}:\n\n![{when}]({rel(summary['track'][f'strip_{when}'])})\n" for when in ("before", "after")]
     if curves:
         lines += ["## Learning curves", "", f"![learning curves]({rel(curves)})", ""]

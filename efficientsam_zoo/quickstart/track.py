@@ -1,7 +1,8 @@
 """The quickstart's "track" stage: EfficientTAM (the shipped ``efficienttam_ti_tiny-moving-shapes`` config, mmengine's
-Runner) trained from the EfficientSAM the stage before finetuned, on generated moving-shapes videos; DAVIS's J&F
-(semi-supervised: the first frame's masks given) on held-out generated videos where an object is hidden and seen
-again, before and after, beside the same model run frame by frame without memory (each object's first mask kept)."""
+Runner) trained from the EfficientSAM the stage before finetuned, on generated moving-shapes videos. DAVIS's J&F
+(semi-supervised: the first frame's masks given; overlaps settled as SAM 2's ``vos_inference`` settles them) before
+and after, on two held-out sets of other seeds: videos drawn as the training videos are, and videos where an object is
+hidden and seen again; each beside the same model run frame by frame without memory (each object's first mask kept)."""
 from __future__ import annotations
 
 import os
@@ -16,25 +17,26 @@ from ..visualize import overlay_masks
 from .console import callback_hook
 from .stages import IMG, loss_curve, stage_runner
 
-__all__ = ["TRAIN_VIDEOS", "HELDOUT_VIDEOS", "make_videos", "track_stage"]
+__all__ = ["VIDEO_SETS", "make_videos", "track_stage"]
 
-#: Generated videos: (videos, frames) for training and for the held-out evaluation.
-TRAIN_VIDEOS, HELDOUT_VIDEOS = (48, 6), (8, 8)
+#: Generated videos: set -> (videos, frames, only videos where an object is hidden and seen again). The held-out sets
+#: are scored; the strip shows the first "occluded" video.
+VIDEO_SETS = {"train": (48, 6, False), "occluded": (8, 8, True), "heldout": (16, 8, False)}
 
 
 def make_videos(root: str, seed: int) -> Dict[str, str]:
-    """Training videos and held-out ones (other seeds, only videos where an object is hidden and seen again), in the
-    DAVIS layout."""
-    out = {"train": os.path.join(root, "train"), "heldout": os.path.join(root, "heldout")}
-    make_moving_shapes_davis(out["train"], TRAIN_VIDEOS[0], num_frames=TRAIN_VIDEOS[1], size=IMG, seed=2 * seed + 1)
-    make_moving_shapes_davis(out["heldout"], HELDOUT_VIDEOS[0], num_frames=HELDOUT_VIDEOS[1], size=IMG,
-                             seed=2 * seed + 2, occluded_only=True)
+    """The training videos and the held-out sets (other seeds), in the DAVIS layout."""
+    out = {}
+    for k, (name, (n, frames, occluded)) in enumerate(VIDEO_SETS.items()):
+        out[name] = os.path.join(root, name)
+        make_moving_shapes_davis(out[name], n, num_frames=frames, size=IMG, seed=3 * seed + k + 1,
+                                 occluded_only=occluded)
     return out
 
 
 def _strip(source: DavisVideos, ids: np.ndarray, path: str) -> str:
-    """Held-out video 0's frames side by side, its tracked id maps ``ids`` (one per annotated frame) drawn over them
-    (one colour per object prompted on the first frame)."""
+    """Video 0's frames side by side, its tracked id maps ``ids`` (one per annotated frame) drawn over them (one
+    colour per object prompted on the first frame)."""
     frames = [source.frame(0, t) for t in source.annotated(0)]
     objects = [int(k) for k in np.unique(ids[0]) if k]
     tiles = [overlay_masks(frame, [m == k for k in objects]) for frame, m in zip(frames, ids)]
@@ -43,24 +45,30 @@ def _strip(source: DavisVideos, ids: np.ndarray, path: str) -> str:
 
 
 def track_stage(videos: Dict[str, str], efficientsam_dir: str, out: str, bar) -> Dict:
-    """Train the tiny EfficientTAM from ``efficientsam_dir``; held-out J&F before and after, and without memory."""
+    """Train the tiny EfficientTAM from ``efficientsam_dir``; J&F, J and F before and after on both held-out sets
+    (``jf_after``, ``occluded_jf_after`` ...), and without memory (``jf_no_memory``, ``occluded_jf_no_memory``)."""
     from ..integrations.hf.efficienttam_predictor import EfficientTamVideoPredictor
 
     work = os.path.join(out, "work_dirs", "efficienttam")
-    heldout = DavisVideos(videos["heldout"])
+    sets = {name: DavisVideos(videos[name]) for name in ("heldout", "occluded")}
     result: Dict = {}
 
     def measure(when):
         def run(runner):
             model = runner.model.model
             was_training = model.training
-            predictor = EfficientTamVideoPredictor(model)
-            scores = evaluate_model(predictor, heldout, progress=False, keep=True)
-            result[f"jf_{when}"], result[f"j_{when}"], result[f"f_{when}"] = scores["J&F"], scores["J"], scores["F"]
-            if when == "before":  # the masks are prompts kept as they are: the weights do not enter
-                result["jf_no_memory"] = evaluate_model(predictor, heldout, memory=False, progress=False)["J&F"]
-            result[f"strip_{when}"] = _strip(heldout, scores["predictions"][heldout.names[0]],
-                                             os.path.join(out, "pictures", f"track_{when}.png"))
+            predictor = EfficientTamVideoPredictor(model, non_overlap_masks=True)
+            for name, source in sets.items():
+                prefix = "" if name == "heldout" else f"{name}_"
+                scores = evaluate_model(predictor, source, progress=False, keep=True)
+                for key in ("J&F", "J", "F"):
+                    result[f"{prefix}{key.lower().replace('&', '')}_{when}"] = scores[key]
+                if when == "before":  # the masks are prompts kept as they are: the weights do not enter
+                    result[f"{prefix}jf_no_memory"] = evaluate_model(predictor, source, memory=False,
+                                                                     progress=False)["J&F"]
+                if name == "occluded":
+                    result[f"strip_{when}"] = _strip(source, scores["predictions"][source.names[0]],
+                                                     os.path.join(out, "pictures", f"track_{when}.png"))
             model.train(was_training)
         return run
 

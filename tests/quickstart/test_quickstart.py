@@ -26,8 +26,8 @@ VITDET_BOX_AP = 0.20  # held-out box AP >= 0.20 and >= the mean-box detector's +
 VITDET_MARGIN = 0.15
 INSTANCE_MARGIN = 0.10  # zero-shot instance AP from GT boxes >= the filled boxes' AP + 0.10
 TOLERANCES = (4, 8, 12, 16, 24, 32, 48, 64)  # the flood fill's tolerances (0..255 per channel)
-TRACK_JF, UNTRAINED_JF = 0.55, 0.3  # EfficientTAM held-out J&F after (>=) and before (<=) training (issue: 0.7)
-TRACK_J_MARGIN = 0.2  # its J >= keeping each object's first mask (the same model without memory) + 0.2
+TRACK_JF, UNTRAINED_JF = 0.7, 0.3  # EfficientTAM held-out J&F after (>=) and before (<=) training
+TRACK_J_MARGIN = 0.2  # on held-out videos with an occlusion, its J >= keeping each object's first mask + 0.2
 
 
 def _heldout(out):
@@ -169,22 +169,14 @@ def _own_j(pred, gt):
     return scores
 
 
-@pytest.mark.learning
-def test_efficienttam_tracks_held_out_videos_with_its_memory(quickstart):
-    """The tiny EfficientTAM the main job trained, run here through SAM 2's predictor calls on the held-out videos
-    (each has an object that drops below half its area and comes back), each object's first mask given: the stage's
-    J&F >= 0.55 where the untrained model scored <= 0.3 (the issue asks 0.7; README "Honest limits" has what was
-    measured); J re-computed here with this file's own IoU equals the stage's, and beats keeping each object's first
-    mask -- what the same model does without memory -- by 0.2."""
+def _tracked_and_kept_j(predictor, root):
+    """``(J of the model, J of keeping the first masks)``, each the mean over the objects of the videos under ``root``
+    (DAVIS layout). The model tracks from each object's first mask; each pixel goes to the object with the highest
+    logit if it is positive (SAM 2's non-overlapping masks, the lower id on a tie), written here on the predictor's
+    plain logits. Keeping each first mask on every later frame (the earlier object wins) is what the same model does
+    without memory."""
     from PIL import Image
 
-    from efficientsam_zoo.integrations.hf.efficienttam_predictor import EfficientTamVideoPredictor
-
-    out, _, s = quickstart
-    t = s["track"]
-    assert t["jf_before"] <= UNTRAINED_JF and t["jf_after"] >= TRACK_JF, t
-    predictor = EfficientTamVideoPredictor.from_pretrained(str(out / "work_dirs" / "efficienttam" / "model"))
-    root = out / "data" / "videos" / "heldout"
     model_j, kept_j = [], []
     for video in sorted(os.listdir(root / "JPEGImages")):
         names = sorted(os.listdir(root / "JPEGImages" / video))
@@ -196,15 +188,35 @@ def test_efficienttam_tracks_held_out_videos_with_its_memory(quickstart):
             predictor.add_new_mask(state, first, obj, gt[first] == obj)
         pred = np.zeros_like(gt)
         for i, obj_ids, logits in predictor.propagate_in_video(state):
-            for obj, m in zip(obj_ids, (logits[:, 0] > 0).numpy()):
-                pred[i][m & (pred[i] == 0)] = obj
+            logits = logits[:, 0].numpy()
+            best = logits.argmax(0)
+            pred[i] = np.where(logits.max(0) > 0, np.asarray(obj_ids)[best], 0)
         model_j += _own_j(pred, gt)
-        kept = np.zeros_like(gt)  # each object's first mask kept on every later frame
-        for obj, first in sorted(firsts.items(), key=lambda item: -item[0]):  # the earlier object wins, as above
+        kept = np.zeros_like(gt)
+        for obj, first in sorted(firsts.items(), key=lambda item: -item[0]):
             kept[first:][:, gt[first] == obj] = obj
         kept_j += _own_j(kept, gt)
-    assert np.mean(model_j) == pytest.approx(t["j_after"], abs=1e-6)
-    assert np.mean(model_j) >= np.mean(kept_j) + TRACK_J_MARGIN, (np.mean(model_j), np.mean(kept_j))
+    return np.mean(model_j), np.mean(kept_j)
+
+
+@pytest.mark.learning
+def test_efficienttam_tracks_held_out_videos_with_its_memory(quickstart):
+    """The tiny EfficientTAM the main job trained, run here through SAM 2's predictor calls, each object's first mask
+    given. On held-out videos drawn as the training videos are: the stage's J&F >= 0.7 where the untrained model
+    scored <= 0.3. On held-out videos where an object drops below half its area and comes back: J beats keeping each
+    object's first mask -- what the same model does without memory -- by 0.2. On both sets J re-computed here, with
+    this file's own overlap rule and IoU, equals the stage's."""
+    from efficientsam_zoo.integrations.hf.efficienttam_predictor import EfficientTamVideoPredictor
+
+    out, _, s = quickstart
+    t = s["track"]
+    assert t["jf_before"] <= UNTRAINED_JF and t["jf_after"] >= TRACK_JF, t
+    predictor = EfficientTamVideoPredictor.from_pretrained(str(out / "work_dirs" / "efficienttam" / "model"))
+    j = {name: _tracked_and_kept_j(predictor, out / "data" / "videos" / name) for name in ("heldout", "occluded")}
+    assert j["heldout"][0] == pytest.approx(t["j_after"], abs=1e-6), j
+    assert j["occluded"][0] == pytest.approx(t["occluded_j_after"], abs=1e-6), j
+    model_j, kept_j = j["occluded"]
+    assert model_j >= kept_j + TRACK_J_MARGIN, j
 
 
 def test_console_summary_and_report(quickstart):
@@ -221,7 +233,7 @@ def test_console_summary_and_report(quickstart):
     assert s["seconds"] > 0
     report = open(out / "report.md").read()
     assert "![learning curves](curves.png)" in report and (out / "curves.png").is_file()
-    assert report.count("| yes |") == 5 and "**no**" not in report  # the targets table: every target met
+    assert report.count("| yes |") == 6 and "**no**" not in report  # the targets table: every target met
     pictures = [line.split("](")[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]
     before = [p for p in pictures if os.path.basename(p).startswith("before_")]
     after = [p for p in pictures if os.path.basename(p).startswith("after_")]
