@@ -2,7 +2,7 @@
 # layout (efficientsam_zoo.data.video.make_moving_shapes_davis) at 128 px, clips of 4 frames with up to 2 objects, a
 # 6-block ViT-Ti with global attention (start from the quickstart's EfficientSAM: model.init_checkpoint=
 # QUICKSTART_OUT/model; its encoder is trained too, at the base's 0.6 lr multiplier and layer decay), one
-# memory-attention layer; AdamW 1e-3, 400 iterations (about 90 s here). Two departures from SAM 2's recipe (README
+# memory-attention layer; AdamW 1e-3, 400 iterations (about 85 s here). Two departures from SAM 2's recipe (README
 # "Train EfficientTAM"): the first frame is always prompted by its masks (prob_point=0.0: the semi-supervised setting
 # the quickstart scores; so no clicks and no correction clicks), and the memory attention's readout starts 10x SAM 2's
 # (memory_readout_gain: at 1x it is ~1% of these LayerNorm-ed image features). Set

@@ -8,8 +8,8 @@ checkpoint the EfficientTAM runs first, through SAM 2's video-predictor API: eac
 annotated frame it appears in -- by its ground-truth mask (``semi-supervised``, DAVIS's protocol) or by one click at
 its interior point farthest from its boundary (``interactive``) -- and tracked forward. Overlaps are settled as SAM 2's
 ``vos_inference`` settles them for one palette PNG per frame: the predictor's ``non_overlap_masks`` (each pixel to the
-object with the highest logit), ties to the lower object id. Each object is scored from the frame after the one it is prompted on (its
-first annotated appearance). Scores are ``evaluation.video``'s (DAVIS's J and F); ``FILE.json`` holds
+object with the highest logit), ties to the lower object id. Each object is scored from the frame after the one it is
+prompted on (its first annotated appearance). Scores are ``evaluation.video``'s (DAVIS's J and F); ``FILE.json`` holds
 ``J&F``, ``J``, ``F``, per-video means and a row per video and object.
 """
 from __future__ import annotations
