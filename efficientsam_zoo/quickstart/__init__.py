@@ -5,8 +5,9 @@
    on held-out scenes before and after, with pictures of both.
 3. Finetune ViTDet Mask R-CNN (MMDetection) from the same export; COCO AP on held-out and training scenes.
 4. Run the zero-shot protocols (box / point mIoU, instance AP from boxes) with the finetuned model.
-5. Train a tiny EfficientTAM from that EfficientSAM on generated moving-shapes videos; J&F on held-out videos with
-   occlusions before and after, beside the same model without memory.
+5. Train a tiny EfficientTAM from that EfficientSAM on generated moving-shapes videos; J&F before and after on
+   held-out videos drawn as the training videos are and on held-out videos where an object is hidden and seen again,
+   each beside the same model without memory.
 
 Writes ``report.md`` (tables, before / after pictures, a tracked video before / after, learning curves),
 ``summary.json`` and per-stage logs. With ``checkpoint`` (official weights) it segments the held-out scenes with those

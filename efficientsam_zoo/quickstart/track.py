@@ -1,8 +1,9 @@
 """The quickstart's "track" stage: EfficientTAM (the shipped ``efficienttam_ti_tiny-moving-shapes`` config, mmengine's
 Runner) trained from the EfficientSAM the stage before finetuned, on generated moving-shapes videos. DAVIS's J&F
 (semi-supervised: the first frame's masks given; overlaps settled as SAM 2's ``vos_inference`` settles them) before
-and after, on two held-out sets of other seeds: videos drawn as the training videos are, and videos where an object is
-hidden and seen again; each beside the same model run frame by frame without memory (each object's first mask kept)."""
+and after, on two held-out sets of other seeds: videos drawn as the training videos are (8 frames long, the training
+videos 6), and videos where an object is hidden and seen again; each beside the same model run frame by frame without
+memory (each object's first mask kept)."""
 from __future__ import annotations
 
 import os
@@ -19,17 +20,17 @@ from .stages import IMG, loss_curve, stage_runner
 
 __all__ = ["VIDEO_SETS", "make_videos", "track_stage"]
 
-#: Generated videos: set -> (videos, frames, only videos where an object is hidden and seen again). The held-out sets
-#: are scored; the strip shows the first "occluded" video.
-VIDEO_SETS = {"train": (48, 6, False), "occluded": (8, 8, True), "heldout": (16, 8, False)}
+#: Generated videos: set -> (videos, frames, only videos where an object is hidden and seen again, k); set k is drawn
+#: with seed 3 x the run's seed + k. The held-out sets are scored; the strip shows the first "occluded" video.
+VIDEO_SETS = {"train": (48, 6, False, 1), "occluded": (8, 8, True, 2), "heldout": (16, 8, False, 3)}
 
 
 def make_videos(root: str, seed: int) -> Dict[str, str]:
     """The training videos and the held-out sets (other seeds), in the DAVIS layout."""
     out = {}
-    for k, (name, (n, frames, occluded)) in enumerate(VIDEO_SETS.items()):
+    for name, (n, frames, occluded, offset) in VIDEO_SETS.items():
         out[name] = os.path.join(root, name)
-        make_moving_shapes_davis(out[name], n, num_frames=frames, size=IMG, seed=3 * seed + k + 1,
+        make_moving_shapes_davis(out[name], n, num_frames=frames, size=IMG, seed=3 * seed + offset,
                                  occluded_only=occluded)
     return out
 
